@@ -1,0 +1,246 @@
+//! Configuration: defaults, then an optional TOML file (`APP_CONFIG`, default `shop.toml` if it
+//! exists), then the environment (`APP__SECTION__KEY`, e.g. `APP__MONGODB__URI`). No global
+//! singleton: tests build a `Config` value with random ports and database names.
+//!
+//! Secrets are `SecretString` (never printed by `Debug`). The JWT secret has a development
+//! default only in the `development` environment; anywhere else it must be set.
+
+use std::net::SocketAddr;
+
+use anyhow::{Context, bail};
+use figment::Figment;
+use figment::providers::{Env, Format, Toml};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+/// Where the app runs. Controls the safety checks at load time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Environment {
+    #[default]
+    Development,
+    Test,
+    Production,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default)]
+pub struct Config {
+    pub environment: Environment,
+    pub server: ServerConfig,
+    pub mongodb: MongoConfig,
+    pub auth: AuthConfig,
+    pub payments: PaymentsConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct ServerConfig {
+    pub host: String,
+    /// 0 picks a free port (tests).
+    pub port: u16,
+    /// Larger bodies are refused with 413 before they are read whole.
+    pub body_limit_bytes: usize,
+    /// A request still running after this is answered 503 (handler timeouts).
+    pub request_timeout_ms: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            host: "127.0.0.1".to_owned(),
+            port: 8080,
+            body_limit_bytes: 64 * 1024,
+            request_timeout_ms: 30_000,
+        }
+    }
+}
+
+impl ServerConfig {
+    pub fn addr(&self) -> anyhow::Result<SocketAddr> {
+        format!("{}:{}", self.host, self.port)
+            .parse()
+            .with_context(|| format!("invalid server address {}:{}", self.host, self.port))
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct MongoConfig {
+    /// May hold credentials, hence secret.
+    pub uri: SecretString,
+    pub database: String,
+    /// Server selection and connect timeout: how long a request waits for an unreachable
+    /// database before it is answered 503.
+    pub timeout_ms: u64,
+}
+
+impl Default for MongoConfig {
+    fn default() -> Self {
+        Self {
+            uri: SecretString::from("mongodb://127.0.0.1:27017"),
+            database: "shop".to_owned(),
+            timeout_ms: 5_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct AuthConfig {
+    /// HS256 signing secret, at least 32 bytes. Required outside development.
+    pub jwt_secret: Option<SecretString>,
+    pub issuer: String,
+    pub token_ttl_secs: u64,
+    /// bcrypt work factor. 12 in production; tests lower it to keep the suite fast.
+    pub bcrypt_cost: u32,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            jwt_secret: None,
+            issuer: "stepwise-shop".to_owned(),
+            token_ttl_secs: 3600,
+            bcrypt_cost: 12,
+        }
+    }
+}
+
+/// Only ever used in `development`, and logged as such at startup.
+const DEVELOPMENT_JWT_SECRET: &str = "development-only-secret-never-use-in-production!";
+
+impl AuthConfig {
+    pub const MIN_SECRET_LEN: usize = 32;
+
+    pub fn secret(&self) -> &str {
+        self.jwt_secret
+            .as_ref()
+            .map(|s| s.expose_secret())
+            .unwrap_or(DEVELOPMENT_JWT_SECRET)
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct PaymentsConfig {
+    /// The card payment provider's API. Locally, the `payment-sim` simulator.
+    pub base_url: String,
+    pub api_key: SecretString,
+    /// A provider call slower than this is abandoned and answered 503; the order stays
+    /// pending and can be paid again (the idempotency key makes the retry safe).
+    pub timeout_ms: u64,
+}
+
+impl Default for PaymentsConfig {
+    fn default() -> Self {
+        Self {
+            base_url: "http://127.0.0.1:4242".to_owned(),
+            api_key: SecretString::from("sk_test_simulator"),
+            timeout_ms: 5_000,
+        }
+    }
+}
+
+impl Config {
+    /// Defaults, then the file named by `APP_CONFIG` (or `shop.toml` when present), then
+    /// `APP__*` environment variables; then the safety checks of [`Config::validate`].
+    pub fn load() -> anyhow::Result<Self> {
+        let file = std::env::var("APP_CONFIG").unwrap_or_else(|_| "shop.toml".to_owned());
+        Self::from_figment(
+            Figment::new()
+                .merge(Toml::file(file))
+                .merge(Env::prefixed("APP__").split("__")),
+        )
+    }
+
+    pub fn from_figment(figment: Figment) -> anyhow::Result<Self> {
+        let config: Config = figment.extract().context("loading configuration")?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Refuses configurations that would be unsafe to run.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        match &self.auth.jwt_secret {
+            None if self.environment != Environment::Development => bail!(
+                "APP__AUTH__JWT_SECRET is required when environment is {:?} \
+                 (at least {} bytes, e.g. `openssl rand -hex 32`)",
+                self.environment,
+                AuthConfig::MIN_SECRET_LEN
+            ),
+            Some(secret) if secret.expose_secret().len() < AuthConfig::MIN_SECRET_LEN => bail!(
+                "APP__AUTH__JWT_SECRET must be at least {} bytes",
+                AuthConfig::MIN_SECRET_LEN
+            ),
+            _ => {}
+        }
+        if !(4..=31).contains(&self.auth.bcrypt_cost) {
+            bail!("APP__AUTH__BCRYPT_COST must be between 4 and 31");
+        }
+        if self.environment == Environment::Production && self.auth.bcrypt_cost < 10 {
+            bail!("APP__AUTH__BCRYPT_COST below 10 is refused in production");
+        }
+        self.server.addr()?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use figment::providers::Serialized;
+
+    use super::*;
+
+    fn load(pairs: &[(&str, &str)]) -> anyhow::Result<Config> {
+        let mut figment = Figment::new();
+        for (key, value) in pairs {
+            figment = figment.merge(Serialized::default(key, value));
+        }
+        Config::from_figment(figment)
+    }
+
+    #[test]
+    fn development_runs_with_defaults() {
+        let config = load(&[]).unwrap();
+        assert_eq!(config.environment, Environment::Development);
+        assert_eq!(config.server.port, 8080);
+        assert_eq!(config.auth.secret(), DEVELOPMENT_JWT_SECRET);
+    }
+
+    #[test]
+    fn production_without_a_jwt_secret_is_refused() {
+        let error = load(&[("environment", "production")]).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("APP__AUTH__JWT_SECRET is required")
+        );
+    }
+
+    #[test]
+    fn a_short_jwt_secret_is_refused() {
+        let error = load(&[("auth.jwt_secret", "short")]).unwrap_err();
+        assert!(error.to_string().contains("at least 32 bytes"));
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail API fixes the error type
+    fn environment_variables_override_defaults() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("APP__SERVER__PORT", "9090");
+            jail.set_env("APP__MONGODB__DATABASE", "elsewhere");
+            let config = Config::load().map_err(|e| e.to_string())?;
+            assert_eq!(config.server.port, 9090);
+            assert_eq!(config.mongodb.database, "elsewhere");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn secrets_do_not_appear_in_debug_output() {
+        let config =
+            load(&[("auth.jwt_secret", "a-very-long-secret-value-of-40-bytes-xx")]).unwrap();
+        assert!(!format!("{config:?}").contains("a-very-long-secret"));
+    }
+}

@@ -1,0 +1,57 @@
+//! The shop's vocabulary as types that cannot hold an invalid value: ids, emails, money, SKUs,
+//! quantities, ratings, order statuses. Parsing happens once, at the edge; past it, a `Sku` is a
+//! valid SKU. Request bodies (`routes::*::XRequest`) convert into the `NewX` inputs defined here.
+
+mod ids;
+mod money;
+mod order;
+mod product;
+mod user;
+
+pub use ids::{OrderId, ProductId, ReviewId, UserId};
+pub use money::{Currency, Money};
+pub use order::{
+    NewOrder, NewOrderLine, Order, OrderLine, OrderStatus, PaymentInfo, PaymentRecord,
+    PaymentStatus, Quantity,
+};
+pub use product::{NewProduct, NewReview, Product, Rating, Review, Sku};
+pub use user::{Email, NewUser, Role, User};
+
+/// One page of a listing, as every list route returns it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Page {
+    /// 1-based page number.
+    pub page: u64,
+    pub limit: u64,
+}
+
+impl Page {
+    pub const DEFAULT_LIMIT: u64 = 20;
+    /// A hard cap, so one request cannot ask the database for the whole catalog.
+    pub const MAX_LIMIT: u64 = 100;
+
+    pub fn skip(&self) -> u64 {
+        (self.page - 1) * self.limit
+    }
+}
+
+/// A page of items plus the total count matching the query.
+#[derive(Debug, Clone)]
+pub struct Paged<T> {
+    pub items: Vec<T>,
+    pub page: Page,
+    pub total: u64,
+}
+
+impl<T> Paged<T> {
+    pub fn map<U>(self, f: impl FnMut(T) -> U) -> Paged<U> {
+        Paged {
+            items: self.items.into_iter().map(f).collect(),
+            page: self.page,
+            total: self.total,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

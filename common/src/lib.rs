@@ -1,0 +1,55 @@
+//! # Step 0: the baseline monolith
+//!
+//! ## What this is
+//! The starting point of the roadmap, rebuilt in Rust: one axum service in front of one MongoDB
+//! database, selling products. Customers register and sign in (bcrypt password hashes, an
+//! HS256 JWT), browse and review products, place orders and pay them through an external card
+//! payment provider over HTTP; admins manage the catalog and ship or cancel orders.
+//!
+//! ## Why it looks like this
+//! It is deliberately the "typical first version" that the later steps improve: one long-lived
+//! token, bcrypt, no cache, no query indexes, one database for everything, stock taken with
+//! compensation rather than a saga. It is still *correct*: every input is validated, every
+//! error has one JSON shape, stock cannot go negative under concurrency, a payment retry
+//! cannot charge twice. The seams later steps plug into are named where they sit: the store
+//! traits ([`store`]), the payment gateway ([`payments::PaymentGateway`]), the token verifier
+//! ([`auth::TokenVerifier`]), the generic routers ([`routes`]) and [`startup::with_layers`].
+//!
+//! ## Try it
+//! ```text
+//! cargo xtask run 0                                   # MongoDB, the payment simulator, demo data
+//! curl -s localhost:8080/api/v1/products?limit=3 | jq
+//! ```
+//! `cargo xtask step 0` runs this crate's tests and the step-0 contract suite. The chapter is
+//! `docs/00-baseline.md`.
+//!
+//! ## Map of the crate
+//! - [`config`]: layered configuration (defaults, `shop.toml`, `APP__*` variables).
+//! - [`domain`]: ids, money, emails, SKUs, ratings, the order status machine.
+//! - [`store`]: repository traits and their MongoDB implementations.
+//! - [`services`]: accounts, catalog, ordering, health: what the shop does.
+//! - [`payments`]: the payment provider client.
+//! - [`auth`]: password hashing, tokens, the `AuthUser` / `AdminUser` extractors.
+//! - [`routes`], [`extract`], [`error`]: the HTTP surface and its one error shape.
+//! - [`startup`], [`telemetry`], [`seed`]: wiring, logs, demo data.
+//!
+//! ## Next
+//! Step 1 (`steps/step01-security`) hardens authentication: short-lived access tokens with
+//! rotating refresh tokens, Google sign-in, field encryption, argon2id.
+
+pub mod auth;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod extract;
+pub mod payments;
+pub mod routes;
+pub mod seed;
+pub mod services;
+pub mod startup;
+pub mod store;
+pub mod telemetry;
+
+pub use config::Config;
+pub use error::{Error, Result};
+pub use startup::{AppState, Application};

@@ -1,0 +1,41 @@
+//! `GET /health`: 200 when every dependency answers, 503 naming the ones that do not.
+
+use std::collections::BTreeMap;
+
+use axum::extract::{FromRef, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::json;
+
+use crate::services::HealthChecks;
+
+pub fn router<S>() -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+    HealthChecks: FromRef<S>,
+{
+    Router::new().route("/health", get(health))
+}
+
+pub async fn health(State(checks): State<HealthChecks>) -> impl IntoResponse {
+    let results = checks.run().await;
+    let healthy = results.iter().all(|(_, r)| r.is_ok());
+    let checks: BTreeMap<_, _> = results
+        .into_iter()
+        .map(|(name, result)| match result {
+            Ok(()) => (name, "ok"),
+            Err(reason) => {
+                tracing::warn!(check = name, %reason, "health check failed");
+                (name, "unavailable")
+            }
+        })
+        .collect();
+    let (status, word) = if healthy {
+        (StatusCode::OK, "ok")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
+    };
+    (status, Json(json!({ "status": word, "checks": checks })))
+}

@@ -1,0 +1,111 @@
+//! The HTTP surface: one module per resource, each with `fn router<S>()`, composed here.
+//!
+//! Routers are generic over the application state `S` and only ask for the sub-states they
+//! use (`Catalog: FromRef<S>`), so every later step reuses them with its own, larger state.
+
+pub mod auth;
+pub mod health;
+pub mod orders;
+pub mod products;
+
+use axum::Router;
+use axum::extract::FromRef;
+use serde::{Deserialize, Serialize};
+
+use crate::auth::Verifier;
+use crate::domain::{Page, Paged};
+use crate::error::{Error, Result};
+use crate::services::{Accounts, Catalog, HealthChecks, Ordering};
+
+/// `GET /health` plus the whole `/api/v1` surface.
+pub fn router<S>() -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+    Accounts: FromRef<S>,
+    Catalog: FromRef<S>,
+    Ordering: FromRef<S>,
+    Verifier: FromRef<S>,
+    HealthChecks: FromRef<S>,
+{
+    Router::new()
+        .merge(health::router())
+        .nest("/api/v1", api_v1())
+}
+
+/// The `/api/v1` routes, unprefixed.
+pub fn api_v1<S>() -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+    Accounts: FromRef<S>,
+    Catalog: FromRef<S>,
+    Ordering: FromRef<S>,
+    Verifier: FromRef<S>,
+{
+    Router::new()
+        .merge(auth::router())
+        .merge(products::router())
+        .merge(orders::router())
+}
+
+/// `?page=&limit=` on every listing.
+#[derive(Debug, Default, Deserialize)]
+pub struct PageQuery {
+    pub page: Option<u64>,
+    pub limit: Option<u64>,
+}
+
+impl PageQuery {
+    pub fn parse(&self) -> Result<Page> {
+        let page = self.page.unwrap_or(1);
+        let limit = self.limit.unwrap_or(Page::DEFAULT_LIMIT);
+        if page == 0 {
+            return Err(Error::InvalidParameter {
+                name: "page".to_owned(),
+                reason: "must be at least 1".to_owned(),
+            });
+        }
+        if !(1..=Page::MAX_LIMIT).contains(&limit) {
+            return Err(Error::InvalidParameter {
+                name: "limit".to_owned(),
+                reason: format!("must be between 1 and {}", Page::MAX_LIMIT),
+            });
+        }
+        Ok(Page { page, limit })
+    }
+}
+
+/// The body of every listing.
+#[derive(Debug, Serialize)]
+pub struct PageResponse<T> {
+    pub items: Vec<T>,
+    pub page: u64,
+    pub limit: u64,
+    pub total: u64,
+}
+
+impl<T> PageResponse<T> {
+    pub fn from_paged<D>(paged: Paged<D>, f: impl FnMut(D) -> T) -> Self {
+        let Paged { items, page, total } = paged;
+        Self {
+            items: items.into_iter().map(f).collect(),
+            page: page.page,
+            limit: page.limit,
+            total,
+        }
+    }
+}
+
+/// Adapts a domain parser (`Email::parse`, ...) to a garde custom rule, so the rule lives
+/// once, in the domain type.
+pub(crate) fn rule<T>(parsed: std::result::Result<T, String>) -> garde::Result {
+    parsed.map(drop).map_err(garde::Error::new)
+}
+
+/// A field that must hold more than white space.
+pub(crate) fn not_blank(value: &str, _: &()) -> garde::Result {
+    if value.trim().is_empty() {
+        Err(garde::Error::new("must not be blank"))
+    } else {
+        Ok(())
+    }
+}

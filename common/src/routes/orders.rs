@@ -1,0 +1,218 @@
+//! `/orders`: place, list, get, pay (customers); ship and cancel (admins).
+
+use std::collections::HashSet;
+
+use axum::Router;
+use axum::extract::{FromRef, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use garde::Validate;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use super::{PageQuery, PageResponse};
+use crate::auth::{AdminUser, AuthUser, Verifier};
+use crate::domain::{
+    NewOrder, NewOrderLine, Order, OrderId, OrderStatus, ProductId, Quantity, UserId,
+};
+use crate::error::{Error, FieldError, Result};
+use crate::extract::{Json, Path, Query};
+use crate::services::Ordering;
+
+pub fn router<S>() -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+    Ordering: FromRef<S>,
+    Verifier: FromRef<S>,
+{
+    Router::new()
+        .route("/orders", get(list_orders).post(place_order))
+        .route("/orders/{id}", get(get_order))
+        .route("/orders/{id}/pay", post(pay_order))
+        .route("/orders/{id}/ship", post(ship_order))
+        .route("/orders/{id}/cancel", post(cancel_order))
+}
+
+/// Any client-sent total or price is not a field here, hence ignored: prices come from the
+/// catalog at the moment the order is placed.
+#[derive(Debug, Deserialize, Validate)]
+pub struct PlaceOrderRequest {
+    #[garde(length(min = 1, max = NewOrder::MAX_LINES), dive)]
+    pub items: Vec<OrderItemRequest>,
+}
+
+#[derive(Debug, Deserialize, Validate)]
+pub struct OrderItemRequest {
+    /// A malformed id fails while the body is parsed: 422 naming `items[i].product_id`.
+    #[garde(skip)]
+    pub product_id: ProductId,
+    #[garde(range(min = 1, max = Quantity::MAX as i64))]
+    pub quantity: i64,
+}
+
+impl PlaceOrderRequest {
+    pub fn parse(self, user_id: UserId) -> Result<NewOrder> {
+        self.validate()?;
+        let mut seen = HashSet::new();
+        let mut lines = Vec::with_capacity(self.items.len());
+        let mut problems = Vec::new();
+        for (i, item) in self.items.into_iter().enumerate() {
+            if !seen.insert(item.product_id) {
+                problems.push(FieldError::new(
+                    format!("items[{i}].product_id"),
+                    "appears twice: put the whole quantity on one line",
+                ));
+                continue;
+            }
+            match Quantity::parse(item.quantity) {
+                Ok(quantity) => lines.push(NewOrderLine {
+                    product_id: item.product_id,
+                    quantity,
+                }),
+                Err(e) => problems.push(FieldError::new(format!("items[{i}].quantity"), e)),
+            }
+        }
+        if !problems.is_empty() {
+            return Err(Error::Validation(problems));
+        }
+        Ok(NewOrder { user_id, lines })
+    }
+}
+
+#[derive(Debug, Deserialize, Validate)]
+pub struct PayRequest {
+    /// The payment provider's card token (`tok_...`), never a card number.
+    #[garde(length(min = 1, max = 100), pattern(r"^[A-Za-z0-9_\-]+$"))]
+    pub card_token: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct OrderLineResponse {
+    pub product_id: ProductId,
+    pub sku: String,
+    pub name: String,
+    pub unit_price_minor: i64,
+    pub quantity: u32,
+    pub line_total_minor: i64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PaymentResponse {
+    pub provider_reference: String,
+    pub amount_minor: i64,
+    pub currency: String,
+    pub status: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub paid_at: OffsetDateTime,
+}
+
+#[derive(Debug, Serialize)]
+pub struct OrderResponse {
+    pub id: OrderId,
+    pub user_id: UserId,
+    pub items: Vec<OrderLineResponse>,
+    pub total_minor: i64,
+    pub currency: String,
+    pub status: OrderStatus,
+    pub payment: Option<PaymentResponse>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+impl From<Order> for OrderResponse {
+    fn from(o: Order) -> Self {
+        Self {
+            id: o.id,
+            user_id: o.user_id,
+            items: o
+                .lines
+                .iter()
+                .map(|l| OrderLineResponse {
+                    product_id: l.product_id,
+                    sku: l.sku.as_str().to_owned(),
+                    name: l.name.clone(),
+                    unit_price_minor: l.unit_price.minor,
+                    quantity: l.quantity.get(),
+                    line_total_minor: l.line_total().minor,
+                })
+                .collect(),
+            total_minor: o.total.minor,
+            currency: o.total.currency.as_str().to_owned(),
+            status: o.status,
+            payment: o.payment.map(|p| PaymentResponse {
+                provider_reference: p.provider_reference,
+                amount_minor: p.amount.minor,
+                currency: p.amount.currency.as_str().to_owned(),
+                status: p.status,
+                paid_at: p.paid_at,
+            }),
+            created_at: o.created_at,
+            updated_at: o.updated_at,
+        }
+    }
+}
+
+#[tracing::instrument(skip_all, fields(user = %user.id))]
+pub async fn place_order(
+    State(ordering): State<Ordering>,
+    user: AuthUser,
+    Json(request): Json<PlaceOrderRequest>,
+) -> Result<(StatusCode, Json<OrderResponse>)> {
+    let order = ordering.place_order(request.parse(user.id)?).await?;
+    Ok((StatusCode::CREATED, Json(order.into())))
+}
+
+#[tracing::instrument(skip_all, fields(user = %user.id))]
+pub async fn list_orders(
+    State(ordering): State<Ordering>,
+    user: AuthUser,
+    Query(query): Query<PageQuery>,
+) -> Result<Json<PageResponse<OrderResponse>>> {
+    let page = ordering.list_orders(user, query.parse()?).await?;
+    Ok(Json(PageResponse::from_paged(page, OrderResponse::from)))
+}
+
+#[tracing::instrument(skip(ordering), fields(user = %user.id))]
+pub async fn get_order(
+    State(ordering): State<Ordering>,
+    user: AuthUser,
+    Path(id): Path<OrderId>,
+) -> Result<Json<OrderResponse>> {
+    Ok(Json(ordering.get_order(user, id).await?.into()))
+}
+
+#[tracing::instrument(skip(ordering, request), fields(user = %user.id))]
+pub async fn pay_order(
+    State(ordering): State<Ordering>,
+    user: AuthUser,
+    Path(id): Path<OrderId>,
+    Json(request): Json<PayRequest>,
+) -> Result<Json<OrderResponse>> {
+    request.validate()?;
+    Ok(Json(
+        ordering
+            .pay_order(user, id, request.card_token)
+            .await?
+            .into(),
+    ))
+}
+
+#[tracing::instrument(skip(ordering), fields(admin = %admin.0.id))]
+pub async fn ship_order(
+    State(ordering): State<Ordering>,
+    admin: AdminUser,
+    Path(id): Path<OrderId>,
+) -> Result<Json<OrderResponse>> {
+    Ok(Json(ordering.ship_order(id).await?.into()))
+}
+
+#[tracing::instrument(skip(ordering), fields(admin = %admin.0.id))]
+pub async fn cancel_order(
+    State(ordering): State<Ordering>,
+    admin: AdminUser,
+    Path(id): Path<OrderId>,
+) -> Result<Json<OrderResponse>> {
+    Ok(Json(ordering.cancel_order(id).await?.into()))
+}

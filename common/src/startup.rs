@@ -1,0 +1,246 @@
+//! Wiring: the application state, the router with its layers, and [`Application`], which binds
+//! the listener (port 0 in tests) and serves until Ctrl-C or SIGTERM.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, FromRef, Request};
+use axum::http::{HeaderName, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use tokio::net::TcpListener;
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::auth::{JwtKeys, PasswordHasher, Verifier};
+use crate::config::{Config, ServerConfig};
+use crate::error::{Error, ErrorDetail};
+use crate::payments::{HttpPaymentGateway, PaymentGateway};
+use crate::routes;
+use crate::services::{Accounts, Catalog, HealthChecks, MongoHealth, Ordering};
+use crate::store::Stores;
+use crate::store::mongo;
+
+/// Step 0's application state. Handlers extract the piece they need through `FromRef`.
+#[derive(Clone, FromRef)]
+pub struct AppState {
+    pub accounts: Accounts,
+    pub catalog: Catalog,
+    pub ordering: Ordering,
+    pub verifier: Verifier,
+    pub health: HealthChecks,
+}
+
+impl AppState {
+    /// Connects to MongoDB, makes sure the indexes exist, and wires the services.
+    pub async fn build(config: &Config) -> anyhow::Result<Self> {
+        let db = mongo::connect(&config.mongodb).await?;
+        mongo::ensure_indexes(&db)
+            .await
+            .context("preparing MongoDB (is it running? see `cargo xtask doctor`)")?;
+        let gateway = Arc::new(HttpPaymentGateway::new(&config.payments)?);
+        let health = HealthChecks::default().with(MongoHealth(db.clone()));
+        Ok(Self::from_parts(
+            config,
+            Stores::mongo(&db),
+            gateway,
+            health,
+        ))
+    }
+
+    /// The state from already-built parts: tests and later steps swap stores or the gateway.
+    pub fn from_parts(
+        config: &Config,
+        stores: Stores,
+        gateway: Arc<dyn PaymentGateway>,
+        health: HealthChecks,
+    ) -> Self {
+        let keys = JwtKeys::new(&config.auth);
+        let hasher = PasswordHasher::new(config.auth.bcrypt_cost);
+        Self {
+            accounts: Accounts::new(stores.users.clone(), keys.clone(), hasher),
+            catalog: Catalog::new(
+                stores.products.clone(),
+                stores.reviews.clone(),
+                stores.users.clone(),
+            ),
+            ordering: Ordering {
+                orders: stores.orders.clone(),
+                products: stores.products.clone(),
+                payments: stores.payments.clone(),
+                gateway,
+            },
+            verifier: Arc::new(keys),
+            health,
+        }
+    }
+}
+
+/// Step 0's complete router: the routes, the fallbacks, and the layers.
+pub fn router(state: AppState, server: &ServerConfig) -> Router {
+    with_layers(routes::router(), server).with_state(state)
+}
+
+/// The fallbacks and cross-cutting layers every step serves with: request ids, tracing, panic
+/// and timeout handling, the body limit, and the JSON error envelope.
+pub fn with_layers<S>(routes: Router<S>, server: &ServerConfig) -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+{
+    let request_id = HeaderName::from_static("x-request-id");
+    routes
+        .fallback(|| async { Error::NotFound("route") })
+        .layer(DefaultBodyLimit::max(server.body_limit_bytes))
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
+                .layer(middleware::from_fn(error_envelope))
+                .layer(
+                    TraceLayer::new_for_http().make_span_with(|req: &Request| {
+                        let id = req
+                            .headers()
+                            .get("x-request-id")
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or_default();
+                        tracing::info_span!("request", method = %req.method(), uri = %req.uri().path(), request_id = %id)
+                    }),
+                )
+                .layer(PropagateRequestIdLayer::new(request_id))
+                .layer(CatchPanicLayer::custom(|_panic| {
+                    Error::Internal(anyhow::anyhow!("a handler panicked")).into_response()
+                }))
+                .layer(TimeoutLayer::with_status_code(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    Duration::from_millis(server.request_timeout_ms),
+                )),
+        )
+}
+
+/// Gives every error response the one JSON shape, with the request id in it. Errors raised by
+/// our code carry their [`ErrorDetail`]; bare ones from the framework (405, a timeout's 503)
+/// get one made from their status; a handler's own JSON error body is left alone.
+async fn error_envelope(request: Request, next: Next) -> Response {
+    let request_id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let response = next.run(request).await;
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let already_json = parts
+        .headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    let mut detail = match parts.extensions.remove::<ErrorDetail>() {
+        Some(detail) => detail,
+        // A handler's own JSON answer (e.g. `/health`'s 503 with its checks) stays as it is.
+        None if already_json => return Response::from_parts(parts, body),
+        None => match bare_error(status) {
+            Some(error) => error.detail(),
+            None => return Response::from_parts(parts, body),
+        },
+    };
+    detail.request_id = request_id;
+    let mut rendered = detail.into_response_with(status);
+    for (name, value) in parts.headers.iter() {
+        if name != axum::http::header::CONTENT_LENGTH && name != axum::http::header::CONTENT_TYPE {
+            rendered.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    rendered.extensions_mut().remove::<ErrorDetail>();
+    rendered
+}
+
+/// The error that a bare framework status stands for.
+fn bare_error(status: StatusCode) -> Option<Error> {
+    Some(match status {
+        StatusCode::NOT_FOUND => Error::NotFound("route"),
+        StatusCode::METHOD_NOT_ALLOWED => Error::MethodNotAllowed,
+        StatusCode::PAYLOAD_TOO_LARGE => Error::PayloadTooLarge,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => Error::UnsupportedMediaType,
+        StatusCode::SERVICE_UNAVAILABLE | StatusCode::REQUEST_TIMEOUT => {
+            return Some(Error::Store(crate::store::StoreError::Unavailable(
+                anyhow::anyhow!("the request timed out"),
+            )));
+        }
+        s if s.is_server_error() => Error::Internal(anyhow::anyhow!("HTTP {s}")),
+        _ => return None,
+    })
+}
+
+/// A bound listener and the router it serves.
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+}
+
+impl Application {
+    /// Step 0: builds the state from `config` and binds `config.server`.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let state = AppState::build(&config).await?;
+        Self::bind(&config.server, router(state, &config.server)).await
+    }
+
+    /// Binds any router: later steps build their own and serve it through here.
+    pub async fn bind(server: &ServerConfig, router: Router) -> anyhow::Result<Self> {
+        let addr = server.addr()?;
+        let listener = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("binding {addr}"))?;
+        Ok(Self { listener, router })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<std::net::SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until Ctrl-C or SIGTERM, then lets in-flight requests finish.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.run_until(shutdown_signal()).await
+    }
+
+    /// Serves until `stop` completes (tests stop servers this way).
+    pub async fn run_until(
+        self,
+        stop: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(stop)
+            .await
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}

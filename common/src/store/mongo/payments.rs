@@ -1,0 +1,93 @@
+//! The `payments` collection: every attempt to pay an order, keyed by idempotency key.
+
+use async_trait::async_trait;
+use futures::TryStreamExt;
+use mongodb::bson::{DateTime, doc};
+use mongodb::{Collection, Database};
+use serde::{Deserialize, Serialize};
+
+use super::{corrupt, from_bson_date, map_err, reference, to_bson_date};
+use crate::domain::{Currency, Money, OrderId, PaymentRecord, PaymentStatus};
+use crate::store::{PaymentStore, StoreError, StoreResult};
+
+#[derive(Debug, Serialize, Deserialize)]
+struct PaymentDoc {
+    order_id: String,
+    idempotency_key: String,
+    amount_minor: i64,
+    currency: String,
+    status: PaymentStatus,
+    provider_reference: Option<String>,
+    reason: Option<String>,
+    #[serde(deserialize_with = "super::date")]
+    created_at: DateTime,
+}
+
+pub struct MongoPayments {
+    payments: Collection<PaymentDoc>,
+}
+
+impl MongoPayments {
+    pub fn new(db: &Database) -> Self {
+        Self {
+            payments: db.collection("payments"),
+        }
+    }
+}
+
+#[async_trait]
+impl PaymentStore for MongoPayments {
+    #[tracing::instrument(skip_all, fields(order = %payment.order_id, status = ?payment.status))]
+    async fn record(&self, payment: &PaymentRecord) -> StoreResult<()> {
+        let doc = PaymentDoc {
+            order_id: payment.order_id.to_string(),
+            idempotency_key: payment.idempotency_key.clone(),
+            amount_minor: payment.amount.minor,
+            currency: payment.amount.currency.as_str().to_owned(),
+            status: payment.status,
+            provider_reference: payment.provider_reference.clone(),
+            reason: payment.reason.clone(),
+            created_at: to_bson_date(payment.created_at),
+        };
+        let doc = mongodb::bson::to_document(&doc).map_err(|e| StoreError::Other(e.into()))?;
+        self.payments
+            .update_one(
+                doc! { "idempotency_key": &payment.idempotency_key },
+                doc! { "$set": doc },
+            )
+            .upsert(true)
+            .await
+            .map_err(map_err("idempotency_key"))?;
+        Ok(())
+    }
+
+    #[tracing::instrument(skip(self))]
+    async fn list_for_order(&self, order: OrderId) -> StoreResult<Vec<PaymentRecord>> {
+        let docs: Vec<PaymentDoc> = self
+            .payments
+            .find(doc! { "order_id": order.to_string() })
+            .sort(doc! { "created_at": 1 })
+            .await
+            .map_err(map_err("id"))?
+            .try_collect()
+            .await
+            .map_err(map_err("id"))?;
+        docs.into_iter()
+            .map(|d| {
+                let currency = Currency::parse(&d.currency).map_err(|e| corrupt("payment", e))?;
+                Ok(PaymentRecord {
+                    order_id: reference("payment", &d.order_id)?,
+                    idempotency_key: d.idempotency_key,
+                    amount: Money {
+                        minor: d.amount_minor,
+                        currency,
+                    },
+                    status: d.status,
+                    provider_reference: d.provider_reference,
+                    reason: d.reason,
+                    created_at: from_bson_date(d.created_at),
+                })
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,233 @@
+//! The `products` collection. Stock changes are single conditional updates (`$inc` guarded by
+//! `stock >= quantity`), so concurrent orders can never drive stock below zero.
+
+use async_trait::async_trait;
+use futures::TryStreamExt;
+use mongodb::bson::{DateTime, Document, doc, oid::ObjectId};
+use mongodb::{Collection, Database};
+use serde::{Deserialize, Serialize};
+
+use super::{corrupt, from_bson_date, map_err, now, to_bson_date, to_i64};
+use crate::domain::{Currency, Money, NewProduct, Page, Paged, Product, ProductId, Rating, Sku};
+use crate::store::{ProductStore, StoreError, StoreResult};
+
+#[derive(Debug, Serialize, Deserialize)]
+struct ProductDoc {
+    #[serde(rename = "_id")]
+    id: ObjectId,
+    sku: String,
+    name: String,
+    description: String,
+    price_minor: i64,
+    currency: String,
+    stock: i64,
+    category: String,
+    tags: Vec<String>,
+    rating_sum: i64,
+    rating_count: i64,
+    #[serde(deserialize_with = "super::date")]
+    created_at: DateTime,
+    #[serde(deserialize_with = "super::date")]
+    updated_at: DateTime,
+}
+
+impl ProductDoc {
+    fn into_product(self) -> StoreResult<Product> {
+        let currency = Currency::parse(&self.currency).map_err(|e| corrupt("product", e))?;
+        Ok(Product {
+            id: ProductId::from_object_id(self.id),
+            sku: Sku::parse(&self.sku).map_err(|e| corrupt("product", e))?,
+            name: self.name,
+            description: self.description,
+            price: Money::price(self.price_minor, currency).map_err(|e| corrupt("product", e))?,
+            stock: self.stock,
+            category: self.category,
+            tags: self.tags,
+            rating_sum: self.rating_sum,
+            rating_count: self.rating_count,
+            created_at: from_bson_date(self.created_at),
+            updated_at: from_bson_date(self.updated_at),
+        })
+    }
+}
+
+/// The `$set` body for the editable fields.
+fn editable_fields(p: &NewProduct) -> Document {
+    doc! {
+        "sku": p.sku.as_str(),
+        "name": &p.name,
+        "description": &p.description,
+        "price_minor": p.price.minor,
+        "currency": p.price.currency.as_str(),
+        "stock": p.stock,
+        "category": &p.category,
+        "tags": &p.tags,
+        "updated_at": to_bson_date(now()),
+    }
+}
+
+pub struct MongoProducts {
+    products: Collection<ProductDoc>,
+}
+
+impl MongoProducts {
+    pub fn new(db: &Database) -> Self {
+        Self {
+            products: db.collection("products"),
+        }
+    }
+
+    async fn collect(&self, filter: Document, page: Option<Page>) -> StoreResult<Vec<Product>> {
+        let mut find = self.products.find(filter).sort(doc! { "_id": 1 });
+        if let Some(page) = page {
+            find = find.skip(page.skip()).limit(to_i64(page.limit));
+        }
+        let docs: Vec<ProductDoc> = find
+            .await
+            .map_err(map_err("id"))?
+            .try_collect()
+            .await
+            .map_err(map_err("id"))?;
+        docs.into_iter().map(ProductDoc::into_product).collect()
+    }
+}
+
+#[async_trait]
+impl ProductStore for MongoProducts {
+    #[tracing::instrument(skip(self))]
+    async fn list(&self, page: Page) -> StoreResult<Paged<Product>> {
+        let items = self.collect(doc! {}, Some(page)).await?;
+        let total = self
+            .products
+            .count_documents(doc! {})
+            .await
+            .map_err(map_err("id"))?;
+        Ok(Paged { items, page, total })
+    }
+
+    #[tracing::instrument(skip(self))]
+    async fn get(&self, id: ProductId) -> StoreResult<Option<Product>> {
+        self.products
+            .find_one(doc! { "_id": id.object_id() })
+            .await
+            .map_err(map_err("id"))?
+            .map(ProductDoc::into_product)
+            .transpose()
+    }
+
+    #[tracing::instrument(skip_all, fields(count = ids.len()))]
+    async fn get_many(&self, ids: &[ProductId]) -> StoreResult<Vec<Product>> {
+        let ids: Vec<ObjectId> = ids.iter().map(ProductId::object_id).collect();
+        self.collect(doc! { "_id": { "$in": ids } }, None).await
+    }
+
+    #[tracing::instrument(skip_all, fields(sku = %product.sku))]
+    async fn insert(&self, product: NewProduct) -> StoreResult<Product> {
+        let at = to_bson_date(now());
+        let doc = ProductDoc {
+            id: ObjectId::new(),
+            sku: product.sku.as_str().to_owned(),
+            name: product.name,
+            description: product.description,
+            price_minor: product.price.minor,
+            currency: product.price.currency.as_str().to_owned(),
+            stock: product.stock,
+            category: product.category,
+            tags: product.tags,
+            rating_sum: 0,
+            rating_count: 0,
+            created_at: at,
+            updated_at: at,
+        };
+        self.products
+            .insert_one(&doc)
+            .await
+            .map_err(map_err("sku"))?;
+        doc.into_product()
+    }
+
+    async fn insert_if_absent(&self, product: NewProduct) -> StoreResult<bool> {
+        match self.insert(product).await {
+            Ok(_) => Ok(true),
+            Err(StoreError::Duplicate(_)) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `update_one` then a read, rather than `find_one_and_update`: the stand-in server's
+    /// `find_one_and_update` answers "no document" instead of a duplicate-key error when the
+    /// new SKU is taken, which would turn a 409 into a 404.
+    #[tracing::instrument(skip(self, product))]
+    async fn update(&self, id: ProductId, product: NewProduct) -> StoreResult<Option<Product>> {
+        let result = self
+            .products
+            .update_one(
+                doc! { "_id": id.object_id() },
+                doc! { "$set": editable_fields(&product) },
+            )
+            .await
+            .map_err(map_err("sku"))?;
+        if result.matched_count == 0 {
+            return Ok(None);
+        }
+        self.get(id).await
+    }
+
+    #[tracing::instrument(skip(self))]
+    async fn delete(&self, id: ProductId) -> StoreResult<bool> {
+        let result = self
+            .products
+            .delete_one(doc! { "_id": id.object_id() })
+            .await
+            .map_err(map_err("id"))?;
+        Ok(result.deleted_count == 1)
+    }
+
+    #[tracing::instrument(skip(self))]
+    async fn take_stock(&self, id: ProductId, quantity: u32) -> StoreResult<bool> {
+        let quantity = i64::from(quantity);
+        let result = self
+            .products
+            .update_one(
+                doc! { "_id": id.object_id(), "stock": { "$gte": quantity } },
+                doc! {
+                    "$inc": { "stock": -quantity },
+                    "$set": { "updated_at": to_bson_date(now()) },
+                },
+            )
+            .await
+            .map_err(map_err("id"))?;
+        Ok(result.modified_count == 1)
+    }
+
+    #[tracing::instrument(skip(self))]
+    async fn return_stock(&self, id: ProductId, quantity: u32) -> StoreResult<()> {
+        self.products
+            .update_one(
+                doc! { "_id": id.object_id() },
+                doc! {
+                    "$inc": { "stock": i64::from(quantity) },
+                    "$set": { "updated_at": to_bson_date(now()) },
+                },
+            )
+            .await
+            .map_err(map_err("id"))?;
+        Ok(())
+    }
+
+    #[tracing::instrument(skip(self))]
+    async fn adjust_rating(&self, id: ProductId, rating: Rating, sign: i64) -> StoreResult<bool> {
+        let result = self
+            .products
+            .update_one(
+                doc! { "_id": id.object_id() },
+                doc! { "$inc": {
+                    "rating_sum": sign * i64::from(rating.value()),
+                    "rating_count": sign,
+                } },
+            )
+            .await
+            .map_err(map_err("id"))?;
+        Ok(result.matched_count == 1)
+    }
+}

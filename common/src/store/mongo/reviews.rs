@@ -1,0 +1,107 @@
+//! The `reviews` collection. A unique index on `(product_id, user_id)` enforces one review per
+//! user per product, even under concurrent posts.
+
+use async_trait::async_trait;
+use futures::TryStreamExt;
+use mongodb::bson::{DateTime, doc, oid::ObjectId};
+use mongodb::{Collection, Database};
+use serde::{Deserialize, Serialize};
+
+use super::{corrupt, from_bson_date, map_err, now, reference, to_bson_date, to_i64};
+use crate::domain::{NewReview, Page, Paged, ProductId, Rating, Review, ReviewId};
+use crate::store::{ReviewStore, StoreResult};
+
+#[derive(Debug, Serialize, Deserialize)]
+struct ReviewDoc {
+    #[serde(rename = "_id")]
+    id: ObjectId,
+    product_id: String,
+    user_id: String,
+    author_name: String,
+    rating: i64,
+    comment: String,
+    #[serde(deserialize_with = "super::date")]
+    created_at: DateTime,
+}
+
+impl ReviewDoc {
+    fn into_review(self) -> StoreResult<Review> {
+        Ok(Review {
+            id: ReviewId::from_object_id(self.id),
+            product_id: reference("review", &self.product_id)?,
+            user_id: reference("review", &self.user_id)?,
+            author_name: self.author_name,
+            rating: Rating::parse(self.rating).map_err(|e| corrupt("review", e))?,
+            comment: self.comment,
+            created_at: from_bson_date(self.created_at),
+        })
+    }
+}
+
+pub struct MongoReviews {
+    reviews: Collection<ReviewDoc>,
+}
+
+impl MongoReviews {
+    pub fn new(db: &Database) -> Self {
+        Self {
+            reviews: db.collection("reviews"),
+        }
+    }
+}
+
+#[async_trait]
+impl ReviewStore for MongoReviews {
+    #[tracing::instrument(skip_all, fields(product = %review.product_id, user = %review.user_id))]
+    async fn insert(&self, review: NewReview) -> StoreResult<Review> {
+        let doc = ReviewDoc {
+            id: ObjectId::new(),
+            product_id: review.product_id.to_string(),
+            user_id: review.user_id.to_string(),
+            author_name: review.author_name,
+            rating: i64::from(review.rating.value()),
+            comment: review.comment,
+            created_at: to_bson_date(now()),
+        };
+        self.reviews
+            .insert_one(&doc)
+            .await
+            .map_err(map_err("product_id, user_id"))?;
+        doc.into_review()
+    }
+
+    #[tracing::instrument(skip(self))]
+    async fn list_for_product(&self, product: ProductId, page: Page) -> StoreResult<Paged<Review>> {
+        let filter = doc! { "product_id": product.to_string() };
+        let docs: Vec<ReviewDoc> = self
+            .reviews
+            .find(filter.clone())
+            .sort(doc! { "_id": -1 })
+            .skip(page.skip())
+            .limit(to_i64(page.limit))
+            .await
+            .map_err(map_err("id"))?
+            .try_collect()
+            .await
+            .map_err(map_err("id"))?;
+        let total = self
+            .reviews
+            .count_documents(filter)
+            .await
+            .map_err(map_err("id"))?;
+        let items = docs
+            .into_iter()
+            .map(ReviewDoc::into_review)
+            .collect::<StoreResult<_>>()?;
+        Ok(Paged { items, page, total })
+    }
+
+    #[tracing::instrument(skip(self))]
+    async fn delete(&self, id: ReviewId) -> StoreResult<()> {
+        self.reviews
+            .delete_one(doc! { "_id": id.object_id() })
+            .await
+            .map_err(map_err("id"))?;
+        Ok(())
+    }
+}

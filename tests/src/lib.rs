@@ -1,0 +1,51 @@
+//! # Contract suites: what every step promises, checked over HTTP
+//!
+//! Step 0 (the monolith in `common`) defines the public API; steps 1..9 and the step-10 gateway
+//! must keep it. The suites here are the executable form of that promise. They are *black-box*:
+//! a case only knows a base URL and the admin's credentials ([`Target`]), talks plain HTTP
+//! through [`client::Api`], and never links any step's crate. That is what lets one suite run
+//! unchanged against a single binary, several instances behind nginx, or the microservices
+//! gateway.
+//!
+//! Every case is independent and safe to run concurrently with every other case against one
+//! server: it registers its own customers (unique emails), creates its own products (unique
+//! SKUs), and never asserts on global counts.
+//!
+//! How to read this crate:
+//! - [`case`]: [`Target`] (where to run) and [`Case`] (a named async check);
+//! - [`report`]: [`run_suite`] runs cases with bounded concurrency into a [`SuiteReport`];
+//! - [`client`]: the HTTP client and [`client::Reply`], whose `expect_*` methods say what was
+//!   expected and what came back (status and body) when they fail;
+//! - [`model`]: the wire types as a client sees them;
+//! - [`check`]: one-line assertions that say what was expected and what came back;
+//! - [`fixtures`]: unique names, fresh customers, the admin, product bodies;
+//! - [`step00`]: the step-0 suite, one module per resource.
+//!
+//! Run against a live server with
+//! `cargo run -p tests --bin contract -- --base-url http://127.0.0.1:8080 --admin-email .. --admin-password ..`,
+//! or call [`run_suite`] from a step's integration test and `assert_all_passed()`.
+
+pub mod case;
+pub mod check;
+pub mod client;
+pub mod fixtures;
+pub mod model;
+pub mod report;
+pub mod step00;
+
+pub use case::{Case, CaseFuture, Target};
+pub use report::{Outcome, SuiteReport, run_suite};
+
+/// A suite's name and the function that lists its cases.
+pub type Suite = (&'static str, fn() -> Vec<Case>);
+
+/// Every suite, in step order. A later step appends its own suite here; a step claims steps
+/// 0..N by running the first N+1 entries.
+pub fn suites() -> Vec<Suite> {
+    vec![("step00", step00::cases)]
+}
+
+/// Looks a suite up by name (`"step00"`).
+pub fn suite(name: &str) -> Option<Suite> {
+    suites().into_iter().find(|(n, _)| *n == name)
+}
