@@ -180,6 +180,7 @@ fn mongod_launch(mongod: &Path, port: u16, dir: &Path) -> Launch {
             "--quiet".into(),
         ],
         extra_logs: Vec::new(),
+        env: Vec::new(),
     }
 }
 

@@ -214,5 +214,6 @@ pub fn launch(python: &Path, port: u16, dir: &Path) -> Launch {
             dir.join("nx-27017.pid").into(),
         ],
         extra_logs: vec![log],
+        env: Vec::new(),
     }
 }

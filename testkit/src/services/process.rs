@@ -80,7 +80,7 @@ pub fn find_program(name: &str, search_path: Option<&OsStr>) -> Option<PathBuf> 
 }
 
 /// How to run one server, given the port and private dir [`LocalServer::start`] chose.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Launch {
     /// The server binary; an absolute path, so the choice made by the caller is the one run.
     pub program: PathBuf,
@@ -89,6 +89,8 @@ pub struct Launch {
     /// Log files the server writes itself (inside its dir), shown in errors after
     /// [`OUTPUT_LOG`].
     pub extra_logs: Vec<PathBuf>,
+    /// Environment variables set for the server, on top of ours.
+    pub env: Vec<(OsString, OsString)>,
 }
 
 /// A server process we started and own; dropping it stops the server and removes its dir.
@@ -133,9 +135,25 @@ impl LocalServer {
         ready_timeout: Duration,
         launch: impl Fn(u16, &Path) -> Result<Launch>,
     ) -> Result<LocalServer> {
+        Self::start_at(name, None, ready_timeout, launch)
+    }
+
+    /// [`LocalServer::start`] on a chosen port (`Some`, one attempt: a taken port is an
+    /// error) or a free one (`None`). `cargo xtask run` uses it to serve on a port a
+    /// learner can remember.
+    pub fn start_at(
+        name: &'static str,
+        port: Option<u16>,
+        ready_timeout: Duration,
+        launch: impl Fn(u16, &Path) -> Result<Launch>,
+    ) -> Result<LocalServer> {
+        let chosen = port;
         let mut attempt = 1;
         loop {
-            let port = free_port().context("finding a free TCP port")?;
+            let port = match chosen {
+                Some(port) => port,
+                None => free_port().context("finding a free TCP port")?,
+            };
             let dir = tempfile::Builder::new()
                 .prefix(&format!("stepwise-{name}-"))
                 .tempdir()
@@ -144,7 +162,9 @@ impl LocalServer {
             let mut server = Self::spawn(name, port, dir, launch)?;
             match server.wait_until_listening(ready_timeout) {
                 Ok(()) => return Ok(server),
-                Err(err) if attempt < PORT_ATTEMPTS && server.lost_port_race() => {
+                Err(err)
+                    if chosen.is_none() && attempt < PORT_ATTEMPTS && server.lost_port_race() =>
+                {
                     tracing::debug!("{name}: port {port} was taken meanwhile, retrying: {err:#}");
                     attempt += 1;
                 }
@@ -165,6 +185,7 @@ impl LocalServer {
             .arg(&launch.program)
             .args(&launch.args)
             .current_dir(dir.path())
+            .envs(launch.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(stderr)

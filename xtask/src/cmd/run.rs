@@ -1,0 +1,160 @@
+//! `cargo xtask run N`: serves step N on localhost for exploring with curl. Starts MongoDB,
+//! the payment simulator, creates an admin, seeds the demo catalog, prints every URL and a
+//! first request to try, and stops everything on Ctrl-C.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use payment_sim::{RunningSimulator, SimConfig};
+use rand::Rng;
+use testkit::services::process::{Launch, LocalServer, run_to_completion};
+
+use crate::cmd::start_services;
+use crate::{steps, workspace};
+
+#[derive(clap::Args)]
+pub struct Run {
+    /// The step number, 0 to 10.
+    pub number: u8,
+    /// The port the API listens on.
+    #[arg(long, default_value_t = 8080)]
+    pub port: u16,
+    /// The port of the payment simulator (the stand-in for the card payment provider).
+    #[arg(long, default_value_t = 4242)]
+    pub payments_port: u16,
+}
+
+const ADMIN_EMAIL: &str = "admin@stepwise.test";
+
+impl Run {
+    pub fn run(self) -> anyhow::Result<ExitCode> {
+        let step = steps::find(self.number)?;
+        let mongo = start_services()?;
+
+        eprintln!("building {} ...", step.binary);
+        let status = workspace::cargo()
+            .args(["build", "--package", step.package, "--bin", step.binary])
+            .status()
+            .context("running cargo build")?;
+        if !status.success() {
+            bail!("building {} failed", step.binary);
+        }
+        let binary = workspace::target_dir().join("debug").join(step.binary);
+
+        let runtime = tokio::runtime::Runtime::new()?;
+        let payments = runtime.block_on(async {
+            let preferred = SocketAddr::from(([127, 0, 0, 1], self.payments_port));
+            match RunningSimulator::start_on(preferred, SimConfig::default()).await {
+                Ok(sim) => Ok(sim),
+                Err(_) => RunningSimulator::start(SimConfig::default()).await,
+            }
+        })?;
+
+        let env = vec![
+            ("APP__MONGODB__URI".into(), mongo.uri().into()),
+            ("APP__PAYMENTS__BASE_URL".into(), payments.base_url().into()),
+            (
+                "APP_CONFIG".into(),
+                workspace::root().join("shop.toml").into(),
+            ),
+        ];
+        let password = admin_password();
+        let mut create_admin = std::process::Command::new(&binary);
+        create_admin
+            .args([
+                "create-admin",
+                "--email",
+                ADMIN_EMAIL,
+                "--name",
+                "Demo Admin",
+            ])
+            .env("SHOP_ADMIN_PASSWORD", &password)
+            .envs(
+                env.iter()
+                    .map(|(k, v): &(std::ffi::OsString, std::ffi::OsString)| (k, v)),
+            );
+        run_to_completion(&mut create_admin).context("creating the demo admin")?;
+
+        let server = LocalServer::start_at(
+            step.binary,
+            Some(self.port),
+            Duration::from_secs(60),
+            |port, _dir| {
+                let mut env = env.clone();
+                env.push(("APP__SERVER__PORT".into(), port.to_string().into()));
+                Ok(Launch {
+                    program: binary.clone(),
+                    args: vec!["serve".into(), "--seed".into()],
+                    env,
+                    ..Launch::default()
+                })
+            },
+        )
+        .with_context(|| {
+            format!(
+                "starting step {} on port {} (is the port in use? try --port)",
+                step.number, self.port
+            )
+        })?;
+
+        let base = format!("http://127.0.0.1:{}", server.port());
+        println!();
+        println!("step {}: {} is running", step.number, step.title);
+        println!("  REST API     {base}/api/v1");
+        println!("  health       {base}/health");
+        println!(
+            "  payments     {} (simulator; cards: tok_success, tok_decline, tok_insufficient_funds)",
+            payments.base_url()
+        );
+        println!("  MongoDB      {} ({})", mongo.uri(), mongo.source());
+        println!("  admin        {ADMIN_EMAIL} / {password}");
+        println!(
+            "  server log   {}",
+            server.dir().join("output.log").display()
+        );
+        println!("  chapter      {}", step.chapter);
+        println!();
+        println!("try:");
+        println!("  curl -s '{base}/api/v1/products?limit=3'");
+        println!(
+            "  curl -s -X POST {base}/api/v1/auth/register -H 'content-type: application/json' \\\n       -d '{{\"email\":\"me@example.com\",\"password\":\"a-long-password\",\"name\":\"Me\"}}'"
+        );
+        println!();
+        println!("Ctrl-C stops everything this command started.");
+
+        let mut server = server;
+        let stopped_by_user = runtime.block_on(async {
+            loop {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => return true,
+                    () = tokio::time::sleep(Duration::from_millis(500)) => {
+                        if server.ensure_running().is_err() {
+                            return false;
+                        }
+                    }
+                }
+            }
+        });
+        let outcome = if stopped_by_user {
+            eprintln!("\nstopping ...");
+            Ok(ExitCode::SUCCESS)
+        } else {
+            Err(server.failure("the server stopped on its own"))
+        };
+        drop(server);
+        runtime.block_on(payments.stop());
+        drop(mongo);
+        outcome
+    }
+}
+
+/// A fresh password per run: the demo admin exists only while `run` does.
+fn admin_password() -> String {
+    const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyz23456789";
+    let mut rng = rand::rng();
+    (0..16)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        .collect()
+}

@@ -1,0 +1,85 @@
+//! Prerequisites that the commands install themselves where they can: on a Debian machine as
+//! root, with apt-get, saying so aloud. Elsewhere they stop with the exact command to run.
+
+use std::process::{Command, Stdio};
+
+use anyhow::{Context, bail};
+
+/// What the local MongoDB stand-in needs: python3 with the venv module (nx-27017 is installed
+/// from PyPI into a venv by the test harness). Not needed when `MONGODB_URI` is set or a
+/// `mongod` is on PATH.
+pub fn ensure_mongo_prerequisites() -> anyhow::Result<()> {
+    let uri_given = std::env::var("MONGODB_URI").is_ok_and(|u| !u.trim().is_empty());
+    if uri_given || on_path("mongod") {
+        return Ok(());
+    }
+    if python_has_venv() {
+        return Ok(());
+    }
+    apt_install(
+        &["python3", "python3-venv", "python3-pip"],
+        "python3 with venv runs nx-27017, the local MongoDB stand-in",
+    )?;
+    if !python_has_venv() {
+        bail!("python3 still cannot create a venv after installing python3-venv");
+    }
+    Ok(())
+}
+
+fn python_has_venv() -> bool {
+    Command::new("python3")
+        .args(["-c", "import venv, ensurepip"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+pub fn on_path(program: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()))
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+/// Installs Debian packages, or explains how when it cannot.
+pub fn apt_install(packages: &[&str], why: &str) -> anyhow::Result<()> {
+    let command = format!("apt-get install -y {}", packages.join(" "));
+    if !on_path("apt-get") {
+        bail!(
+            "missing: {} ({why}); install them with your package manager",
+            packages.join(", ")
+        );
+    }
+    if !is_root() {
+        bail!(
+            "missing: {} ({why}); run: sudo {command}",
+            packages.join(", ")
+        );
+    }
+    eprintln!("installing {} with apt-get: {why}", packages.join(", "));
+    for args in [vec!["update", "-qq"], {
+        let mut args = vec!["install", "-y", "-qq", "--no-install-recommends"];
+        args.extend_from_slice(packages);
+        args
+    }] {
+        let status = Command::new("apt-get")
+            .args(&args)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .stdin(Stdio::null())
+            .status()
+            .with_context(|| format!("running apt-get {}", args.join(" ")))?;
+        if !status.success() {
+            bail!(
+                "apt-get {} failed ({status}); try: {command}",
+                args.join(" ")
+            );
+        }
+    }
+    Ok(())
+}
