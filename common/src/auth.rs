@@ -3,7 +3,7 @@
 //!
 //! This is the roadmap's starting point on purpose: one long-lived token and bcrypt. Step 1
 //! replaces both (short-lived access + rotating refresh tokens, argon2id) through the seams
-//! here: the [`TokenVerifier`] trait the extractors use, and the store's `set_password_hash`.
+//! here: the [`TokenVerifier`] trait the extractors use and the [`PasswordScheme`] trait.
 
 use std::sync::Arc;
 
@@ -157,36 +157,57 @@ where
     }
 }
 
+/// How passwords are hashed and checked. Step 0 uses bcrypt; step 1 plugs in argon2id and
+/// upgrades old bcrypt hashes on login through [`PasswordScheme::needs_rehash`].
+#[async_trait::async_trait]
+pub trait PasswordScheme: Send + Sync {
+    async fn hash(&self, password: String) -> anyhow::Result<String>;
+    /// False for a wrong password and for a hash this scheme cannot read.
+    async fn verify(&self, password: String, hash: String) -> anyhow::Result<bool>;
+    /// Whether a hash that just verified should be replaced by a fresh [`PasswordScheme::hash`]
+    /// (an older algorithm or weaker parameters).
+    fn needs_rehash(&self, _hash: &str) -> bool {
+        false
+    }
+}
+
 /// bcrypt, run on the blocking pool: a hash takes ~0.25 s at cost 12 and must not stall the
 /// async workers that serve other requests.
 #[derive(Clone, Copy, Debug)]
-pub struct PasswordHasher {
+pub struct Bcrypt {
     cost: u32,
 }
 
-impl PasswordHasher {
+impl Bcrypt {
     pub fn new(cost: u32) -> Self {
         Self { cost }
     }
+}
 
-    pub async fn hash(&self, password: String) -> anyhow::Result<String> {
+#[async_trait::async_trait]
+impl PasswordScheme for Bcrypt {
+    async fn hash(&self, password: String) -> anyhow::Result<String> {
         let cost = self.cost;
         Ok(tokio::task::spawn_blocking(move || bcrypt::hash(password, cost)).await??)
     }
 
-    /// False for a wrong password and for a hash that is not bcrypt at all.
-    pub async fn verify(&self, password: String, hash: String) -> anyhow::Result<bool> {
+    async fn verify(&self, password: String, hash: String) -> anyhow::Result<bool> {
         Ok(
             tokio::task::spawn_blocking(move || bcrypt::verify(password, &hash).unwrap_or(false))
                 .await?,
         )
     }
 
-    /// A hash of a random password, verified against when the email is unknown, so an unknown
-    /// email costs as much time as a wrong password and timing does not reveal which it was.
-    pub async fn dummy_hash(&self) -> anyhow::Result<String> {
-        self.hash(uuid::Uuid::new_v4().to_string()).await
+    /// A hash made with a lower work factor than configured: raising `APP__AUTH__BCRYPT_COST`
+    /// upgrades every account at its next login.
+    fn needs_rehash(&self, hash: &str) -> bool {
+        bcrypt_cost(hash).is_some_and(|cost| cost < self.cost)
     }
+}
+
+/// The cost field of a `$2b$12$...` hash.
+fn bcrypt_cost(hash: &str) -> Option<u32> {
+    hash.split('$').nth(2)?.parse().ok()
 }
 
 #[cfg(test)]
@@ -260,9 +281,17 @@ mod tests {
         assert!(keys.verify(&forged).is_err());
     }
 
+    #[test]
+    fn bcrypt_hashes_below_the_configured_cost_need_a_rehash() {
+        let hash = "$2b$04$abcdefghijklmnopqrstuu5bQfpd8FXh4bdnp2qsDxKC2m4kP4f7O";
+        assert!(Bcrypt::new(5).needs_rehash(hash));
+        assert!(!Bcrypt::new(4).needs_rehash(hash));
+        assert!(!Bcrypt::new(12).needs_rehash("not-a-bcrypt-hash"));
+    }
+
     #[tokio::test]
     async fn passwords_verify_only_against_their_own_hash() {
-        let hasher = PasswordHasher::new(4);
+        let hasher = Bcrypt::new(4);
         let hash = hasher.hash("correct horse".to_owned()).await.unwrap();
         assert!(
             hasher

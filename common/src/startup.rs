@@ -17,7 +17,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
-use crate::auth::{JwtKeys, PasswordHasher, Verifier};
+use crate::auth::{Bcrypt, JwtKeys, Verifier};
 use crate::config::{Config, ServerConfig};
 use crate::error::{Error, ErrorDetail};
 use crate::payments::{HttpPaymentGateway, PaymentGateway};
@@ -61,9 +61,9 @@ impl AppState {
         health: HealthChecks,
     ) -> Self {
         let keys = JwtKeys::new(&config.auth);
-        let hasher = PasswordHasher::new(config.auth.bcrypt_cost);
+        let passwords = Arc::new(Bcrypt::new(config.auth.bcrypt_cost));
         Self {
-            accounts: Accounts::new(stores.users.clone(), keys.clone(), hasher),
+            accounts: Accounts::new(stores.users.clone(), keys.clone(), passwords),
             catalog: Catalog::new(
                 stores.products.clone(),
                 stores.reviews.clone(),

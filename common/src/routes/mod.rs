@@ -27,22 +27,34 @@ where
     Verifier: FromRef<S>,
     HealthChecks: FromRef<S>,
 {
-    Router::new()
-        .merge(health::router())
-        .nest("/api/v1", api_v1())
+    router_with(auth::router())
 }
 
-/// The `/api/v1` routes, unprefixed.
-pub fn api_v1<S>() -> Router<S>
+/// [`router`] with another `/auth` router in place of step 0's: the seam through which step 1
+/// changes what register and login answer while every other route stays as it is.
+pub fn router_with<S>(auth: Router<S>) -> Router<S>
 where
     S: Clone + Send + Sync + 'static,
-    Accounts: FromRef<S>,
+    Catalog: FromRef<S>,
+    Ordering: FromRef<S>,
+    Verifier: FromRef<S>,
+    HealthChecks: FromRef<S>,
+{
+    Router::new()
+        .merge(health::router())
+        .nest("/api/v1", api_v1_with(auth))
+}
+
+/// The `/api/v1` routes, unprefixed, around the given `/auth` router.
+pub fn api_v1_with<S>(auth: Router<S>) -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
     Catalog: FromRef<S>,
     Ordering: FromRef<S>,
     Verifier: FromRef<S>,
 {
     Router::new()
-        .merge(auth::router())
+        .merge(auth)
         .merge(products::router())
         .merge(orders::router())
 }

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use tokio::sync::OnceCell;
 
-use crate::auth::{JwtKeys, PasswordHasher};
+use crate::auth::{JwtKeys, PasswordScheme};
 use crate::domain::{Email, NewUser, Role, User, UserId};
 use crate::error::{Error, Result};
 use crate::store::{StoreError, UserStore};
@@ -21,8 +21,9 @@ pub struct Registration {
 pub struct Accounts {
     users: Arc<dyn UserStore>,
     keys: JwtKeys,
-    hasher: PasswordHasher,
-    /// Verified against when an email is unknown, so both login failures cost the same time.
+    passwords: Arc<dyn PasswordScheme>,
+    /// A hash of a random password, verified against when an email is unknown, so both login
+    /// failures cost the same time and timing does not reveal which one it was.
     dummy_hash: Arc<OnceCell<String>>,
 }
 
@@ -34,11 +35,15 @@ pub struct IssuedToken {
 }
 
 impl Accounts {
-    pub fn new(users: Arc<dyn UserStore>, keys: JwtKeys, hasher: PasswordHasher) -> Self {
+    pub fn new(
+        users: Arc<dyn UserStore>,
+        keys: JwtKeys,
+        passwords: Arc<dyn PasswordScheme>,
+    ) -> Self {
         Self {
             users,
             keys,
-            hasher,
+            passwords,
             dummy_hash: Arc::new(OnceCell::new()),
         }
     }
@@ -47,19 +52,19 @@ impl Accounts {
         &self.users
     }
 
-    fn issue(&self, user: &User) -> Result<IssuedToken> {
+    /// Step 0's token for a user: one HS256 access token.
+    pub fn issue_token(&self, user: &User) -> Result<IssuedToken> {
         Ok(IssuedToken {
             token: self.keys.issue(user.id, user.role)?,
             expires_in: self.keys.ttl_secs(),
         })
     }
 
-    /// Always creates a customer: admins come only from [`Accounts::create_admin`].
+    /// Creates a customer. Admins come only from [`Accounts::create_admin`].
     #[tracing::instrument(skip_all, fields(email = %registration.email))]
-    pub async fn register(&self, registration: Registration) -> Result<(User, IssuedToken)> {
-        let password_hash = self.hasher.hash(registration.password).await?;
-        let user = self
-            .users
+    pub async fn create_customer(&self, registration: Registration) -> Result<User> {
+        let password_hash = self.passwords.hash(registration.password).await?;
+        self.users
             .insert(NewUser {
                 email: registration.email,
                 name: registration.name,
@@ -72,14 +77,21 @@ impl Accounts {
                     Error::conflict("EMAIL_TAKEN", "an account with this email already exists")
                 }
                 other => other.into(),
-            })?;
-        let token = self.issue(&user)?;
+            })
+    }
+
+    /// `POST /auth/register`: a customer and a token.
+    pub async fn register(&self, registration: Registration) -> Result<(User, IssuedToken)> {
+        let user = self.create_customer(registration).await?;
+        let token = self.issue_token(&user)?;
         Ok((user, token))
     }
 
-    /// One answer, 401, for an unknown email and a wrong password, after the same work.
+    /// Checks an email and password. One answer, 401, for an unknown email and a wrong
+    /// password, after the same work (a hash is verified either way). A hash the password
+    /// scheme wants replaced is upgraded here, while the plain password is at hand.
     #[tracing::instrument(skip_all)]
-    pub async fn login(&self, email: &str, password: String) -> Result<(User, IssuedToken)> {
+    pub async fn authenticate(&self, email: &str, password: String) -> Result<User> {
         let credentials = match Email::parse(email) {
             Ok(email) => self.users.credentials(&email).await?,
             Err(_) => None,
@@ -87,21 +99,46 @@ impl Accounts {
         let Some(credentials) = credentials else {
             let dummy = self
                 .dummy_hash
-                .get_or_try_init(|| self.hasher.dummy_hash())
+                .get_or_try_init(|| self.passwords.hash(uuid::Uuid::new_v4().to_string()))
                 .await?
                 .clone();
-            self.hasher.verify(password, dummy).await?;
+            self.passwords.verify(password, dummy).await?;
             return Err(Error::Unauthorized);
         };
+        let hash = credentials.password_hash;
         if !self
-            .hasher
-            .verify(password, credentials.password_hash)
+            .passwords
+            .verify(password.clone(), hash.clone())
             .await?
         {
             return Err(Error::Unauthorized);
         }
-        let token = self.issue(&credentials.user)?;
-        Ok((credentials.user, token))
+        if self.passwords.needs_rehash(&hash) {
+            self.rehash(credentials.user.id, password).await;
+        }
+        Ok(credentials.user)
+    }
+
+    /// Best effort: a failed upgrade leaves the old, still valid hash for the next login.
+    async fn rehash(&self, id: UserId, password: String) {
+        let upgraded = match self.passwords.hash(password).await {
+            Ok(hash) => self
+                .users
+                .set_password_hash(id, &hash)
+                .await
+                .map_err(anyhow::Error::from),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = upgraded {
+            tracing::warn!(error = %e, user = %id, "password hash upgrade failed; will retry at next login");
+        }
+    }
+
+    /// `POST /auth/login`: the user and a token.
+    pub async fn login(&self, email: &str, password: String) -> Result<(User, IssuedToken)> {
+        let user = self.authenticate(email, password).await?;
+        let token = self.issue_token(&user)?;
+        Ok((user, token))
     }
 
     /// The signed-in user; 401 when the account no longer exists.
@@ -126,7 +163,7 @@ impl Accounts {
             };
             return Ok((user, false));
         }
-        let password_hash = self.hasher.hash(password).await?;
+        let password_hash = self.passwords.hash(password).await?;
         let user = self
             .users
             .insert(NewUser {

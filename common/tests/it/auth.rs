@@ -136,3 +136,55 @@ async fn a_token_of_a_deleted_account_is_refused() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn raising_the_bcrypt_cost_upgrades_a_hash_at_the_next_login() {
+    let app = spawn_app().await;
+    let email = unique_email("upgrade");
+    expect_status(app.register(&email, TEST_PASSWORD, "Up").await, 201).await;
+    let stored_hash = |app: &testkit::TestApp| {
+        let users = app.database().collection::<Document>("users");
+        let email = email.clone();
+        async move {
+            users
+                .find_one(doc! { "email": email })
+                .await
+                .unwrap()
+                .unwrap()
+                .get_str("password_hash")
+                .unwrap()
+                .to_owned()
+        }
+    };
+    assert!(stored_hash(&app).await.starts_with("$2b$04$"));
+
+    // The same database, served with a higher cost.
+    let stronger = testkit::TestApp::spawn(
+        |config| {
+            config.mongodb.database = app.db.name.clone();
+            config.auth.bcrypt_cost = 5;
+        },
+        |config| async move {
+            let state = common::AppState::build(&config).await?;
+            Ok(common::startup::router(state, &config.server))
+        },
+    )
+    .await
+    .unwrap();
+    expect_error(
+        stronger.login(&email, "wrong-password").await,
+        401,
+        "UNAUTHORIZED",
+    )
+    .await;
+    assert!(
+        stored_hash(&app).await.starts_with("$2b$04$"),
+        "no upgrade on a failed login"
+    );
+    expect_status(stronger.login(&email, TEST_PASSWORD).await, 200).await;
+    assert!(
+        stored_hash(&app).await.starts_with("$2b$05$"),
+        "upgraded on success"
+    );
+    expect_status(app.login(&email, TEST_PASSWORD).await, 200).await;
+}
