@@ -146,7 +146,14 @@ impl Config {
     /// Defaults, then the file named by `APP_CONFIG` (or `shop.toml` when present), then
     /// `APP__*` environment variables; then the safety checks of [`Config::validate`].
     pub fn load() -> anyhow::Result<Self> {
-        let file = std::env::var("APP_CONFIG").unwrap_or_else(|_| "shop.toml".to_owned());
+        let file = match std::env::var("APP_CONFIG") {
+            // Named explicitly, the file must exist: a typo must not silently mean defaults.
+            Ok(file) if !std::path::Path::new(&file).exists() => {
+                bail!("APP_CONFIG names {file}, which does not exist")
+            }
+            Ok(file) => file,
+            Err(_) => "shop.toml".to_owned(),
+        };
         Self::from_figment(
             Figment::new()
                 .merge(Toml::file(file))
@@ -233,6 +240,31 @@ mod tests {
             let config = Config::load().map_err(|e| e.to_string())?;
             assert_eq!(config.server.port, 9090);
             assert_eq!(config.mongodb.database, "elsewhere");
+            Ok(())
+        });
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail API fixes the error type
+    fn a_missing_file_named_by_app_config_is_an_error() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("APP_CONFIG", "/nonexistent/shop.toml");
+            let error = Config::load().unwrap_err().to_string();
+            assert!(error.contains("/nonexistent/shop.toml"), "{error}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail API fixes the error type
+    fn a_config_file_is_read_and_the_environment_overrides_it() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("custom.toml", "[server]\nport = 7000\nhost = \"0.0.0.0\"\n")?;
+            jail.set_env("APP_CONFIG", "custom.toml");
+            jail.set_env("APP__SERVER__PORT", "7001");
+            let config = Config::load().map_err(|e| e.to_string())?;
+            assert_eq!(config.server.host, "0.0.0.0");
+            assert_eq!(config.server.port, 7001);
             Ok(())
         });
     }

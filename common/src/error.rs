@@ -56,6 +56,11 @@ pub enum Error {
     /// 503 `PAYMENT_PROVIDER_UNAVAILABLE`: down, too slow, or answering garbage.
     #[error("payment provider unavailable")]
     PaymentUnavailable(#[source] anyhow::Error),
+    /// 503 `TIMEOUT`: the request ran past `server.request_timeout_ms`. Work that must not be
+    /// abandoned half-way (placing, paying, cancelling orders) runs on; the client should look
+    /// at the result before retrying.
+    #[error("request timed out")]
+    Timeout,
     /// 503 `SERVICE_UNAVAILABLE` when the database cannot be reached, else 500 `INTERNAL`.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -106,7 +111,7 @@ impl Error {
             Error::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Error::Conflict { .. } => StatusCode::CONFLICT,
             Error::PaymentDeclined { .. } => StatusCode::PAYMENT_REQUIRED,
-            Error::PaymentUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Error::PaymentUnavailable(_) | Error::Timeout => StatusCode::SERVICE_UNAVAILABLE,
             Error::Store(StoreError::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
             Error::Store(_) | Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -169,6 +174,12 @@ impl Error {
             Error::PaymentUnavailable(_) => (
                 "PAYMENT_PROVIDER_UNAVAILABLE",
                 "the payment provider is unavailable; the order is unchanged, try again later"
+                    .to_owned(),
+                vec![],
+            ),
+            Error::Timeout => (
+                "TIMEOUT",
+                "the request took too long; it may still complete, so check before retrying"
                     .to_owned(),
                 vec![],
             ),

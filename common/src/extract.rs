@@ -54,12 +54,23 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
         let inner = error.into_inner();
         match inner.classify() {
             serde_json::error::Category::Data => {
-                let field = if path == "." { "body".to_owned() } else { path };
-                Error::Validation(vec![FieldError::new(field, without_position(&inner))])
+                let reason = without_position(&inner);
+                let field = match (path.as_str(), missing_field(&reason)) {
+                    (".", Some(missing)) => missing.to_owned(),
+                    (".", None) => "body".to_owned(),
+                    (_, Some(missing)) => format!("{path}.{missing}"),
+                    _ => path,
+                };
+                Error::Validation(vec![FieldError::new(field, reason)])
             }
             _ => Error::MalformedJson(without_position(&inner)),
         }
     })
+}
+
+/// serde names a missing field in its message ("missing field `email`"), not in the path.
+fn missing_field(reason: &str) -> Option<&str> {
+    reason.strip_prefix("missing field `")?.strip_suffix('`')
 }
 
 /// serde_json appends "at line 1 column 9"; the client needs the reason only.

@@ -42,7 +42,7 @@ impl AppState {
         let db = mongo::connect(&config.mongodb).await?;
         mongo::ensure_indexes(&db)
             .await
-            .context("preparing MongoDB (is it running? see `cargo xtask doctor`)")?;
+            .context("preparing MongoDB (is it running? `cargo xtask doctor` checks)")?;
         let gateway = Arc::new(HttpPaymentGateway::new(&config.payments)?);
         let health = HealthChecks::default().with(MongoHealth(db.clone()));
         Ok(Self::from_parts(
@@ -167,11 +167,8 @@ fn bare_error(status: StatusCode) -> Option<Error> {
         StatusCode::METHOD_NOT_ALLOWED => Error::MethodNotAllowed,
         StatusCode::PAYLOAD_TOO_LARGE => Error::PayloadTooLarge,
         StatusCode::UNSUPPORTED_MEDIA_TYPE => Error::UnsupportedMediaType,
-        StatusCode::SERVICE_UNAVAILABLE | StatusCode::REQUEST_TIMEOUT => {
-            return Some(Error::Store(crate::store::StoreError::Unavailable(
-                anyhow::anyhow!("the request timed out"),
-            )));
-        }
+        // Our timeout layer answers 503; nothing else in the stack does without a detail.
+        StatusCode::SERVICE_UNAVAILABLE | StatusCode::REQUEST_TIMEOUT => Error::Timeout,
         s if s.is_server_error() => Error::Internal(anyhow::anyhow!("HTTP {s}")),
         _ => return None,
     })
@@ -217,9 +214,15 @@ impl Application {
         self,
         stop: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(stop)
-            .await
+        // With the peer address as `ConnectInfo<SocketAddr>`, for whoever needs it (step 1
+        // throttles sign-in attempts per client address).
+        axum::serve(
+            self.listener,
+            self.router
+                .into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(stop)
+        .await
     }
 }
 

@@ -229,6 +229,87 @@ impl TestApp {
         .await
     }
 
+    /// `POST /orders/{id}/ship` as `token` (an admin's, to succeed).
+    pub async fn ship_order(&self, token: &str, order_id: &str) -> Response {
+        self.post(
+            &format!("/api/v1/orders/{order_id}/ship"),
+            Some(token),
+            json!({}),
+        )
+        .await
+    }
+
+    /// `POST /orders/{id}/cancel` as `token` (an admin's, to succeed).
+    pub async fn cancel_order(&self, token: &str, order_id: &str) -> Response {
+        self.post(
+            &format!("/api/v1/orders/{order_id}/cancel"),
+            Some(token),
+            json!({}),
+        )
+        .await
+    }
+
+    /// `GET /orders/{id}` as `token`, expecting 200.
+    pub async fn order(&self, token: &str, order_id: &str) -> Value {
+        expect_status(
+            self.get(&format!("/api/v1/orders/{order_id}"), Some(token))
+                .await,
+            200,
+        )
+        .await
+    }
+
+    /// A fresh customer places an order for `quantity` of a new product made from
+    /// `product_overrides` (see [`TestApp::create_product`]).
+    pub async fn place_new_order(
+        &self,
+        admin_token: &str,
+        product_overrides: Value,
+        quantity: i64,
+    ) -> PlacedOrder {
+        let product = self.create_product(admin_token, product_overrides).await;
+        let (_, token) = self.customer().await;
+        let order = expect_status(
+            self.place_order(
+                &token,
+                json!([{ "product_id": product["id"], "quantity": quantity }]),
+            )
+            .await,
+            201,
+        )
+        .await;
+        PlacedOrder {
+            id: order["id"].as_str().expect("an order id").to_owned(),
+            product_id: product["id"].as_str().expect("a product id").to_owned(),
+            token,
+            order,
+        }
+    }
+
+    /// One charge as the payment provider (simulator) sees it.
+    pub async fn provider_charge(&self, id: &str) -> Value {
+        self.provider_get(&format!("/v1/charges/{id}")).await
+    }
+
+    /// Every charge the payment provider (simulator) holds, newest first.
+    pub async fn provider_charges(&self) -> Vec<Value> {
+        self.provider_get("/v1/charges").await["data"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    async fn provider_get(&self, path: &str) -> Value {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.payments.base_url()))
+            .bearer_auth(payment_sim::config::DEFAULT_API_KEY)
+            .send()
+            .await
+            .expect("the payment simulator answers");
+        expect_status(response, 200).await
+    }
+
     pub async fn product(&self, id: &str) -> Value {
         expect_status(self.get(&format!("/api/v1/products/{id}"), None).await, 200).await
     }
@@ -246,6 +327,16 @@ impl Drop for TestApp {
     fn drop(&mut self) {
         self.server.abort();
     }
+}
+
+/// An order placed by [`TestApp::place_new_order`].
+pub struct PlacedOrder {
+    pub id: String,
+    pub product_id: String,
+    /// The buyer's token.
+    pub token: String,
+    /// The 201 body.
+    pub order: Value,
 }
 
 /// `{prefix}-{uuid}@example.test`: unique across parallel tests.

@@ -7,4 +7,6 @@
 pub mod app;
 pub mod services;
 
-pub use app::{TestApp, expect_error, expect_status, spawn_app, spawn_app_with, unique_email};
+pub use app::{
+    PlacedOrder, TestApp, expect_error, expect_status, spawn_app, spawn_app_with, unique_email,
+};

@@ -40,7 +40,7 @@ pub struct RegisterRequest {
     /// At least 8 characters; at most 72 bytes, bcrypt's limit (step 1's argon2id lifts it).
     #[garde(length(chars, min = 8), length(bytes, max = 72))]
     pub password: String,
-    #[garde(length(chars, min = 1, max = 100), custom(not_blank))]
+    #[garde(length(chars, max = 100), custom(not_blank))]
     pub name: String,
 }
 

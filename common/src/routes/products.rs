@@ -48,7 +48,7 @@ fn currency_rule(value: &str, _: &()) -> garde::Result {
 pub struct ProductRequest {
     #[garde(custom(sku_rule))]
     pub sku: String,
-    #[garde(length(chars, min = 1, max = 200), custom(not_blank))]
+    #[garde(length(chars, max = 200), custom(not_blank))]
     pub name: String,
     #[serde(default)]
     #[garde(length(chars, max = 5000))]
@@ -60,7 +60,7 @@ pub struct ProductRequest {
     pub currency: String,
     #[garde(range(min = 0, max = 1_000_000_000))]
     pub stock: i64,
-    #[garde(length(chars, min = 1, max = 100), custom(not_blank))]
+    #[garde(length(chars, max = 100), custom(not_blank))]
     pub category: String,
     #[serde(default)]
     #[garde(length(max = 20), inner(length(chars, min = 1, max = 50)))]

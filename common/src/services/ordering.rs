@@ -29,8 +29,16 @@ pub struct Ordering {
 impl Ordering {
     /// Validates the lines against the catalog, takes stock, and stores a pending order with
     /// the prices of this moment.
-    #[tracing::instrument(skip_all, fields(user = %order.user_id, lines = order.lines.len()))]
+    ///
+    /// Runs detached from the request (see [`detached`]): once stock is taken, the order is
+    /// stored or the stock given back, even if the client hangs up or the request times out.
     pub async fn place_order(&self, order: NewOrder) -> Result<Order> {
+        let this = self.clone();
+        detached(async move { this.place_order_now(order).await }).await
+    }
+
+    #[tracing::instrument(skip_all, fields(user = %order.user_id, lines = order.lines.len()))]
+    async fn place_order_now(&self, order: NewOrder) -> Result<Order> {
         let ids: Vec<_> = order.lines.iter().map(|l| l.product_id).collect();
         let products: HashMap<_, Product> = self
             .products
@@ -136,7 +144,8 @@ impl Ordering {
         }
     }
 
-    /// Charges the order's total and marks it paid.
+    /// Charges the order's total and marks it paid (detached from the request, like
+    /// [`Ordering::place_order`]).
     ///
     /// The idempotency key is derived from the order and the card token: retrying after a
     /// timeout with the same card replays the same charge instead of charging twice, while a
@@ -219,11 +228,7 @@ impl Ordering {
         {
             return Ok(current);
         }
-        if let Err(e) = self
-            .gateway
-            .refund(&charge.id, &format!("refund-{}", charge.id))
-            .await
-        {
+        if let Err(e) = self.refund(&current, &charge.id).await {
             tracing::error!(error = %e, charge = %charge.id, order = %id, "a duplicate charge could not be refunded");
         }
         match current.status {
@@ -241,37 +246,74 @@ impl Ordering {
             .await
     }
 
-    /// Pending or paid -> cancelled. A paid order is refunded first (if the provider is down,
-    /// 503 and the order stays paid); then the stock goes back.
-    #[tracing::instrument(skip(self))]
+    /// Pending or paid -> cancelled, then the stock goes back (detached from the request).
+    ///
+    /// A paid order is first moved to `cancelled` (a compare-and-set, so a concurrent ship
+    /// cannot also win), then refunded. If the provider cannot refund, the order is moved back
+    /// to `paid` and the answer is 503: it is never left cancelled but charged.
     pub async fn cancel_order(&self, id: OrderId) -> Result<Order> {
+        let this = self.clone();
+        detached(async move { this.cancel_order_now(id).await }).await
+    }
+
+    #[tracing::instrument(skip(self))]
+    async fn cancel_order_now(&self, id: OrderId) -> Result<Order> {
         let order = self.orders.get(id).await?.ok_or(Error::NotFound("order"))?;
         if !order.status.can_become(OrderStatus::Cancelled) {
             return Err(invalid_state(&order, "cancelled"));
         }
-        if let (OrderStatus::Paid, Some(payment)) = (order.status, &order.payment) {
-            let refund_key = format!("refund-{}", payment.provider_reference);
-            self.gateway
-                .refund(&payment.provider_reference, &refund_key)
-                .await
-                .map_err(|e| match e {
-                    PaymentError::Unavailable(e) => Error::PaymentUnavailable(e),
-                    other => Error::Internal(other.into()),
-                })?;
-            self.record(
-                &order,
-                &refund_key,
-                PaymentStatus::Refunded,
-                Some(payment.provider_reference.clone()),
-                None,
-            )
-            .await;
+        let refunded_payment = order.payment.clone().map(|p| PaymentInfo {
+            status: "refunded".to_owned(),
+            ..p
+        });
+        let cancelled = match self
+            .orders
+            .transition(id, order.status, OrderStatus::Cancelled, refunded_payment)
+            .await?
+        {
+            Some(cancelled) => cancelled,
+            None => {
+                let current = self.orders.get(id).await?.ok_or(Error::NotFound("order"))?;
+                return Err(invalid_state(&current, "cancelled"));
+            }
+        };
+        if let (OrderStatus::Paid, Some(payment)) = (order.status, &order.payment)
+            && let Err(e) = self.refund(&order, &payment.provider_reference).await
+        {
+            let restored = self
+                .orders
+                .transition(
+                    id,
+                    OrderStatus::Cancelled,
+                    OrderStatus::Paid,
+                    order.payment.clone(),
+                )
+                .await;
+            if !matches!(restored, Ok(Some(_))) {
+                tracing::error!(order = %id, "refund failed and the order could not be restored to paid");
+            }
+            return Err(match e {
+                PaymentError::Unavailable(e) => Error::PaymentUnavailable(e),
+                other => Error::Internal(other.into()),
+            });
         }
-        let cancelled = self
-            .transition(id, order.status, OrderStatus::Cancelled)
-            .await?;
         self.return_stock(&cancelled.lines).await;
         Ok(cancelled)
+    }
+
+    /// Refunds a charge in full and records it. The key makes a retried refund a replay.
+    async fn refund(&self, order: &Order, charge_id: &str) -> Result<(), PaymentError> {
+        let key = format!("refund-{charge_id}");
+        self.gateway.refund(charge_id, &key).await?;
+        self.record(
+            order,
+            &key,
+            PaymentStatus::Refunded,
+            Some(charge_id.to_owned()),
+            None,
+        )
+        .await;
+        Ok(())
     }
 
     async fn transition(&self, id: OrderId, from: OrderStatus, to: OrderStatus) -> Result<Order> {
@@ -305,6 +347,17 @@ impl Ordering {
             tracing::error!(error = %e, order = %order.id, "payment attempt not recorded");
         }
     }
+}
+
+/// Runs `work` on its own task and waits for it. If the caller is dropped (a client hanging
+/// up, the request timeout), the task still runs to the end, so multi-step work (take stock,
+/// store the order) is never abandoned half-way. A panic inside becomes a 500.
+async fn detached<T: Send + 'static>(
+    work: impl std::future::Future<Output = Result<T>> + Send + 'static,
+) -> Result<T> {
+    tokio::spawn(work)
+        .await
+        .map_err(|e| Error::Internal(anyhow::anyhow!("order task failed: {e}")))?
 }
 
 fn invalid_state(order: &Order, wanted: &str) -> Error {

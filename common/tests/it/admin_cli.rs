@@ -10,7 +10,9 @@ fn shop(app: &testkit::TestApp) -> Command {
     command
         .env("APP__MONGODB__URI", &app.db.uri)
         .env("APP__MONGODB__DATABASE", &app.db.name)
-        .env("APP_CONFIG", "/nonexistent/shop.toml")
+        .env_remove("APP_CONFIG")
+        // No shop.toml there: the command sees only what the test sets.
+        .current_dir(std::env::temp_dir())
         .env("APP__AUTH__BCRYPT_COST", "4")
         .env("RUST_LOG", "warn");
     command

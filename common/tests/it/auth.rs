@@ -188,3 +188,31 @@ async fn raising_the_bcrypt_cost_upgrades_a_hash_at_the_next_login() {
     );
     expect_status(app.login(&email, TEST_PASSWORD).await, 200).await;
 }
+
+#[tokio::test]
+async fn a_missing_field_is_named_in_the_422() {
+    let app = spawn_app().await;
+    let response = app
+        .post(
+            "/api/v1/auth/register",
+            None,
+            json!({"password": TEST_PASSWORD, "name": "N"}),
+        )
+        .await;
+    let body = expect_error(response, 422, "VALIDATION_FAILED").await;
+    assert_eq!(body["error"]["fields"][0]["field"], "email");
+
+    let response = app
+        .post(
+            "/api/v1/auth/register",
+            None,
+            json!({"email": unique_email("e"), "password": TEST_PASSWORD, "name": ""}),
+        )
+        .await;
+    let body = expect_error(response, 422, "VALIDATION_FAILED").await;
+    assert_eq!(
+        body["error"]["fields"].as_array().unwrap().len(),
+        1,
+        "one error for one field: {body}"
+    );
+}

@@ -145,32 +145,92 @@ async fn cancelling_returns_the_stock_and_refunds_a_paid_order_at_the_provider()
     let paid = expect_status(app.pay_order(&token, order_id, "tok_success").await, 200).await;
     assert_eq!(app.product(id).await["stock"], 2);
 
-    let cancelled = expect_status(
-        app.post(
-            &format!("/api/v1/orders/{order_id}/cancel"),
-            Some(&admin),
-            json!({}),
-        )
-        .await,
-        200,
-    )
-    .await;
+    let cancelled = expect_status(app.cancel_order(&admin, order_id).await, 200).await;
     assert_eq!(cancelled["status"], "cancelled");
     assert_eq!(app.product(id).await["stock"], 5);
 
     let charge_id = paid["payment"]["provider_reference"].as_str().unwrap();
-    let charge: serde_json::Value = app
-        .http
-        .get(format!(
-            "{}/v1/charges/{charge_id}",
-            app.payments.base_url()
-        ))
-        .bearer_auth("sk_test_simulator")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let charge = app.provider_charge(charge_id).await;
     assert_eq!(charge["amount_refunded"], paid["total_minor"]);
+}
+
+async fn paid_order(app: &testkit::TestApp, admin: &str, stock: i64) -> (String, String, String) {
+    let placed = app.place_new_order(admin, json!({"stock": stock}), 2).await;
+    expect_status(
+        app.pay_order(&placed.token, &placed.id, "tok_success")
+            .await,
+        200,
+    )
+    .await;
+    (placed.product_id, placed.id, placed.token)
+}
+
+async fn refunded_at_provider(app: &testkit::TestApp, admin: &str, order_id: &str) -> i64 {
+    let path = format!("/api/v1/orders/{order_id}");
+    let order = expect_status(app.get(&path, Some(admin)).await, 200).await;
+    let charge = order["payment"]["provider_reference"].as_str().unwrap();
+    app.provider_charge(charge).await["amount_refunded"]
+        .as_i64()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_refund_the_provider_cannot_make_leaves_the_order_paid_and_the_stock_taken() {
+    let app = spawn_app().await;
+    let (_, admin) = app.admin().await;
+    let (product, order_id, _) = paid_order(&app, &admin, 5).await;
+
+    app.payments.set_failure_rate(1.0);
+    let cancel = app
+        .post(
+            &format!("/api/v1/orders/{order_id}/cancel"),
+            Some(&admin),
+            json!({}),
+        )
+        .await;
+    expect_error(cancel, 503, "PAYMENT_PROVIDER_UNAVAILABLE").await;
+    app.payments.set_failure_rate(0.0);
+
+    let order = app.order(&admin, &order_id).await;
+    assert_eq!(order["status"], "paid");
+    assert_eq!(order["payment"]["status"], "succeeded");
+    assert_eq!(app.product(&product).await["stock"], 3);
+    assert_eq!(refunded_at_provider(&app, &admin, &order_id).await, 0);
+
+    let cancelled = expect_status(app.cancel_order(&admin, &order_id).await, 200).await;
+    assert_eq!(cancelled["payment"]["status"], "refunded");
+    assert_eq!(app.product(&product).await["stock"], 5);
+}
+
+#[tokio::test]
+async fn shipping_and_cancelling_at_once_never_ship_a_refunded_order() {
+    let app = spawn_app().await;
+    let (_, admin) = app.admin().await;
+    for _ in 0..5 {
+        let (product, order_id, _) = paid_order(&app, &admin, 5).await;
+        let (ship_path, cancel_path) = (
+            format!("/api/v1/orders/{order_id}/ship"),
+            format!("/api/v1/orders/{order_id}/cancel"),
+        );
+        let ship = app.post(&ship_path, Some(&admin), json!({}));
+        let cancel = app.post(&cancel_path, Some(&admin), json!({}));
+        let (ship, cancel) = tokio::join!(ship, cancel);
+        let statuses = (ship.status().as_u16(), cancel.status().as_u16());
+        assert!(
+            statuses == (200, 409) || statuses == (409, 200),
+            "{statuses:?}"
+        );
+
+        let order = app.order(&admin, &order_id).await;
+        let refunded = refunded_at_provider(&app, &admin, &order_id).await;
+        let stock = app.product(&product).await["stock"].as_i64().unwrap();
+        match order["status"].as_str().unwrap() {
+            "shipped" => assert_eq!((refunded, stock), (0, 3)),
+            "cancelled" => assert_eq!(
+                (refunded, stock),
+                (order["total_minor"].as_i64().unwrap(), 5)
+            ),
+            other => panic!("unexpected status {other}"),
+        }
+    }
 }

@@ -8,34 +8,10 @@ use testkit::{TestApp, expect_error, expect_status, spawn_app, spawn_app_with};
 
 async fn pending_order(app: &TestApp) -> (String, String, Value) {
     let (_, admin) = app.admin().await;
-    let product = app
-        .create_product(&admin, json!({"price_minor": 4200}))
+    let placed = app
+        .place_new_order(&admin, json!({"price_minor": 4200}), 1)
         .await;
-    let (_, token) = app.customer().await;
-    let order = expect_status(
-        app.place_order(
-            &token,
-            json!([{ "product_id": product["id"], "quantity": 1 }]),
-        )
-        .await,
-        201,
-    )
-    .await;
-    (token, order["id"].as_str().unwrap().to_owned(), order)
-}
-
-async fn charges_at_provider(app: &TestApp) -> Vec<Value> {
-    let body: Value = app
-        .http
-        .get(format!("{}/v1/charges", app.payments.base_url()))
-        .bearer_auth("sk_test_simulator")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    body["data"].as_array().cloned().unwrap_or_default()
+    (placed.token, placed.id, placed.order)
 }
 
 async fn order_status(app: &TestApp, token: &str, id: &str) -> Value {
@@ -60,7 +36,7 @@ async fn a_provider_outage_is_503_and_the_order_can_be_paid_once_it_is_back() {
     app.payments.set_failure_rate(0.0);
     let paid = expect_status(app.pay_order(&token, &id, "tok_success").await, 200).await;
     assert_eq!(paid["status"], "paid");
-    assert_eq!(charges_at_provider(&app).await.len(), 1);
+    assert_eq!(app.provider_charges().await.len(), 1);
 }
 
 #[tokio::test]
@@ -91,7 +67,7 @@ async fn a_provider_slower_than_the_timeout_is_503_and_the_retry_does_not_charge
     app.payments.set_latency(Duration::ZERO);
     let paid = expect_status(app.pay_order(&token, &id, "tok_success").await, 200).await;
 
-    let charges = charges_at_provider(&app).await;
+    let charges = app.provider_charges().await;
     assert_eq!(
         charges.len(),
         1,
@@ -166,7 +142,7 @@ async fn concurrent_payments_of_one_order_charge_once_and_refund_any_extra() {
     );
 
     // Same card, same idempotency key: the provider holds exactly one charge, never refunded.
-    let charges = charges_at_provider(&app).await;
+    let charges = app.provider_charges().await;
     assert_eq!(charges.len(), 1, "{charges:?}");
     assert_eq!(charges[0]["amount_refunded"], 0);
     assert_eq!(order_status(&app, &token, &id).await, "paid");

@@ -90,7 +90,7 @@ impl Stores {
 
 /// The one place driver errors become store errors. `unique` names what a duplicate-key error
 /// on this operation means ("email", "sku", ...).
-pub(crate) fn map_err(unique: &'static str) -> impl Fn(mongodb::error::Error) -> StoreError {
+pub fn map_err(unique: &'static str) -> impl Fn(mongodb::error::Error) -> StoreError {
     move |error| {
         if is_duplicate_key(&error) {
             return StoreError::Duplicate(unique.to_owned());
@@ -118,13 +118,13 @@ fn is_duplicate_key(error: &mongodb::error::Error) -> bool {
 }
 
 /// Parses a stored reference (a hex id string) back into its typed id.
-pub(crate) fn reference<T: std::str::FromStr>(what: &str, hex: &str) -> Result<T, StoreError> {
+pub fn reference<T: std::str::FromStr>(what: &str, hex: &str) -> Result<T, StoreError> {
     hex.parse()
         .map_err(|_| corrupt(what, format!("bad reference {hex:?}")))
 }
 
 /// A document that does not map back to a domain value: data written by something else.
-pub(crate) fn corrupt(what: &str, reason: impl std::fmt::Display) -> StoreError {
+pub fn corrupt(what: &str, reason: impl std::fmt::Display) -> StoreError {
     StoreError::Other(anyhow::anyhow!("corrupt {what} document: {reason}"))
 }
 
@@ -134,7 +134,7 @@ pub fn now() -> OffsetDateTime {
     from_bson_date(to_bson_date(OffsetDateTime::now_utc()))
 }
 
-pub(crate) fn to_bson_date(t: OffsetDateTime) -> DateTime {
+pub fn to_bson_date(t: OffsetDateTime) -> DateTime {
     DateTime::from_millis((t.unix_timestamp_nanos() / 1_000_000) as i64)
 }
 
@@ -142,7 +142,7 @@ pub(crate) fn to_bson_date(t: OffsetDateTime) -> DateTime {
 /// (nx-27017) turns a top-level date written through `$set` into a string such as
 /// `2026-11-24 19:54:00.799000` (UTC), so that form is accepted too. Writes are always real
 /// BSON dates. Used as `#[serde(deserialize_with = "date")]` on every date field.
-pub(crate) fn date<'de, D: serde::Deserializer<'de>>(d: D) -> Result<DateTime, D::Error> {
+pub fn date<'de, D: serde::Deserializer<'de>>(d: D) -> Result<DateTime, D::Error> {
     use serde::Deserialize;
     use serde::de::Error;
     match mongodb::bson::Bson::deserialize(d)? {
@@ -168,7 +168,7 @@ fn parse_stand_in_date(text: &str) -> Option<OffsetDateTime> {
         })
 }
 
-pub(crate) fn from_bson_date(d: DateTime) -> OffsetDateTime {
+pub fn from_bson_date(d: DateTime) -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp_nanos(i128::from(d.timestamp_millis()) * 1_000_000)
         .unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }
