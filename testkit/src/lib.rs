@@ -1,7 +1,8 @@
 //! Test support shared by every crate of the workspace, and by `xtask`.
 //!
-//! - [`services`]: real backing services for tests (MongoDB today; PostgreSQL and Redis
-//!   later), taken from the environment or started locally and owned by the harness.
+//! - [`services`]: real backing services for tests and xtask (MongoDB, PostgreSQL, Redis):
+//!   from an environment URL, a container (testcontainers, official or locally built images),
+//!   or a local server, always owned and stopped by the harness.
 //! - [`app`]: `spawn_app()`, a real server per test on port 0 with its own database and
 //!   payment simulator, and a `TestApp` with one method per endpoint.
 pub mod app;

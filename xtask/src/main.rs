@@ -1,49 +1,97 @@
 //! `cargo xtask`: every chore of the project in one typed CLI (the alias lives in
-//! `.cargo/config.toml`). Learners run `cargo xtask run N` and `cargo xtask step N`; CI runs
-//! `cargo xtask test`. Each command is one struct with a `run` method in [`cmd`].
+//! `.cargo/config.toml`). Learners run `cargo xtask step N` and `run N`, reviewers `diff A B`,
+//! CI `cargo xtask test`. Each command is one struct with a `run` method in [`cmd`].
+//!
+//! Map: [`steps`] (the table of steps), [`services`] (what a step needs, started through
+//! testkit), [`nextest`] (running tests, reading per-test results), [`report`] (the report of
+//! `step`), [`snapshot`] (a crate's routes, config keys, dependencies, files and tests, for
+//! `diff`), [`ui`] (progress on a terminal, plain lines elsewhere), [`interrupt`] (Ctrl-C),
+//! [`prereq`], [`workspace`].
 
 mod cmd;
+mod interrupt;
+mod nextest;
 mod prereq;
+mod report;
+mod services;
+mod snapshot;
 mod steps;
+mod ui;
 mod workspace;
 
 use clap::{Parser, Subcommand};
 
-#[derive(Parser)]
+#[derive(Parser, Debug)]
 #[command(
     name = "cargo xtask",
-    about = "Run, validate and test the steps of stepwise-shop",
-    long_about = "Run, validate and test the steps of stepwise-shop.\n\n\
-        Services (MongoDB today) come from MONGODB_URI when set, else a local server that \
-        this command starts and stops itself."
+    about = "Run, validate, compare and test the steps of stepwise-shop",
+    long_about = "Run, validate, compare and test the steps of stepwise-shop.\n\n\
+        The services a step needs come from their variable when set (MONGODB_URI, \
+        DATABASE_URL, REDIS_URL), else from a container when Docker has the image, else from \
+        a local server; a command stops what it started. `cargo xtask doctor` says what this \
+        machine has.",
+    bin_name = "cargo xtask",
+    after_help = "\
+Examples:
+  cargo xtask doctor                  what this machine has, what each step needs
+  cargo xtask step 0                  validate step 0: a report, a rerun command per failure
+  cargo xtask step 0 --json=r.json    the same, and the report as JSON
+  cargo xtask run 0                   serve step 0 on localhost:8080 with demo data
+  cargo xtask test                    every test of every step and tool (what CI runs)
+  cargo xtask diff 0 1                what step 1 adds over step 0
+  cargo xtask services up             local services for exploring (`services down` stops them)
+  cargo xtask images                  build local container images (no registry needed)
+
+`cargo xtask help <COMMAND>` shows a command's options and more examples."
 )]
 struct Cli {
     #[command(subcommand)]
     command: Command,
 }
 
-#[derive(Subcommand)]
+#[derive(Subcommand, Debug)]
 enum Command {
+    /// Validate step N: start its services, build it, run its tests and the contract suites
+    /// of steps 0..N, and print a report with a rerun command per failure.
+    ///
+    /// Exit code 1 when any check fails. Services are stopped before the report is printed.
+    Step(cmd::step::Step),
     /// Serve step N on localhost with its services, demo data and the payment simulator.
     ///
-    /// Example: `cargo xtask run 0`, then `curl localhost:8080/api/v1/products`.
+    /// Prints every URL and a first curl to try; Ctrl-C stops everything it started.
     Run(cmd::run::Run),
-    /// Validate step N: start its services, run its tests and the contract suites it claims.
+    /// Run every test of every step and tool against shared services (what CI runs).
     ///
-    /// Example: `cargo xtask step 0`.
-    Step(cmd::step::Step),
-    /// Run every test of the workspace against shared services (what CI runs).
-    ///
-    /// Example: `cargo xtask test`.
+    /// One nextest run over the whole workspace; the output ends with nextest's summary.
     Test(cmd::test::Test),
+    /// Show what step B adds over step A: routes, config keys, dependencies, files, tests.
+    ///
+    /// Read from the crates' sources; also names the chapter to read.
+    Diff(cmd::diff::Diff),
+    /// Keep local services up for exploring (`up`, `down`, `status`), with their URLs.
+    ///
+    /// `up` runs in the foreground and stops them on Ctrl-C or `services down`.
+    Services(cmd::services::ServicesCmd),
+    /// Check this machine: Docker, local servers, tools, what each step needs and how to get it.
+    ///
+    /// Exit code 1 only when step 0 cannot run.
+    Doctor(cmd::doctor::Doctor),
+    /// Build the repo's own container images, for machines that cannot pull from a registry.
+    ///
+    /// Cached once built; `STEPWISE_IMAGES=local` makes the tests use them.
+    Images(cmd::images::Images),
 }
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
-        Command::Run(command) => command.run(),
         Command::Step(command) => command.run(),
+        Command::Run(command) => command.run(),
         Command::Test(command) => command.run(),
+        Command::Diff(command) => command.run(),
+        Command::Services(command) => command.run(),
+        Command::Doctor(command) => command.run(),
+        Command::Images(command) => command.run(),
     };
     match outcome {
         Ok(code) => code,
@@ -53,3 +101,6 @@ fn main() -> std::process::ExitCode {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -26,6 +26,41 @@ pub fn ensure_mongo_prerequisites() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The PostgreSQL and Redis servers the workspace's own tests start (testkit proves its
+/// provisioning on real servers), installed with apt-get where they are missing. Skipped for
+/// a service whose URL the environment gives.
+pub fn ensure_server_binaries() -> anyhow::Result<()> {
+    use testkit::services::postgres::{PostgresSettings, find_bin_dir};
+    use testkit::services::redis::RedisSettings;
+
+    let postgres = PostgresSettings::from_env();
+    let has_postgres = postgres
+        .env_url
+        .as_deref()
+        .is_some_and(|u| !u.trim().is_empty())
+        || find_bin_dir(postgres.search_path.as_deref()).is_ok();
+    let redis = RedisSettings::from_env();
+    let has_redis = redis
+        .env_url
+        .as_deref()
+        .is_some_and(|u| !u.trim().is_empty())
+        || on_path("redis-server");
+    let mut missing = Vec::new();
+    if !has_postgres {
+        missing.push("postgresql");
+    }
+    if !has_redis {
+        missing.push("redis-server");
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
+    apt_install(
+        &missing,
+        "the provisioning tests start real PostgreSQL and Redis servers",
+    )
+}
+
 fn python_has_venv() -> bool {
     Command::new("python3")
         .args(["-c", "import venv, ensurepip"])

@@ -1,23 +1,35 @@
-//! The table of steps: which crate and binary each step is, and its chapter. One place, so
-//! `run`, `step` and `test` agree (later steps append a row).
+//! The table of steps: which crate and binary each step is, where its chapter is, and which
+//! services it needs. One place, so every command agrees (a new step appends a row).
+
+use crate::services::Service;
 
 pub struct StepInfo {
     pub number: u8,
     pub title: &'static str,
     /// The package that holds the step (and its integration tests).
     pub package: &'static str,
+    /// The package's folder, relative to the workspace root; `cargo xtask diff` reads it.
+    pub dir: &'static str,
     /// The binary that serves it.
     pub binary: &'static str,
     pub chapter: &'static str,
+    /// What `cargo xtask step N` and `run N` start before building: the services the step's
+    /// tests and server connect to. The contract suites of earlier steps run against this
+    /// step, so they need nothing more.
+    pub services: &'static [Service],
 }
 
-pub const STEPS: &[StepInfo] = &[StepInfo {
-    number: 0,
-    title: "the baseline monolith",
-    package: "common",
-    binary: "shop",
-    chapter: "docs/00-baseline.md",
-}];
+pub const STEPS: &[StepInfo] = &[
+    StepInfo {
+        number: 0,
+        title: "the baseline monolith",
+        package: "common",
+        dir: "common",
+        binary: "shop",
+        chapter: "docs/00-baseline.md",
+        services: &[Service::MongoDb],
+    },
+];
 
 pub fn find(number: u8) -> anyhow::Result<&'static StepInfo> {
     STEPS.iter().find(|s| s.number == number).ok_or_else(|| {
@@ -27,4 +39,94 @@ pub fn find(number: u8) -> anyhow::Result<&'static StepInfo> {
             known.join(", ")
         )
     })
+}
+
+/// Step `number` and every step before it, in order: the crates it is built from.
+pub fn chain(number: u8) -> anyhow::Result<&'static [StepInfo]> {
+    find(number)?;
+    let end = STEPS
+        .iter()
+        .position(|s| s.number == number)
+        .expect("found above");
+    Ok(&STEPS[..=end])
+}
+
+/// Every service any of `steps` needs, each once, in a stable order.
+pub fn services_of<'a>(steps: impl IntoIterator<Item = &'a StepInfo>) -> Vec<Service> {
+    let mut all: Vec<Service> = steps
+        .into_iter()
+        .flat_map(|s| s.services.iter().copied())
+        .collect();
+    all.sort();
+    all.dedup();
+    all
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::workspace;
+
+    #[test]
+    fn steps_are_numbered_from_zero_without_gaps() {
+        for (index, step) in STEPS.iter().enumerate() {
+            assert_eq!(usize::from(step.number), index, "{}", step.package);
+        }
+    }
+
+    #[test]
+    fn every_step_names_a_package_that_exists_in_its_folder() {
+        for step in STEPS {
+            let manifest = workspace::root().join(step.dir).join("Cargo.toml");
+            let text = std::fs::read_to_string(&manifest)
+                .unwrap_or_else(|e| panic!("{}: {e}", manifest.display()));
+            assert!(
+                text.contains(&format!("name = \"{}\"", step.package)),
+                "{} does not define package {}",
+                manifest.display(),
+                step.package
+            );
+            assert!(
+                text.contains(&format!("name = \"{}\"", step.binary))
+                    || step.binary == step.package,
+                "{} has no binary {}",
+                manifest.display(),
+                step.binary
+            );
+        }
+    }
+
+    #[test]
+    fn every_step_needs_mongodb_at_least() {
+        for step in STEPS {
+            assert!(
+                step.services.contains(&Service::MongoDb),
+                "{}",
+                step.package
+            );
+        }
+    }
+
+    #[test]
+    fn an_unknown_step_is_an_error_that_lists_the_known_ones() {
+        let error = find(99).err().expect("no step 99").to_string();
+        assert!(error.contains("step 99 does not exist yet"), "{error}");
+        assert!(error.contains("steps available: 0"), "{error}");
+    }
+
+    #[test]
+    fn a_chain_ends_at_its_step_and_starts_at_step_0() {
+        let chain = chain(0).unwrap();
+        assert_eq!(chain.len(), 1);
+        assert_eq!(chain[0].package, "common");
+        assert!(super::chain(99).is_err());
+    }
+
+    #[test]
+    fn services_of_several_steps_are_listed_once() {
+        assert_eq!(
+            services_of(STEPS.iter().chain(STEPS)),
+            vec![Service::MongoDb]
+        );
+    }
 }

@@ -1,8 +1,10 @@
 //! MongoDB for tests and xtask: which server to use, starting it, and a fresh database per test.
 //!
 //! The rule (docs: DESIGN.md, "Services and how tests get them"): `MONGODB_URI` wins; else a
-//! local `mongod` if it is on PATH; else nx-27017 from a cached Python venv. Local servers run
-//! on a free port in a temp dir and are stopped by the harness (see [`super::process`]).
+//! container (`mongo:7`, or the nx-27017 stand-in image `stepwise/mongo-standin:local`) when
+//! Docker answers (see [`super::policy`]); else a local `mongod` if it is on PATH; else
+//! nx-27017 from a cached Python venv. Local servers run on a free port in a temp dir and are
+//! stopped by the harness (see [`super::process`]).
 //! Tests share one server per test binary ([`shared_mongo`]) and isolate themselves with a
 //! uniquely named database each ([`test_database`]), dropped when the test ends.
 
@@ -10,17 +12,20 @@ use std::ffi::OsString;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
-use std::thread;
 use std::time::Duration;
 
-use anyhow::{Context, Result, anyhow};
+use anyhow::{Context, Result};
 use mongodb::bson::doc;
 use mongodb::options::ClientOptions;
 use mongodb::{Client, Database};
 
 use super::cache;
+use super::docker::{ContainerSpec, ServiceContainer};
 use super::nx27017::{self, NxMissing};
-use super::process::{Launch, LocalServer, find_program};
+use super::policy::{ImageFlavor, ServiceKind, SourcePolicy};
+use super::process::{Launch, LocalServer, StopSignal, find_program};
+use super::provision::{self, Provisioned, Recipe, provision};
+use super::runtime::on_own_runtime;
 use super::source::ServiceSource;
 
 /// The environment variable that names an existing server.
@@ -33,6 +38,13 @@ const READY_TIMEOUT: Duration = Duration::from_secs(20);
 /// How long a ping may take (server selection included) before the server counts as absent.
 const PING_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long a container may take to answer; `mongo:7` needs a few seconds on first start.
+const CONTAINER_READY_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// One readiness check of a container: short, so a check that hit the server before it
+/// listened is retried soon.
+const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// What a [`MongoServer`] is started from; [`MongoSettings::from_env`] in normal use, spelled
 /// out in tests and by xtask to control the choice without touching the process environment.
 #[derive(Debug, Clone, Default)]
@@ -43,6 +55,9 @@ pub struct MongoSettings {
     pub search_path: Option<OsString>,
     /// Where the nx-27017 venv is cached; only needed when nx-27017 is the choice.
     pub cache_dir: Option<PathBuf>,
+    /// `STEPWISE_SERVICES` and `STEPWISE_IMAGES`: whether a container comes before the local
+    /// choices.
+    pub policy: SourcePolicy,
 }
 
 impl MongoSettings {
@@ -51,12 +66,14 @@ impl MongoSettings {
             env_uri: std::env::var(ENV_VAR).ok(),
             search_path: std::env::var_os("PATH"),
             cache_dir: cache::cache_dir(),
+            policy: SourcePolicy::from_env(),
         }
     }
 
-    /// The same settings without `MONGODB_URI`: always a local server.
+    /// The same settings without `MONGODB_URI` and containers: always a local server.
     pub fn local_only(mut self) -> MongoSettings {
         self.env_uri = None;
+        self.policy = SourcePolicy::local();
         self
     }
 }
@@ -72,8 +89,10 @@ pub enum MongoChoice {
     Nx27017,
 }
 
-/// The precedence rule as a pure function: a non-blank `MONGODB_URI` wins, then a `mongod` on
-/// PATH, then nx-27017. A blank URI counts as unset (`MONGODB_URI= cargo test` clears it).
+/// The local part of the precedence rule as a pure function: a non-blank `MONGODB_URI` wins,
+/// then a `mongod` on PATH, then nx-27017. A blank URI counts as unset (`MONGODB_URI= cargo
+/// test` clears it). A container, when the policy allows one, comes between the URI and the
+/// local choices ([`super::policy::plan`]).
 pub fn choose_source(env_uri: Option<String>, mongod_on_path: Option<PathBuf>) -> MongoChoice {
     match (env_uri, mongod_on_path) {
         (Some(uri), _) if !uri.trim().is_empty() => MongoChoice::Uri(uri.trim().to_owned()),
@@ -82,27 +101,73 @@ pub fn choose_source(env_uri: Option<String>, mongod_on_path: Option<PathBuf>) -
     }
 }
 
+impl Recipe for MongoSettings {
+    const KIND: ServiceKind = ServiceKind::Mongo;
+    const CHECK: &'static str = "a ping";
+    const LOCAL_READY_TIMEOUT: Duration = READY_TIMEOUT;
+
+    fn env_url(&self) -> Option<&str> {
+        self.env_uri.as_deref()
+    }
+
+    fn policy(&self) -> &SourcePolicy {
+        &self.policy
+    }
+
+    fn url(host: &str, port: u16) -> String {
+        format!("mongodb://{host}:{port}/?directConnection=true")
+    }
+
+    fn check(url: &str) -> Result<()> {
+        ping(url)
+    }
+
+    fn container_check(url: &str) -> Result<()> {
+        ping_within(url, CHECK_TIMEOUT)
+    }
+
+    /// Each image's own command (`mongod`, or nx-27017 on 0.0.0.0:27017 with in-memory
+    /// databases).
+    fn container_spec(images: ImageFlavor) -> ContainerSpec {
+        ContainerSpec {
+            kind: ServiceKind::Mongo,
+            flavor: images,
+            env: Vec::new(),
+            cmd: Vec::new(),
+            ready_timeout: CONTAINER_READY_TIMEOUT,
+        }
+    }
+
+    /// [`choose_source`]'s local choice: a `mongod` on PATH, else nx-27017.
+    fn start_local(&self) -> Result<LocalServer> {
+        let search_path = self.search_path.as_deref();
+        // Without a URI, the choice is one of the two local ones.
+        match choose_source(None, find_program("mongod", search_path)) {
+            MongoChoice::Mongod(mongod) => {
+                LocalServer::start("mongod", READY_TIMEOUT, |port, dir| {
+                    Ok(mongod_launch(&mongod, port, dir))
+                })
+            }
+            MongoChoice::Nx27017 | MongoChoice::Uri(_) => {
+                let cache_dir = self.cache_dir.as_deref().ok_or(NxMissing::CacheDir)?;
+                let python = nx27017::ensure_venv(cache_dir, search_path)?;
+                LocalServer::start("nx-27017", READY_TIMEOUT, |port, dir| {
+                    Ok(nx27017::launch(&python, port, dir))
+                })
+            }
+        }
+    }
+}
+
 /// A MongoDB server to run tests against; stops the server on drop if we started it.
 pub struct MongoServer {
-    uri: String,
-    source: ServiceSource,
-    /// The server process and its temp dir, when we started it; `None` for `MONGODB_URI`.
-    local: Option<LocalServer>,
+    inner: Provisioned,
 }
 
 impl fmt::Debug for MongoServer {
     /// Leaves out a `MONGODB_URI`, which may carry a password.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let uri = if self.source.is_local() {
-            self.uri.as_str()
-        } else {
-            "<from the environment>"
-        };
-        f.debug_struct("MongoServer")
-            .field("uri", &uri)
-            .field("source", &self.source)
-            .field("local", &self.local)
-            .finish()
+        self.inner.debug_as(f, "MongoServer", "uri")
     }
 }
 
@@ -112,54 +177,31 @@ impl MongoServer {
         MongoServer::start_with(&MongoSettings::from_env())
     }
 
-    /// A server chosen by [`choose_source`], checked with a `ping` before it is returned.
+    /// A server chosen by the precedence rule (a URI, a container, then [`choose_source`]'s
+    /// local choice), checked with a `ping` before it is returned.
     ///
     /// Blocking; callable inside or outside a Tokio runtime (the ping runs on its own thread).
     pub fn start_with(settings: &MongoSettings) -> Result<MongoServer> {
-        let search_path = settings.search_path.as_deref();
-        match choose_source(
-            settings.env_uri.clone(),
-            find_program("mongod", search_path),
-        ) {
-            MongoChoice::Uri(uri) => {
-                // The URI may hold credentials: name the variable, never the value.
-                ping(&uri).with_context(|| {
-                    format!(
-                        "{ENV_VAR} is set, but no MongoDB answered a ping there. Start that \
-                         server, or unset {ENV_VAR} to let the tests start a local one"
-                    )
-                })?;
-                Ok(MongoServer {
-                    uri,
-                    source: ServiceSource::FromEnv { var: ENV_VAR },
-                    local: None,
-                })
-            }
-            MongoChoice::Mongod(mongod) => {
-                start_local("mongod", |port, dir| Ok(mongod_launch(&mongod, port, dir)))
-            }
-            MongoChoice::Nx27017 => {
-                let cache_dir = settings.cache_dir.as_deref().ok_or(NxMissing::CacheDir)?;
-                let python = nx27017::ensure_venv(cache_dir, search_path)?;
-                start_local("nx-27017", |port, dir| {
-                    Ok(nx27017::launch(&python, port, dir))
-                })
-            }
-        }
+        provision(settings).map(|inner| MongoServer { inner })
     }
 
     /// The connection string, without a database name.
     pub fn uri(&self) -> &str {
-        &self.uri
+        self.inner.url()
     }
 
     pub fn source(&self) -> &ServiceSource {
-        &self.source
+        self.inner.source()
     }
 
     /// The process we started, if any: its port, pid, dir and logs.
     pub fn local(&self) -> Option<&LocalServer> {
-        self.local.as_ref()
+        self.inner.local()
+    }
+
+    /// The container we started, if any.
+    pub fn container(&self) -> Option<&ServiceContainer> {
+        self.inner.container()
     }
 }
 
@@ -181,41 +223,21 @@ fn mongod_launch(mongod: &Path, port: u16, dir: &Path) -> Launch {
         ],
         extra_logs: Vec::new(),
         env: Vec::new(),
+        stop_signal: StopSignal::Term,
     }
-}
-
-fn start_local(
-    name: &'static str,
-    launch: impl Fn(u16, &Path) -> Result<Launch>,
-) -> Result<MongoServer> {
-    let mut local = LocalServer::start(name, READY_TIMEOUT, launch)?;
-    let uri = format!(
-        "mongodb://127.0.0.1:{}/?directConnection=true",
-        local.port()
-    );
-    if let Err(err) = ping(&uri) {
-        return Err(local.failure(&format!(
-            "{name} accepts connections on port {} but does not answer a ping: {err:#}",
-            local.port()
-        )));
-    }
-    local.ensure_running()?;
-    Ok(MongoServer {
-        uri,
-        source: ServiceSource::Local {
-            server: name,
-            port: local.port(),
-        },
-        local: Some(local),
-    })
 }
 
 /// Runs `ping` against `uri` on a thread of its own with its own runtime, so it works from
 /// sync code and from inside a runtime alike.
 fn ping(uri: &str) -> Result<()> {
+    ping_within(uri, PING_TIMEOUT)
+}
+
+/// [`ping`], giving up after `timeout`.
+fn ping_within(uri: &str, timeout: Duration) -> Result<()> {
     let uri = uri.to_owned();
     on_own_runtime(async move {
-        let client = client_with_timeout(&uri).await?;
+        let client = client_with_timeout(&uri, timeout).await?;
         client
             .database("admin")
             .run_command(doc! { "ping": 1 })
@@ -225,43 +247,21 @@ fn ping(uri: &str) -> Result<()> {
     })
 }
 
-/// A client that gives up after [`PING_TIMEOUT`] instead of the driver's 30 s.
-async fn client_with_timeout(uri: &str) -> Result<Client> {
+/// A client that gives up after `timeout` instead of the driver's 30 s.
+async fn client_with_timeout(uri: &str, timeout: Duration) -> Result<Client> {
     let mut options = ClientOptions::parse(uri)
         .await
         .context("parsing the MongoDB connection string")?;
-    options.server_selection_timeout = Some(PING_TIMEOUT);
-    options.connect_timeout = Some(PING_TIMEOUT);
+    options.server_selection_timeout = Some(timeout);
+    options.connect_timeout = Some(timeout);
     Client::with_options(options).context("creating a MongoDB client")
 }
 
-/// Runs `work` to completion on a new thread with a current-thread runtime.
-fn on_own_runtime<F>(work: F) -> Result<()>
-where
-    F: Future<Output = Result<()>> + Send + 'static,
-{
-    thread::spawn(move || {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .context("building a Tokio runtime")?
-            .block_on(work)
-    })
-    .join()
-    .map_err(|_| anyhow!("the MongoDB helper thread panicked"))?
-}
-
-/// The server shared by all tests of this process, started on first use.
-///
-/// It is never dropped (statics are not); the watchdog stops a local server when the process
-/// exits. A failed start is remembered, so every test reports the same error at once instead
-/// of each retrying for seconds.
+/// The server shared by all tests of this process, started on first use (see
+/// [`provision::shared`]: never dropped, a failed start remembered).
 pub fn shared_mongo() -> Result<&'static MongoServer> {
     static SHARED: OnceLock<Result<MongoServer, String>> = OnceLock::new();
-    SHARED
-        .get_or_init(|| MongoServer::start().map_err(|err| format!("{err:#}")))
-        .as_ref()
-        .map_err(|msg| anyhow!("{msg}"))
+    provision::shared(&SHARED, MongoServer::start)
 }
 
 /// A fresh database for one test, named `test_<uuid>`, dropped when this guard is dropped,
@@ -290,7 +290,7 @@ impl TestDatabase {
         Ok(TestDatabase {
             name: format!("test_{}", uuid::Uuid::new_v4().simple()),
             uri: uri.to_owned(),
-            client: client_with_timeout(uri).await?,
+            client: client_with_timeout(uri, PING_TIMEOUT).await?,
         })
     }
 
@@ -307,7 +307,7 @@ impl Drop for TestDatabase {
     fn drop(&mut self) {
         let (uri, name) = (self.uri.clone(), self.name.clone());
         let dropped = on_own_runtime(async move {
-            client_with_timeout(&uri)
+            client_with_timeout(&uri, PING_TIMEOUT)
                 .await?
                 .database(&name)
                 .drop()

@@ -16,7 +16,7 @@ use std::sync::Once;
 
 use anyhow::{Context, Result};
 
-use super::process::{Launch, find_program, run_to_completion};
+use super::process::{Launch, StopSignal, find_program, run_to_completion};
 
 /// The PyPI package. Unpinned on purpose: this is a test double, and the newest release has
 /// the fewest gaps; pin here if a release ever breaks the suite.
@@ -215,5 +215,6 @@ pub fn launch(python: &Path, port: u16, dir: &Path) -> Launch {
         ],
         extra_logs: vec![log],
         env: Vec::new(),
+        stop_signal: StopSignal::Term,
     }
 }

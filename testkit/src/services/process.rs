@@ -1,19 +1,23 @@
 //! Local server processes owned by the harness: a free port, a private temp dir, a watchdog
 //! that stops the server when we go away, and a readiness wait that explains failures.
 //!
-//! Every local service (MongoDB now, PostgreSQL and Redis later) starts through
+//! Every local service (MongoDB, PostgreSQL, Redis) starts through
 //! [`LocalServer::start`], so they all share one answer to "what if the test process dies?":
 //! the server runs under a small `sh` watchdog whose stdin is a pipe only we hold. When our
 //! process exits, however it exits (panic, `process::exit`, SIGKILL, a `static` never dropped),
 //! the kernel closes that pipe, the watchdog reads EOF, stops the server and removes its temp
 //! dir. Dropping the [`LocalServer`] closes the pipe on purpose and waits for the same shutdown.
-//! (`PR_SET_PDEATHSIG` would need `unsafe`, which the workspace forbids.)
+//! (`PR_SET_PDEATHSIG` would need `unsafe`, which the workspace forbids.) The watchdog and its
+//! server live in a process group of their own, so a Ctrl-C aimed at the test run reaches only
+//! us: they then stop in order and remove the dir, instead of dying mid-way beside us.
 
 use std::ffi::{OsStr, OsString};
+use std::fmt;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufRead, BufReader};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::thread;
@@ -22,22 +26,22 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, anyhow, bail};
 use tempfile::TempDir;
 
-/// The watchdog, run as `sh -c WATCHDOG watchdog DIR PROGRAM ARGS...`.
+/// The watchdog, run as `sh -c WATCHDOG watchdog DIR SIGNAL PROGRAM ARGS...`.
 ///
 /// - fd 3 keeps our pipe: dash gives background jobs `/dev/null` as stdin even with `<&0`;
 /// - it prints the server's pid on stdout, then closes stdout so we can drop our end;
-/// - the subshell `w` waits for EOF on the pipe, asks the server to stop (SIGTERM, SIGKILL
+/// - the subshell `w` waits for EOF on the pipe, asks the server to stop (SIGNAL, SIGKILL
 ///   after 5 s) and leaves a `.stopping` marker, so the dir is removed only on a requested
 ///   stop: after a crash we still want to read the logs;
 /// - the main shell waits for the server, so it exits when the server exits (that is how we
 ///   notice a server that died early) and reports the server's exit status.
-const WATCHDOG: &str = r#"dir=$1; shift
+const WATCHDOG: &str = r#"dir=$1; sig=$2; shift 2
 exec 3<&0
 "$@" </dev/null 3<&- >>"$dir/output.log" 2>&1 &
 pid=$!
 echo "$pid"
 exec >/dev/null
-{ cat <&3 >/dev/null; : >"$dir/.stopping"; kill "$pid" 2>/dev/null; i=0
+{ cat <&3 >/dev/null; : >"$dir/.stopping"; kill -s "$sig" "$pid" 2>/dev/null; i=0
   while kill -0 "$pid" 2>/dev/null && [ "$i" -lt 50 ]; do sleep 0.1; i=$((i+1)); done
   kill -9 "$pid" 2>/dev/null; } &
 w=$!
@@ -79,6 +83,42 @@ pub fn find_program(name: &str, search_path: Option<&OsStr>) -> Option<PathBuf> 
         })
 }
 
+/// A server program this machine lacks, with the package that provides it and the other ways
+/// to get the service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MissingProgram {
+    /// The service, as people name it: "PostgreSQL".
+    pub service: &'static str,
+    /// What was looked for and where: "`postgres` and `initdb` on PATH or in ...".
+    pub looked_for: String,
+    /// The Debian package: "postgresql".
+    pub package: &'static str,
+    /// The variable that names an existing server instead: "DATABASE_URL".
+    pub env_var: &'static str,
+    /// An example value for it.
+    pub example_url: &'static str,
+}
+
+impl fmt::Display for MissingProgram {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "no {service} for the tests: {looked_for} not found.\n\
+             Install it with: apt-get install -y {package}\n\
+             Or run it in Docker (used automatically when an engine answers; see \
+             STEPWISE_SERVICES), or point the tests at a running server with \
+             {env_var}={example_url}",
+            service = self.service,
+            looked_for = self.looked_for,
+            package = self.package,
+            env_var = self.env_var,
+            example_url = self.example_url,
+        )
+    }
+}
+
+impl std::error::Error for MissingProgram {}
+
 /// How to run one server, given the port and private dir [`LocalServer::start`] chose.
 #[derive(Debug, Clone, Default)]
 pub struct Launch {
@@ -91,6 +131,29 @@ pub struct Launch {
     pub extra_logs: Vec<PathBuf>,
     /// Environment variables set for the server, on top of ours.
     pub env: Vec<(OsString, OsString)>,
+    /// How the watchdog asks the server to stop (SIGKILL follows after 5 s).
+    pub stop_signal: StopSignal,
+}
+
+/// The signal that asks a server to stop.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum StopSignal {
+    /// SIGTERM: what most servers treat as "shut down cleanly".
+    #[default]
+    Term,
+    /// SIGINT: PostgreSQL's *fast* shutdown. Its SIGTERM is a *smart* shutdown that waits for
+    /// every client to disconnect, and a test's pool may still be open when the server stops.
+    Int,
+}
+
+impl StopSignal {
+    /// The name `kill -s` takes.
+    fn name(self) -> &'static str {
+        match self {
+            StopSignal::Term => "TERM",
+            StopSignal::Int => "INT",
+        }
+    }
 }
 
 /// A server process we started and own; dropping it stops the server and removes its dir.
@@ -182,6 +245,7 @@ impl LocalServer {
             .arg(WATCHDOG)
             .arg("watchdog")
             .arg(dir.path())
+            .arg(launch.stop_signal.name())
             .arg(&launch.program)
             .args(&launch.args)
             .current_dir(dir.path())
@@ -189,6 +253,7 @@ impl LocalServer {
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(stderr)
+            .process_group(0)
             .spawn()
             .with_context(|| format!("starting the watchdog shell (sh) for {name}"))?;
         let lifeline = watchdog.stdin.take();

@@ -1,12 +1,12 @@
-//! Where a service came from: the environment, or a local server we started (later: a
-//! container). Reports and test output name it, so a surprising result can be traced to the
-//! server that produced it.
+//! Where a service came from: the environment, a container or a local server we started.
+//! Reports and test output name it, so a surprising result can be traced to the server that
+//! produced it.
 
 use std::fmt;
 
 /// Where a service's connection URL came from.
 ///
-/// `non_exhaustive` because testcontainers will add a `Container` variant.
+/// `non_exhaustive`: more sources may come (a cloud service, a Kubernetes port-forward).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ServiceSource {
@@ -18,6 +18,13 @@ pub enum ServiceSource {
         server: &'static str,
         port: u16,
     },
+    /// A container we started (through testcontainers) and remove when its handle is dropped.
+    Container {
+        /// The image it runs: "postgres:15", "stepwise/postgres:15".
+        image: String,
+        /// The host port its service port is published on.
+        port: u16,
+    },
 }
 
 impl ServiceSource {
@@ -25,14 +32,27 @@ impl ServiceSource {
     pub fn is_local(&self) -> bool {
         matches!(self, ServiceSource::Local { .. })
     }
+
+    /// Whether the service runs in a container we started.
+    pub fn is_container(&self) -> bool {
+        matches!(self, ServiceSource::Container { .. })
+    }
+
+    /// Whether the harness started the service (and will stop it): a local server or a
+    /// container, as opposed to a URL from the environment.
+    pub fn is_owned(&self) -> bool {
+        !matches!(self, ServiceSource::FromEnv { .. })
+    }
 }
 
 impl fmt::Display for ServiceSource {
-    /// "MONGODB_URI", "local nx-27017": never the URL itself, which may carry a password.
+    /// "MONGODB_URI", "local nx-27017", "container postgres:15": never the URL itself, which
+    /// may carry a password.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ServiceSource::FromEnv { var } => f.write_str(var),
             ServiceSource::Local { server, .. } => write!(f, "local {server}"),
+            ServiceSource::Container { image, .. } => write!(f, "container {image}"),
         }
     }
 }

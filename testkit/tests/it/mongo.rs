@@ -3,15 +3,21 @@
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
-use std::time::Instant;
 
 use mongodb::Client;
 use mongodb::bson::{Document, doc};
 use testkit::services::mongo::{MongoChoice, MongoSettings, choose_source};
-use testkit::services::{MongoServer, ServiceSource, cache, nx27017, test_database};
+use testkit::services::{MongoServer, ServiceSource, SourcePolicy, cache, nx27017, test_database};
 
 use crate::child::{Mode, start_child};
-use crate::watchdog::{port_is_open, process_is_alive};
+use crate::support::{
+    assert_from_env_and_nothing_started, assert_local_server_answers_and_stops_on_drop,
+    assert_unreachable_env_url_fails_clearly, containers, start_blocking,
+};
+
+fn start_local() -> anyhow::Result<MongoServer> {
+    MongoServer::start_with(&MongoSettings::from_env().local_only())
+}
 
 async fn ping(uri: &str) {
     let client = Client::with_uri_str(uri).await.expect("client");
@@ -78,64 +84,40 @@ fn service_sources_read_as_where_the_server_came_from() {
 
 #[tokio::test]
 async fn a_local_server_starts_answers_a_ping_and_stops_on_drop() {
-    let started = Instant::now();
-    let server = tokio::task::spawn_blocking(|| {
-        MongoServer::start_with(&MongoSettings::from_env().local_only())
-    })
-    .await
-    .unwrap()
-    .expect("local server");
-    eprintln!("{} ready in {:?}", server.source(), started.elapsed());
-
-    let local = server.local().expect("a local server");
-    assert!(server.source().is_local());
-    assert!(
-        server
-            .uri()
-            .contains(&format!("127.0.0.1:{}", local.port()))
-    );
-    ping(server.uri()).await;
-
-    let (pid, port, dir) = (local.pid(), local.port(), local.dir().to_owned());
-    drop(server);
-    assert!(!process_is_alive(pid), "server still running after drop");
-    assert!(!port_is_open(port));
-    assert!(!dir.exists(), "{} left behind", dir.display());
+    let server = start_blocking(start_local).await;
+    assert_local_server_answers_and_stops_on_drop(
+        server,
+        &["mongod", "nx-27017"],
+        |uri| async move {
+            ping(&uri).await;
+        },
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn mongodb_uri_wins_and_no_second_server_is_started() {
-    let first = tokio::task::spawn_blocking(|| {
-        MongoServer::start_with(&MongoSettings::from_env().local_only())
-    })
-    .await
-    .unwrap()
-    .expect("local server");
-    // No mongod, no python3, no cache dir: if the URI were ignored, starting would fail.
+    let first = start_blocking(start_local).await;
+    // No mongod, no python3, no cache dir, and containers required: if the URI were
+    // ignored, starting would fail (or start a container).
     let nothing_on_path = tempfile::tempdir().unwrap();
     let settings = MongoSettings {
         env_uri: Some(first.uri().to_owned()),
         search_path: Some(nothing_on_path.path().into()),
         cache_dir: None,
+        policy: containers(),
     };
 
-    let second = tokio::task::spawn_blocking(move || MongoServer::start_with(&settings))
-        .await
-        .unwrap()
-        .expect("server from the URI");
+    let second = start_blocking(move || MongoServer::start_with(&settings)).await;
 
-    assert_eq!(
-        second.source(),
-        &ServiceSource::FromEnv { var: "MONGODB_URI" }
-    );
-    assert!(second.local().is_none(), "no process was started");
+    assert_from_env_and_nothing_started(&second, "MONGODB_URI");
     assert_eq!(second.uri(), first.uri());
     ping(second.uri()).await;
 }
 
 #[test]
 fn start_reads_mongodb_uri_from_the_environment() {
-    let server = MongoServer::start_with(&MongoSettings::from_env().local_only()).unwrap();
+    let server = start_local().unwrap();
     let (mut child, report) = start_child(Mode::ReportSource, &[("MONGODB_URI", server.uri())]);
     assert!(child.wait().unwrap().success());
     assert_eq!(report.source, "MONGODB_URI");
@@ -147,23 +129,16 @@ fn start_reads_mongodb_uri_from_the_environment() {
 
 #[test]
 fn an_unreachable_mongodb_uri_is_a_clear_error_that_hides_the_uri() {
-    let port = testkit::services::free_port().unwrap();
-    let settings = MongoSettings {
-        env_uri: Some(format!("mongodb://user:s3cret@127.0.0.1:{port}/")),
-        ..MongoSettings::default()
-    };
-
-    let err = MongoServer::start_with(&settings).expect_err("nothing listens there");
-
-    let message = format!("{err:#}");
-    assert!(
-        message.contains("MONGODB_URI is set, but no MongoDB answered"),
-        "{message}"
-    );
-    assert!(message.contains("unset MONGODB_URI"), "{message}");
-    assert!(
-        !message.contains("s3cret"),
-        "the password leaked: {message}"
+    assert_unreachable_env_url_fails_clearly(
+        "MONGODB_URI",
+        "MongoDB",
+        |port| format!("mongodb://user:s3cret@127.0.0.1:{port}/"),
+        |uri| {
+            MongoServer::start_with(&MongoSettings {
+                env_uri: Some(uri),
+                ..MongoSettings::default()
+            })
+        },
     );
 }
 
@@ -194,6 +169,7 @@ fn a_mongod_on_path_is_started_with_its_files_in_the_temp_dir() {
         env_uri: None,
         search_path: Some(bin.path().into()),
         cache_dir: None,
+        policy: SourcePolicy::local(),
     };
 
     let server = MongoServer::start_with(&settings).expect("fake mongod starts");

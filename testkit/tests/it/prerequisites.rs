@@ -7,10 +7,10 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::thread;
 
-use testkit::services::MongoServer;
 use testkit::services::cache::cache_dir_from;
 use testkit::services::mongo::MongoSettings;
 use testkit::services::nx27017::{self, NxMissing};
+use testkit::services::{MongoServer, SourcePolicy};
 
 #[test]
 fn the_missing_python3_message_names_it_and_the_install_command() {
@@ -53,6 +53,7 @@ fn without_mongod_or_python3_starting_mongo_fails_with_the_python3_message() {
         env_uri: None,
         search_path: Some(empty_path.path().into()),
         cache_dir: Some(empty_cache.path().into()),
+        policy: SourcePolicy::local(),
     };
 
     let err = MongoServer::start_with(&settings).expect_err("nothing to start");
@@ -70,6 +71,7 @@ fn without_a_cache_dir_starting_nx_27017_fails_saying_which_variable_to_set() {
         env_uri: None,
         search_path: Some(OsString::new()),
         cache_dir: None,
+        policy: SourcePolicy::local(),
     };
     let err = MongoServer::start_with(&settings).expect_err("no cache dir");
     assert_eq!(err.downcast_ref::<NxMissing>(), Some(&NxMissing::CacheDir));

@@ -13,7 +13,7 @@ fn sh(script: &str) -> Launch {
         program: "/bin/sh".into(),
         args: vec!["-c".into(), script.into()],
         extra_logs: Vec::new(),
-        env: Vec::new(),
+        ..Launch::default()
     }
 }
 
@@ -96,7 +96,7 @@ fn dropping_a_local_server_stops_it_and_removes_its_dir() {
                 .into(),
             ],
             extra_logs: Vec::new(),
-            env: Vec::new(),
+            ..Launch::default()
         })
     })
     .expect("listener starts");
@@ -140,7 +140,7 @@ fn a_server_that_lost_its_port_to_another_process_is_retried_on_a_new_port() {
                 .into(),
             ],
             extra_logs: Vec::new(),
-            env: Vec::new(),
+            ..Launch::default()
         })
     })
     .expect("the second attempt starts");

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::child::{Mode, start_child};
+use crate::child::{Mode, Service, start_service_child};
 
 /// Whether `pid` names a live process (a zombie counts as dead). Linux-only, like the CI.
 pub fn process_is_alive(pid: u32) -> bool {
@@ -52,9 +52,10 @@ fn assert_server_gone(pid: u32, port: u16, dir: &Path) {
     );
 }
 
-#[test]
-fn a_server_dies_with_a_process_that_exits_without_dropping_it() {
-    let (mut child, report) = start_child(Mode::ExitHoldingSharedServer, &[]);
+/// Starts `service`'s shared server in a child that exits without dropping it, and checks
+/// the server went with the child.
+fn assert_exiting_child_takes_its_shared_server_along(service: Service) {
+    let (mut child, report) = start_service_child(Mode::ExitHoldingSharedServer, service, &[]);
     let (pid, port, dir) = report.local.expect("the child started a local server");
     assert!(
         process_is_alive(pid) || !dir.exists(),
@@ -67,14 +68,60 @@ fn a_server_dies_with_a_process_that_exits_without_dropping_it() {
     assert_server_gone(pid, port, &dir);
 }
 
-#[test]
-fn a_server_dies_with_a_process_that_is_killed() {
-    let (mut child, report) = start_child(Mode::WaitToBeKilled, &[]);
+/// Starts `service` in a child, SIGKILLs the child, and checks the server went with it.
+fn assert_killed_child_takes_its_server_along(service: Service) {
+    let (mut child, report) = start_service_child(Mode::WaitToBeKilled, service, &[]);
     let (pid, port, dir) = report.local.expect("the child started a local server");
     assert!(process_is_alive(pid), "server not running before the kill");
     assert!(port_is_open(port), "server not listening before the kill");
 
     child.kill().expect("SIGKILL the child");
+    child.wait().expect("reaping the child");
+
+    assert_server_gone(pid, port, &dir);
+}
+
+#[test]
+fn a_server_dies_with_a_process_that_exits_without_dropping_it() {
+    assert_exiting_child_takes_its_shared_server_along(Service::Mongo);
+}
+
+#[test]
+fn a_server_dies_with_a_process_that_is_killed() {
+    assert_killed_child_takes_its_server_along(Service::Mongo);
+}
+
+#[test]
+fn a_postgres_server_dies_with_a_process_that_is_killed() {
+    // The reported pid is the postmaster itself (setpriv execs), so this also shows that no
+    // intermediate process was left holding the server.
+    assert_killed_child_takes_its_server_along(Service::Postgres);
+}
+
+#[test]
+fn a_redis_server_dies_with_a_process_that_is_killed() {
+    assert_killed_child_takes_its_server_along(Service::Redis);
+}
+
+#[test]
+fn a_shared_postgres_dies_with_a_process_that_exits_without_dropping_it() {
+    assert_exiting_child_takes_its_shared_server_along(Service::Postgres);
+}
+
+#[test]
+fn a_ctrl_c_to_the_test_run_stops_its_servers_in_order_and_removes_their_dirs() {
+    // Ctrl-C in a terminal sends SIGINT to the whole foreground process group. The watchdog
+    // has a group of its own, so it is not hit: it sees our end of the pipe close, stops the
+    // server and removes the dir (were it hit too, the dir would stay behind).
+    let (mut child, report) = start_service_child(Mode::WaitToBeKilled, Service::Redis, &[]);
+    let (pid, port, dir) = report.local.expect("the child started a local server");
+
+    let group = format!("-{}", child.id());
+    let status = std::process::Command::new("kill")
+        .args(["-INT", "--", &group])
+        .status()
+        .expect("kill");
+    assert!(status.success(), "kill -INT {group}");
     child.wait().expect("reaping the child");
 
     assert_server_gone(pid, port, &dir);

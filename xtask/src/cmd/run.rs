@@ -1,6 +1,6 @@
-//! `cargo xtask run N`: serves step N on localhost for exploring with curl. Starts MongoDB,
-//! the payment simulator, creates an admin, seeds the demo catalog, prints every URL and a
-//! first request to try, and stops everything on Ctrl-C.
+//! `cargo xtask run N`: serves step N on localhost for exploring with curl. Starts the
+//! services the step needs, the payment simulator, creates an admin, seeds the demo catalog,
+//! prints every URL and a first request to try, and stops everything on Ctrl-C.
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -11,10 +11,17 @@ use payment_sim::{RunningSimulator, SimConfig};
 use rand::Rng;
 use testkit::services::process::{Launch, LocalServer, run_to_completion};
 
-use crate::cmd::start_services;
+use crate::services::{Origin, Services};
+use crate::ui::Ui;
 use crate::{steps, workspace};
 
-#[derive(clap::Args)]
+#[derive(clap::Args, Debug)]
+#[command(after_long_help = "\
+Examples:
+  cargo xtask run 0
+  cargo xtask run 0 --port 3000
+then, in another terminal:
+  curl -s 'localhost:8080/api/v1/products?limit=3'")]
 pub struct Run {
     /// The step number, 0 to 10.
     pub number: u8,
@@ -31,7 +38,7 @@ const ADMIN_EMAIL: &str = "admin@stepwise.test";
 impl Run {
     pub fn run(self) -> anyhow::Result<ExitCode> {
         let step = steps::find(self.number)?;
-        let mongo = start_services()?;
+        let services = Services::start(step.services, Origin::EnvironmentFirst, &Ui::new())?;
 
         eprintln!("building {} ...", step.binary);
         let status = workspace::cargo()
@@ -52,14 +59,18 @@ impl Run {
             }
         })?;
 
-        let env = vec![
-            ("APP__MONGODB__URI".into(), mongo.uri().into()),
-            ("APP__PAYMENTS__BASE_URL".into(), payments.base_url().into()),
-            (
-                "APP_CONFIG".into(),
-                workspace::root().join("shop.toml").into(),
-            ),
-        ];
+        let mut env: Vec<(std::ffi::OsString, std::ffi::OsString)> = services
+            .app_env()
+            .into_iter()
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect();
+        env.push(("APP__PAYMENTS__BASE_URL".into(), payments.base_url().into()));
+        // The server runs in a temp dir, so a learner's ./shop.toml is passed by path; only
+        // when it exists, since a named config file must exist.
+        let shop_toml = workspace::root().join("shop.toml");
+        if shop_toml.is_file() {
+            env.push(("APP_CONFIG".into(), shop_toml.into()));
+        }
         let password = admin_password();
         let mut create_admin = std::process::Command::new(&binary);
         create_admin
@@ -108,7 +119,13 @@ impl Run {
             "  payments     {} (simulator; cards: tok_success, tok_decline, tok_insufficient_funds)",
             payments.base_url()
         );
-        println!("  MongoDB      {} ({})", mongo.uri(), mongo.source());
+        for info in services.infos() {
+            let url = info
+                .url
+                .clone()
+                .unwrap_or_else(|| format!("from {}", info.env));
+            println!("  {:<12} {url} ({})", info.service.label(), info.source);
+        }
         println!("  admin        {ADMIN_EMAIL} / {password}");
         println!(
             "  server log   {}",
@@ -145,7 +162,7 @@ impl Run {
         };
         drop(server);
         runtime.block_on(payments.stop());
-        drop(mongo);
+        drop(services);
         outcome
     }
 }

@@ -1,25 +1,57 @@
-//! `cargo xtask test`: the whole workspace's tests, with one MongoDB shared by every test
-//! process (each test still gets its own database). The README's test command, and CI's.
+//! `cargo xtask test`: every step that exists and every tool, in one nextest run over the
+//! whole workspace, against one shared set of services (each test still gets its own database).
+//! One run instead of one per step: the steps share their dependencies' builds and the
+//! services, and nextest schedules all tests on all cores. The README's test command, and CI's:
+//! its output ends with nextest's own summary lines, which CI reads.
 
 use std::process::ExitCode;
 
 use anyhow::Context;
 
-use crate::cmd::{exit_code, start_services};
+use crate::cmd::exit_code;
+use crate::interrupt::{self, Interrupted};
+use crate::services::{Origin, Services};
+use crate::steps::{self, STEPS};
+use crate::ui::Ui;
 use crate::workspace;
 
-#[derive(clap::Args)]
+#[derive(clap::Args, Debug)]
+#[command(after_long_help = "\
+Examples:
+  cargo xtask test
+  cargo xtask test -- -E 'package(common)'
+  cargo xtask test -- --test-threads 1")]
 pub struct Test {
-    /// Extra arguments for the test runner, e.g. `-- --test-threads 1` or a filter.
+    /// Arguments for the test runner after `--`, e.g. a filter or `--test-threads 1`.
     #[arg(last = true)]
     pub runner_args: Vec<String>,
 }
 
 impl Test {
     pub fn run(self) -> anyhow::Result<ExitCode> {
-        let mongo = start_services()?;
-        let status = run_tests(&["--workspace"], mongo.uri(), &self.runner_args)?;
-        drop(mongo);
+        let packages: Vec<String> = STEPS
+            .iter()
+            .map(|s| format!("step {} ({})", s.number, s.package))
+            .collect();
+        eprintln!(
+            "testing the whole workspace: {} and the tools, against shared services",
+            packages.join(", ")
+        );
+        crate::prereq::ensure_server_binaries()?;
+        let services = Services::start(
+            &steps::services_of(STEPS),
+            Origin::EnvironmentFirst,
+            &Ui::new(),
+        )?;
+        // Ctrl-C stops nextest (it gets it too); then the services stop in order.
+        let interrupted = interrupt::catch();
+        let status = run_tests(
+            &["--workspace"],
+            &services.test_env(),
+            &self.runner_args,
+            &interrupted,
+        )?;
+        drop(services);
         Ok(exit_code(status))
     }
 }
@@ -28,21 +60,24 @@ impl Test {
 /// services in the environment. Its output is ours: the runner's summary ends the output.
 pub fn run_tests(
     selection: &[&str],
-    mongodb_uri: &str,
+    env: &[(&'static str, String)],
     extra: &[String],
+    interrupted: &Interrupted,
 ) -> anyhow::Result<std::process::ExitStatus> {
     let mut command = workspace::cargo();
     if workspace::has_nextest() {
         command.args(["nextest", "run", "--no-fail-fast"]);
     } else {
         eprintln!(
-            "cargo-nextest not found, using cargo test (install: cargo install cargo-nextest)"
+            "cargo-nextest not found, using cargo test (install: cargo install --locked cargo-nextest)"
         );
         command.args(["test", "--no-fail-fast"]);
     }
     command
         .args(selection)
         .args(extra)
-        .env("MONGODB_URI", mongodb_uri);
-    command.status().context("running the test runner")
+        .envs(env.iter().map(|(k, v)| (k, v)));
+    let mut child = command.spawn().context("starting the test runner")?;
+    interrupted.forward_to(child.id());
+    child.wait().context("waiting for the test runner")
 }

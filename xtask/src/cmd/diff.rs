@@ -1,0 +1,438 @@
+//! `cargo xtask diff A B`: what step B adds over step A, for reviewers: new routes, config
+//! keys, dependencies, files and tests, and the chapters to read.
+//!
+//! A step's crate extends the previous one instead of copying it, so what step N *has* is
+//! the union of the crates of steps 0..=N; what B adds over A is that union for B minus the
+//! union for A. Routes that B's own crates register again, although A had them, are listed
+//! apart: that is how a step changes an earlier behaviour on purpose.
+
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+use std::process::ExitCode;
+
+use crate::snapshot::{self, CrateSnapshot, DepKind, Dependency, Route, env_name};
+use crate::steps::{self, StepInfo};
+use crate::ui::Paint;
+use crate::workspace;
+
+#[derive(clap::Args, Debug)]
+#[command(after_long_help = "\
+Examples:
+  cargo xtask diff 0 1     what step 1 adds over step 0
+  cargo xtask diff 0 3     everything steps 1 to 3 add")]
+pub struct Diff {
+    /// The step to compare from.
+    pub from: u8,
+    /// The step whose additions are shown.
+    pub to: u8,
+}
+
+impl Diff {
+    pub fn run(self) -> anyhow::Result<ExitCode> {
+        let from = steps::chain(self.from)?;
+        let to = steps::chain(self.to)?;
+        let root = workspace::root();
+        let snap = |chain: &[StepInfo]| -> anyhow::Result<Vec<CrateSnapshot>> {
+            chain
+                .iter()
+                .map(|s| snapshot::snapshot(&root, s.dir))
+                .collect()
+        };
+        let diff = StepDiff::between(&snap(from)?, &snap(to)?);
+        let chapters: Vec<&str> = to
+            .iter()
+            .filter(|s| s.number > self.from)
+            .map(|s| s.chapter)
+            .collect();
+        print!(
+            "{}",
+            diff.render(
+                steps::find(self.from)?,
+                steps::find(self.to)?,
+                &chapters,
+                Paint::for_stdout()
+            )
+        );
+        Ok(ExitCode::SUCCESS)
+    }
+}
+
+/// What one chain of crates adds over another.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct StepDiff {
+    pub routes: Vec<Route>,
+    /// Routes the newer crates register again: changed behaviour.
+    pub redefined_routes: Vec<Route>,
+    /// Where the new crates nest routers (`/api/v1`), to read the paths.
+    pub nests: Vec<String>,
+    pub config_keys: Vec<String>,
+    pub dependencies: Vec<Dependency>,
+    pub files: Vec<String>,
+    pub tests: Vec<String>,
+}
+
+impl StepDiff {
+    /// `to` and `from` are the snapshots of steps 0..=B and 0..=A.
+    pub fn between(from: &[CrateSnapshot], to: &[CrateSnapshot]) -> StepDiff {
+        let old_packages: BTreeSet<&str> = from.iter().map(|c| c.package.as_str()).collect();
+        let new_crates: Vec<&CrateSnapshot> = to
+            .iter()
+            .filter(|c| !old_packages.contains(c.package.as_str()))
+            .collect();
+        let all_packages: BTreeSet<&str> = to.iter().map(|c| c.package.as_str()).collect();
+
+        let old_routes: BTreeSet<(&str, &str)> = from
+            .iter()
+            .flat_map(|c| &c.routes)
+            .map(|r| (r.method.as_str(), r.path.as_str()))
+            .collect();
+        let mut routes = Vec::new();
+        let mut redefined_routes = Vec::new();
+        let mut seen = BTreeSet::new();
+        for route in new_crates.iter().flat_map(|c| &c.routes) {
+            let key = (route.method.as_str(), route.path.as_str());
+            if old_routes.contains(&key) {
+                redefined_routes.push(route.clone());
+            } else if seen.insert(key) {
+                routes.push(route.clone());
+            }
+        }
+
+        let old = |items: fn(&CrateSnapshot) -> &Vec<String>| -> BTreeSet<String> {
+            from.iter().flat_map(items).cloned().collect()
+        };
+        let new = |items: fn(&CrateSnapshot) -> &Vec<String>| -> Vec<String> {
+            let old = old(items);
+            let fresh: BTreeSet<String> = new_crates
+                .iter()
+                .flat_map(|c| items(c))
+                .filter(|item| !old.contains(*item))
+                .cloned()
+                .collect();
+            fresh.into_iter().collect()
+        };
+
+        let old_deps: BTreeSet<&Dependency> = from.iter().flat_map(|c| &c.dependencies).collect();
+        let dependencies: BTreeSet<Dependency> = new_crates
+            .iter()
+            .flat_map(|c| &c.dependencies)
+            .filter(|d| !old_deps.contains(d) && !all_packages.contains(d.name.as_str()))
+            // A dev-dependency that step A already had as a normal one is not news.
+            .filter(|d| {
+                !old_deps
+                    .iter()
+                    .any(|o| o.name == d.name && o.kind == DepKind::Normal)
+            })
+            .cloned()
+            .collect();
+
+        let nests: BTreeSet<String> = new_crates
+            .iter()
+            .flat_map(|c| &c.nests)
+            .map(|n| n.prefix.clone())
+            .collect();
+
+        StepDiff {
+            routes,
+            redefined_routes,
+            nests: nests.into_iter().collect(),
+            config_keys: new(|c| &c.config_keys),
+            dependencies: dependencies.into_iter().collect(),
+            files: new(|c| &c.files),
+            tests: new(|c| &c.tests),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.routes.is_empty()
+            && self.redefined_routes.is_empty()
+            && self.config_keys.is_empty()
+            && self.dependencies.is_empty()
+            && self.files.is_empty()
+            && self.tests.is_empty()
+    }
+
+    pub fn render(
+        &self,
+        from: &StepInfo,
+        to: &StepInfo,
+        chapters: &[&str],
+        paint: Paint,
+    ) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "{}",
+            paint.bold(&format!(
+                "What step {} ({}) adds over step {} ({})",
+                to.number, to.title, from.number, from.title
+            ))
+        );
+        if self.is_empty() {
+            let _ = writeln!(out, "\nnothing new");
+            if to.number < from.number {
+                let _ = writeln!(
+                    out,
+                    "(step {} comes before step {}; did you mean `cargo xtask diff {} {}`?)",
+                    to.number, from.number, to.number, from.number
+                );
+            }
+            return out;
+        }
+        let plus = paint.green("+");
+        let section = |out: &mut String, title: &str, count: usize, hint: &str| {
+            let _ = writeln!(out, "\n{} ({count} new){hint}", paint.bold(title));
+        };
+
+        if !self.routes.is_empty() || !self.redefined_routes.is_empty() {
+            let hint = if self.nests.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "; paths as the routers declare them, nested under {}",
+                    self.nests.join(", ")
+                )
+            };
+            section(&mut out, "Routes", self.routes.len(), &hint);
+            let width = self
+                .routes
+                .iter()
+                .chain(&self.redefined_routes)
+                .map(|r| r.method.len() + 1 + r.path.len())
+                .max()
+                .unwrap_or(0);
+            for route in &self.routes {
+                let what = format!("{} {}", route.method, route.path);
+                let _ = writeln!(out, "  {plus} {what:<width$}  {}", paint.dim(&route.at));
+            }
+            for route in &self.redefined_routes {
+                let what = format!("{} {}", route.method, route.path);
+                let _ = writeln!(
+                    out,
+                    "  {} {what:<width$}  {} (registered again: changes an earlier behaviour)",
+                    paint.yellow("~"),
+                    paint.dim(&route.at)
+                );
+            }
+        }
+        if !self.config_keys.is_empty() {
+            section(
+                &mut out,
+                "Config keys",
+                self.config_keys.len(),
+                "; in a config file, or as environment variables",
+            );
+            let width = self.config_keys.iter().map(String::len).max().unwrap_or(0);
+            for key in &self.config_keys {
+                let env = if key.ends_with(".*") {
+                    String::new()
+                } else {
+                    env_name(key)
+                };
+                let _ = writeln!(out, "  {plus} {key:<width$}  {}", paint.dim(&env));
+            }
+        }
+        if !self.dependencies.is_empty() {
+            section(&mut out, "Dependencies", self.dependencies.len(), "");
+            for dep in &self.dependencies {
+                let kind = match dep.kind {
+                    DepKind::Normal => "",
+                    DepKind::Dev => " (dev)",
+                    DepKind::Build => " (build)",
+                };
+                let _ = writeln!(out, "  {plus} {}{}", dep.name, paint.dim(kind));
+            }
+        }
+        if !self.files.is_empty() {
+            section(&mut out, "Files", self.files.len(), "");
+            for file in &self.files {
+                let _ = writeln!(out, "  {plus} {file}");
+            }
+        }
+        if !self.tests.is_empty() {
+            section(&mut out, "Tests", self.tests.len(), "");
+            for test in &self.tests {
+                let _ = writeln!(out, "  {plus} {test}");
+            }
+        }
+        if !chapters.is_empty() {
+            let _ = writeln!(out, "\n{} {}", paint.bold("Read:"), chapters.join(", "));
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::snapshot::Nest;
+
+    fn route(method: &str, path: &str, at: &str) -> Route {
+        Route {
+            method: method.into(),
+            path: path.into(),
+            at: at.into(),
+        }
+    }
+
+    fn dep(name: &str, kind: DepKind) -> Dependency {
+        Dependency {
+            name: name.into(),
+            kind,
+        }
+    }
+
+    fn strings(items: &[&str]) -> Vec<String> {
+        items.iter().map(|s| s.to_string()).collect()
+    }
+
+    fn step0() -> CrateSnapshot {
+        CrateSnapshot {
+            package: "common".into(),
+            routes: vec![
+                route("POST", "/auth/login", "common/src/routes/auth.rs:27"),
+                route("GET", "/products", "common/src/routes/products.rs:27"),
+            ],
+            nests: vec![Nest {
+                prefix: "/api/v1".into(),
+                at: "common/src/routes/mod.rs:44".into(),
+            }],
+            config_keys: strings(&["auth.token_ttl_secs", "server.port"]),
+            dependencies: vec![
+                dep("axum", DepKind::Normal),
+                dep("reqwest", DepKind::Normal),
+                dep("testkit", DepKind::Dev),
+            ],
+            files: strings(&["common/Cargo.toml", "common/src/lib.rs"]),
+            tests: strings(&["common::it auth::login_works"]),
+        }
+    }
+
+    fn step1() -> CrateSnapshot {
+        CrateSnapshot {
+            package: "step01-security".into(),
+            routes: vec![
+                route(
+                    "POST",
+                    "/auth/login",
+                    "steps/step01-security/src/routes.rs:20",
+                ),
+                route(
+                    "POST",
+                    "/auth/refresh",
+                    "steps/step01-security/src/routes.rs:21",
+                ),
+            ],
+            nests: vec![Nest {
+                prefix: "/api/v1".into(),
+                at: "steps/step01-security/src/lib.rs:9".into(),
+            }],
+            config_keys: strings(&["security.refresh_ttl_secs", "server.port"]),
+            dependencies: vec![
+                dep("argon2", DepKind::Normal),
+                dep("axum", DepKind::Normal),
+                dep("common", DepKind::Normal),
+                dep("reqwest", DepKind::Dev),
+                dep("wiremock", DepKind::Dev),
+            ],
+            files: strings(&[
+                "steps/step01-security/Cargo.toml",
+                "steps/step01-security/src/lib.rs",
+            ]),
+            tests: strings(&["step01-security::it refresh::rotates"]),
+        }
+    }
+
+    #[test]
+    fn a_step_adds_what_its_own_crate_declares_beyond_the_earlier_ones() {
+        let diff = StepDiff::between(&[step0()], &[step0(), step1()]);
+        assert_eq!(
+            diff.routes,
+            [route(
+                "POST",
+                "/auth/refresh",
+                "steps/step01-security/src/routes.rs:21"
+            )]
+        );
+        assert_eq!(
+            diff.redefined_routes,
+            [route(
+                "POST",
+                "/auth/login",
+                "steps/step01-security/src/routes.rs:20"
+            )]
+        );
+        assert_eq!(diff.config_keys, ["security.refresh_ttl_secs"]);
+        // `common` is the previous step itself; reqwest was already a normal dependency.
+        assert_eq!(
+            diff.dependencies,
+            [
+                dep("argon2", DepKind::Normal),
+                dep("wiremock", DepKind::Dev)
+            ]
+        );
+        assert_eq!(diff.files.len(), 2);
+        assert_eq!(diff.tests, ["step01-security::it refresh::rotates"]);
+        assert_eq!(diff.nests, ["/api/v1"]);
+    }
+
+    #[test]
+    fn a_step_adds_nothing_over_itself_or_a_later_step() {
+        assert!(StepDiff::between(&[step0()], &[step0()]).is_empty());
+        assert!(StepDiff::between(&[step0(), step1()], &[step0()]).is_empty());
+    }
+
+    #[test]
+    fn the_rendered_diff_lists_each_kind_with_markers_and_the_chapter() {
+        let diff = StepDiff::between(&[step0()], &[step0(), step1()]);
+        let info = steps::find(0).unwrap();
+        let text = diff.render(info, info, &["docs/01-security.md"], Paint::plain());
+        assert!(
+            text.contains(
+                "Routes (1 new); paths as the routers declare them, nested under /api/v1\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("  + POST /auth/refresh  steps/step01-security/src/routes.rs:21\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "  ~ POST /auth/login    steps/step01-security/src/routes.rs:20 (registered again"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("  + security.refresh_ttl_secs  APP__SECURITY__REFRESH_TTL_SECS\n"),
+            "{text}"
+        );
+        assert!(text.contains("  + wiremock (dev)\n"), "{text}");
+        assert!(
+            text.contains("  + step01-security::it refresh::rotates\n"),
+            "{text}"
+        );
+        assert!(text.ends_with("\nRead: docs/01-security.md\n"), "{text}");
+    }
+
+    #[test]
+    fn diff_0_0_prints_nothing_new() {
+        let info = steps::find(0).unwrap();
+        let snapshot = snapshot::snapshot(&workspace::root(), info.dir).unwrap();
+        let diff = StepDiff::between(
+            std::slice::from_ref(&snapshot),
+            std::slice::from_ref(&snapshot),
+        );
+        let text = diff.render(info, info, &[], Paint::plain());
+        assert_eq!(
+            text,
+            "What step 0 (the baseline monolith) adds over step 0 (the baseline monolith)\n\nnothing new\n"
+        );
+    }
+
+    #[test]
+    fn diffing_against_a_step_that_does_not_exist_is_a_clear_error() {
+        let error = Diff { from: 0, to: 42 }.run().unwrap_err().to_string();
+        assert!(error.contains("step 42 does not exist yet"), "{error}");
+    }
+}

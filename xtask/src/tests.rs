@@ -1,0 +1,157 @@
+//! Argument parsing: every command and its options, as a user types them.
+
+use std::path::PathBuf;
+
+use clap::{CommandFactory, Parser};
+
+use crate::cmd::services::Action;
+use crate::{Cli, Command};
+
+fn parse(args: &[&str]) -> Result<Command, clap::Error> {
+    let mut argv = vec!["cargo xtask"];
+    argv.extend_from_slice(args);
+    Cli::try_parse_from(argv).map(|cli| cli.command)
+}
+
+#[test]
+fn the_cli_definition_is_consistent() {
+    Cli::command().debug_assert();
+}
+
+#[test]
+fn step_takes_a_number_and_passes_everything_after_the_double_dash_to_nextest() {
+    let Command::Step(step) = parse(&["step", "0", "--", "-E", "test(=orders::x)"]).unwrap() else {
+        panic!("not step")
+    };
+    assert_eq!(step.number, 0);
+    assert_eq!(step.json, None);
+    assert_eq!(step.runner_args, ["-E", "test(=orders::x)"]);
+}
+
+#[test]
+fn step_json_goes_to_stdout_alone_or_to_a_file_with_equals() {
+    let json = |args: &[&str]| match parse(args).unwrap() {
+        Command::Step(step) => step.json,
+        _ => panic!("not step"),
+    };
+    assert_eq!(json(&["step", "0", "--json"]), Some(PathBuf::from("-")));
+    assert_eq!(
+        json(&["step", "0", "--json=out/report.json"]),
+        Some(PathBuf::from("out/report.json"))
+    );
+    // `--json` never swallows the step number.
+    assert_eq!(json(&["step", "--json", "0"]), Some(PathBuf::from("-")));
+}
+
+#[test]
+fn step_refuses_a_missing_or_non_numeric_step() {
+    assert!(parse(&["step"]).is_err());
+    assert!(parse(&["step", "one"]).is_err());
+    assert!(parse(&["step", "300"]).is_err());
+}
+
+#[test]
+fn run_has_default_ports_that_can_be_changed() {
+    let Command::Run(run) = parse(&["run", "0"]).unwrap() else {
+        panic!("not run")
+    };
+    assert_eq!((run.port, run.payments_port), (8080, 4242));
+    let Command::Run(run) = parse(&["run", "0", "--port", "3000"]).unwrap() else {
+        panic!("not run")
+    };
+    assert_eq!(run.port, 3000);
+}
+
+#[test]
+fn test_passes_runner_arguments_through() {
+    let Command::Test(test) = parse(&["test", "--", "--test-threads", "1"]).unwrap() else {
+        panic!("not test")
+    };
+    assert_eq!(test.runner_args, ["--test-threads", "1"]);
+    assert!(parse(&["test", "--bogus"]).is_err());
+}
+
+#[test]
+fn diff_takes_two_steps() {
+    let Command::Diff(diff) = parse(&["diff", "0", "1"]).unwrap() else {
+        panic!("not diff")
+    };
+    assert_eq!((diff.from, diff.to), (0, 1));
+    assert!(parse(&["diff", "0"]).is_err());
+}
+
+#[test]
+fn services_has_up_down_and_status() {
+    let action = |args: &[&str]| match parse(args).unwrap() {
+        Command::Services(s) => s.action,
+        _ => panic!("not services"),
+    };
+    assert!(matches!(action(&["services", "up"]), Action::Up(up) if up.step.is_none()));
+    assert!(matches!(
+        action(&["services", "up", "--step", "0"]),
+        Action::Up(up) if up.step == Some(0)
+    ));
+    assert!(matches!(action(&["services", "down"]), Action::Down));
+    assert!(matches!(
+        action(&["services", "status", "--env"]),
+        Action::Status(s) if s.env
+    ));
+    assert!(parse(&["services"]).is_err());
+    assert!(parse(&["services", "restart"]).is_err());
+}
+
+#[test]
+fn images_can_be_forced_and_limited_to_one() {
+    use crate::cmd::images::Only;
+    let Command::Images(images) = parse(&["images", "--force", "--only", "postgres"]).unwrap()
+    else {
+        panic!("not images")
+    };
+    assert!(images.force);
+    assert_eq!(images.only, Some(Only::Postgres));
+    assert!(parse(&["images", "--only", "oracle"]).is_err());
+}
+
+#[test]
+fn doctor_takes_no_arguments() {
+    assert!(matches!(parse(&["doctor"]).unwrap(), Command::Doctor(_)));
+    assert!(parse(&["doctor", "now"]).is_err());
+}
+
+#[test]
+fn help_explains_every_command_with_an_example() {
+    for help in [
+        Cli::command().render_help().to_string(),
+        Cli::command().render_long_help().to_string(),
+    ] {
+        assert!(help.starts_with("Run, validate"), "{help}");
+        assert!(help.contains("Usage: cargo xtask <COMMAND>"), "{help}");
+        for command in [
+            "step", "run", "test", "diff", "services", "doctor", "images",
+        ] {
+            assert!(
+                help.contains(&format!("\n  {command} ")),
+                "{command} listed in {help}"
+            );
+            assert!(
+                help.contains(&format!("\n  cargo xtask {command} ")),
+                "an example of {command} in {help}"
+            );
+        }
+    }
+}
+
+#[test]
+fn each_command_help_has_its_own_example() {
+    let mut cli = Cli::command();
+    for command in [
+        "step", "run", "test", "diff", "services", "doctor", "images",
+    ] {
+        let help = cli
+            .find_subcommand_mut(command)
+            .unwrap()
+            .render_long_help()
+            .to_string();
+        assert!(help.contains("cargo xtask "), "{command}: {help}");
+    }
+}
