@@ -146,6 +146,12 @@ impl Config {
     /// Defaults, then the file named by `APP_CONFIG` (or `shop.toml` when present), then
     /// `APP__*` environment variables; then the safety checks of [`Config::validate`].
     pub fn load() -> anyhow::Result<Self> {
+        Self::from_figment(Self::layers()?)
+    }
+
+    /// The file and environment layers [`Config::load`] reads, unextracted, so a later step's
+    /// larger config (which flattens this one) loads from exactly the same sources.
+    pub fn layers() -> anyhow::Result<Figment> {
         let file = match std::env::var("APP_CONFIG") {
             // Named explicitly, the file must exist: a typo must not silently mean defaults.
             Ok(file) if !std::path::Path::new(&file).exists() => {
@@ -154,11 +160,9 @@ impl Config {
             Ok(file) => file,
             Err(_) => "shop.toml".to_owned(),
         };
-        Self::from_figment(
-            Figment::new()
-                .merge(Toml::file(file))
-                .merge(Env::prefixed("APP__").split("__")),
-        )
+        Ok(Figment::new()
+            .merge(Toml::file(file))
+            .merge(Env::prefixed("APP__").split("__")))
     }
 
     pub fn from_figment(figment: Figment) -> anyhow::Result<Self> {

@@ -32,12 +32,14 @@
 //! - [`auth`]: password hashing, tokens, the `AuthUser` / `AdminUser` extractors.
 //! - [`routes`], [`extract`], [`error`]: the HTTP surface and its one error shape.
 //! - [`startup`], [`telemetry`], [`seed`]: wiring, logs, demo data.
+//! - [`cli`]: the operator commands every step's binary shares (`create-admin`, `seed`).
 //!
 //! ## Next
 //! Step 1 (`steps/step01-security`) hardens authentication: short-lived access tokens with
 //! rotating refresh tokens, Google sign-in, field encryption, argon2id.
 
 pub mod auth;
+pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod error;

@@ -19,7 +19,8 @@
 //! - [`model`]: the wire types as a client sees them;
 //! - [`check`]: one-line assertions that say what was expected and what came back;
 //! - [`fixtures`]: unique names, fresh customers, the admin, product bodies;
-//! - [`step00`]: the step-0 suite, one module per resource.
+//! - [`step00`]: the step-0 suite, one module per resource;
+//! - [`step01`]: the step-1 suite (sessions, tokens, the encrypted profile, headers).
 //!
 //! Run against a live server with
 //! `cargo run -p tests --bin contract -- --base-url http://127.0.0.1:8080 --admin-email .. --admin-password ..`,
@@ -32,6 +33,7 @@ pub mod fixtures;
 pub mod model;
 pub mod report;
 pub mod step00;
+pub mod step01;
 
 pub use case::{Case, CaseFuture, Target};
 pub use report::{Outcome, SuiteReport, run_suite};
@@ -42,10 +44,21 @@ pub type Suite = (&'static str, fn() -> Vec<Case>);
 /// Every suite, in step order. A later step appends its own suite here; a step claims steps
 /// 0..N by running the first N+1 entries.
 pub fn suites() -> Vec<Suite> {
-    vec![("step00", step00::cases)]
+    vec![("step00", step00::cases), ("step01", step01::cases)]
 }
 
 /// Looks a suite up by name (`"step00"`).
 pub fn suite(name: &str) -> Option<Suite> {
     suites().into_iter().find(|(n, _)| *n == name)
+}
+
+/// Runs the suite called `name` against `target` and panics, listing every failing case and
+/// what it saw, unless all of its cases passed. What a step's integration test calls.
+pub async fn assert_suite_passes(name: &'static str, target: &Target) -> SuiteReport {
+    let (_, cases) = suite(name).unwrap_or_else(|| panic!("no contract suite called {name}"));
+    let cases = cases();
+    assert!(!cases.is_empty(), "the {name} suite has no cases");
+    let report = run_suite(name, cases, target, 8).await;
+    report.assert_all_passed();
+    report
 }

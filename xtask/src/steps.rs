@@ -29,6 +29,15 @@ pub const STEPS: &[StepInfo] = &[
         chapter: "docs/00-baseline.md",
         services: &[Service::MongoDb],
     },
+    StepInfo {
+        number: 1,
+        title: "security",
+        package: "step01-security",
+        dir: "steps/step01-security",
+        binary: "step01-security",
+        chapter: "docs/01-security.md",
+        services: &[Service::MongoDb],
+    },
 ];
 
 pub fn find(number: u8) -> anyhow::Result<&'static StepInfo> {

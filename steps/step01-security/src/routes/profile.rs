@@ -1,0 +1,163 @@
+//! `/profile`: the signed-in user's phone number, shipping addresses and saved payment-method
+//! reference. Read and replaced whole; stored encrypted (see [`crate::profiles`]).
+
+use axum::Router;
+use axum::extract::State;
+use axum::routing::get;
+use common::auth::AuthUser;
+use common::extract::Json;
+use garde::Validate;
+use serde::Deserialize;
+
+use crate::error::Result;
+use crate::profiles::{Address, Profile, Profiles};
+use crate::startup::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/profile", get(get_profile).put(update_profile))
+}
+
+fn not_blank(value: &str, _: &()) -> garde::Result {
+    if value.trim().is_empty() {
+        Err(garde::Error::new("must not be blank"))
+    } else {
+        Ok(())
+    }
+}
+
+/// `+49 151 1234-5678`, `(030) 1234567`: 7 to 15 digits once spaces, dashes, dots and
+/// parentheses are dropped, optionally after one leading `+`.
+pub fn parse_phone(raw: &str) -> std::result::Result<String, String> {
+    let trimmed = raw.trim();
+    let (plus, rest) = match trimmed.strip_prefix('+') {
+        Some(rest) => ("+", rest),
+        None => ("", trimmed),
+    };
+    let digits: String = rest
+        .chars()
+        .filter(|c| !matches!(c, ' ' | '-' | '.' | '(' | ')'))
+        .collect();
+    if (7..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(format!("{plus}{digits}"))
+    } else {
+        Err("must be a phone number of 7 to 15 digits, optionally starting with +".to_owned())
+    }
+}
+
+fn phone_rule(value: &Option<String>, _: &()) -> garde::Result {
+    match value {
+        Some(phone) => parse_phone(phone).map(drop).map_err(garde::Error::new),
+        None => Ok(()),
+    }
+}
+
+fn payment_method_rule(value: &Option<String>, _: &()) -> garde::Result {
+    match value {
+        Some(reference)
+            if reference.is_empty()
+                || reference.len() > 100
+                || !reference
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') =>
+        {
+            Err(garde::Error::new(
+                "must be the provider's reference: 1 to 100 of A-Z a-z 0-9 _ -",
+            ))
+        }
+        _ => Ok(()),
+    }
+}
+
+fn country_rule(value: &str, _: &()) -> garde::Result {
+    if value.len() == 2 && value.bytes().all(|b| b.is_ascii_alphabetic()) {
+        Ok(())
+    } else {
+        Err(garde::Error::new("must be a two-letter country code"))
+    }
+}
+
+fn optional_line(value: &Option<String>, _: &()) -> garde::Result {
+    match value {
+        Some(line) if line.chars().count() > 200 => {
+            Err(garde::Error::new("must be at most 200 characters"))
+        }
+        _ => Ok(()),
+    }
+}
+
+#[derive(Debug, Deserialize, Validate)]
+#[serde(deny_unknown_fields)]
+pub struct AddressRequest {
+    #[garde(length(chars, min = 1, max = 100), custom(not_blank))]
+    pub name: String,
+    #[garde(length(chars, min = 1, max = 200), custom(not_blank))]
+    pub line1: String,
+    #[garde(custom(optional_line))]
+    pub line2: Option<String>,
+    #[garde(length(chars, min = 1, max = 100), custom(not_blank))]
+    pub city: String,
+    #[garde(length(chars, min = 1, max = 20), custom(not_blank))]
+    pub postal_code: String,
+    #[garde(custom(country_rule))]
+    pub country: String,
+}
+
+/// The whole profile; an omitted field is cleared.
+#[derive(Debug, Deserialize, Validate)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileRequest {
+    #[garde(custom(phone_rule))]
+    pub phone: Option<String>,
+    #[serde(default)]
+    #[garde(length(max = 5), dive)]
+    pub shipping_addresses: Vec<AddressRequest>,
+    #[garde(custom(payment_method_rule))]
+    pub payment_method: Option<String>,
+}
+
+impl ProfileRequest {
+    pub fn parse(self) -> Result<Profile> {
+        self.validate()?;
+        let trim = |s: String| s.trim().to_owned();
+        Ok(Profile {
+            phone: self
+                .phone
+                .as_deref()
+                .map(parse_phone)
+                .transpose()
+                .ok()
+                .flatten(),
+            shipping_addresses: self
+                .shipping_addresses
+                .into_iter()
+                .map(|a| Address {
+                    name: trim(a.name),
+                    line1: trim(a.line1),
+                    line2: a.line2.map(trim).filter(|l| !l.is_empty()),
+                    city: trim(a.city),
+                    postal_code: trim(a.postal_code),
+                    country: a.country.to_ascii_uppercase(),
+                })
+                .collect(),
+            payment_method: self.payment_method,
+        })
+    }
+}
+
+#[tracing::instrument(skip_all, fields(user = %user.id))]
+pub async fn get_profile(
+    State(profiles): State<Profiles>,
+    user: AuthUser,
+) -> Result<Json<Profile>> {
+    Ok(Json(profiles.get(user.id).await?))
+}
+
+#[tracing::instrument(skip_all, fields(user = %user.id))]
+pub async fn update_profile(
+    State(profiles): State<Profiles>,
+    user: AuthUser,
+    Json(request): Json<ProfileRequest>,
+) -> Result<Json<Profile>> {
+    let profile = request.parse()?;
+    Ok(Json(profiles.put(user.id, profile).await?))
+}

@@ -1,0 +1,249 @@
+//! Wiring: step 1's state (step 0's state, with argon2id accounts and the new token verifier
+//! swapped in, plus the new components), the router (step 0's routes with step 1's `/auth`,
+//! plus security headers and CORS), and [`build`], which binds the listener.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::Router;
+use axum::extract::FromRef;
+use axum::http::{HeaderName, HeaderValue, Method, header};
+use common::Application;
+use common::auth::{JwtKeys, PasswordScheme, Verifier};
+use common::payments::{HttpPaymentGateway, PaymentGateway};
+use common::services::{Accounts, Catalog, HealthChecks, MongoHealth, Ordering};
+use common::store::{Stores, mongo as base_mongo};
+use mongodb::Database;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
+
+use crate::config::Config;
+use crate::crypto::FieldCipher;
+use crate::google::GoogleLogin;
+use crate::passwords::Argon2id;
+use crate::profiles::Profiles;
+use crate::routes::{self, ClientIpPolicy};
+use crate::sessions::Sessions;
+use crate::store::mongo::{MongoAudit, MongoOAuth, MongoProfiles, MongoSessions};
+use crate::store::{AuditLog, OAuthStore, ProfileStore, SessionStore};
+use crate::throttle::LoginThrottle;
+use crate::tokens::{AccessTokens, RevokedSessions};
+
+/// The password scheme, as a piece of state (password change hashes with it).
+#[derive(Clone)]
+pub struct Passwords(pub Arc<dyn PasswordScheme>);
+
+/// How the Google sign-in cookie is set.
+#[derive(Clone, Copy, Debug)]
+pub struct CookiePolicy {
+    pub secure: bool,
+    pub attempt_ttl_secs: u64,
+}
+
+/// Step 1's stores, beside step 0's [`Stores`].
+#[derive(Clone)]
+pub struct SecurityStores {
+    pub sessions: Arc<dyn SessionStore>,
+    pub audit: Arc<dyn AuditLog>,
+    pub oauth: Arc<dyn OAuthStore>,
+    pub profiles: Arc<dyn ProfileStore>,
+}
+
+impl SecurityStores {
+    pub fn mongo(db: &Database) -> Self {
+        Self {
+            sessions: Arc::new(MongoSessions::new(db)),
+            audit: Arc::new(MongoAudit::new(db)),
+            oauth: Arc::new(MongoOAuth::new(db)),
+            profiles: Arc::new(MongoProfiles::new(db)),
+        }
+    }
+}
+
+/// Step 1's application state: step 0's, plus what step 1 adds. Handlers still ask for the
+/// piece they need (`State<Sessions>`, `State<Catalog>`).
+#[derive(Clone, FromRef)]
+pub struct AppState {
+    /// Step 0's state, with `accounts` (argon2id) and `verifier` (step 1's access tokens)
+    /// replaced, so every step-0 route authenticates the step-1 way.
+    pub base: common::AppState,
+    pub tokens: AccessTokens,
+    pub sessions: Sessions,
+    pub throttle: LoginThrottle,
+    pub google: GoogleLogin,
+    pub profiles: Profiles,
+    pub passwords: Passwords,
+    pub client_ip: ClientIpPolicy,
+    pub cookies: CookiePolicy,
+}
+
+macro_rules! from_base {
+    ($($ty:ty => $field:ident),* $(,)?) => {
+        $(impl FromRef<AppState> for $ty {
+            fn from_ref(state: &AppState) -> Self {
+                state.base.$field.clone()
+            }
+        })*
+    };
+}
+
+from_base!(
+    Accounts => accounts,
+    Catalog => catalog,
+    Ordering => ordering,
+    Verifier => verifier,
+    HealthChecks => health,
+);
+
+impl AppState {
+    /// Connects to MongoDB, makes sure step 0's and step 1's indexes exist, and wires it all.
+    pub async fn build(config: &Config) -> anyhow::Result<Self> {
+        let db = base_mongo::connect(&config.base.mongodb).await?;
+        base_mongo::ensure_indexes(&db)
+            .await
+            .context("preparing MongoDB (is it running? see `cargo xtask doctor`)")?;
+        crate::store::mongo::ensure_indexes(&db)
+            .await
+            .context("preparing step 1's collections")?;
+        let gateway = Arc::new(HttpPaymentGateway::new(&config.base.payments)?);
+        let health = HealthChecks::default().with(MongoHealth(db.clone()));
+        Self::from_parts(
+            config,
+            Stores::mongo(&db),
+            SecurityStores::mongo(&db),
+            gateway,
+            health,
+        )
+    }
+
+    /// The state from already-built parts, like `common::AppState::from_parts`.
+    pub fn from_parts(
+        config: &Config,
+        stores: Stores,
+        security: SecurityStores,
+        gateway: Arc<dyn PaymentGateway>,
+        health: HealthChecks,
+    ) -> anyhow::Result<Self> {
+        let mut base = common::AppState::from_parts(&config.base, stores.clone(), gateway, health);
+        let passwords: Arc<dyn PasswordScheme> =
+            Arc::new(Argon2id::new(&config.security.passwords)?);
+        // Step 0's HS256 keys stay inside `Accounts` only for its own `login`/`register`,
+        // which step 1's routes do not call.
+        base.accounts = Accounts::new(
+            stores.users.clone(),
+            JwtKeys::new(&config.base.auth),
+            passwords.clone(),
+        );
+        let token_config = &config.security.tokens;
+        let revoked = RevokedSessions::new(token_config.access_ttl_secs, token_config.leeway_secs);
+        let tokens = AccessTokens::new(config, revoked)?;
+        base.verifier = Arc::new(tokens.clone());
+        let sessions = Sessions::new(
+            security.sessions,
+            security.audit,
+            stores.users.clone(),
+            tokens.clone(),
+            token_config.refresh_ttl_secs,
+            token_config.session_max_age_secs,
+        );
+        let cipher = FieldCipher::new(config.encryption_keys()?, config.active_encryption_kid()?)?;
+        let google = GoogleLogin::new(
+            &config.security.google,
+            token_config.leeway_secs.max(30),
+            security.oauth,
+            stores.users.clone(),
+            passwords.clone(),
+        )?;
+        Ok(Self {
+            base,
+            tokens,
+            sessions,
+            throttle: LoginThrottle::new(&config.security.throttle),
+            google,
+            profiles: Profiles::new(security.profiles, cipher),
+            passwords: Passwords(passwords),
+            client_ip: ClientIpPolicy {
+                trust_forwarded_for: config.security.throttle.trust_forwarded_for,
+            },
+            cookies: CookiePolicy {
+                secure: config.security.google.cookie_secure,
+                attempt_ttl_secs: config.security.google.attempt_ttl_secs,
+            },
+        })
+    }
+}
+
+/// Step 1's complete router: step 0's routes with step 1's `/auth` and `/profile`, step 0's
+/// layers, then security headers and CORS around everything (error answers included).
+pub fn router(state: AppState, config: &Config) -> Router {
+    let routes = common::routes::router_with(routes::api_v1());
+    let routes = common::startup::with_layers(routes, &config.base.server);
+    with_security_layers(routes, config).with_state(state)
+}
+
+/// The headers every answer carries, and CORS when origins are configured.
+pub fn with_security_layers<S>(routes: Router<S>, config: &Config) -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+{
+    let set = |name: HeaderName, value: &'static str| {
+        SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value))
+    };
+    let mut routes = routes
+        // The browser must not guess a JSON answer is HTML or script.
+        .layer(set(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        // Nothing of this API belongs in a frame (clickjacking).
+        .layer(set(header::X_FRAME_OPTIONS, "DENY"))
+        // An API answer is data: it may load nothing and be framed by no one.
+        .layer(set(
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; frame-ancestors 'none'",
+        ))
+        // URLs (which may carry ids) do not leak to other sites.
+        .layer(set(header::REFERRER_POLICY, "no-referrer"))
+        .layer(set(
+            HeaderName::from_static("cross-origin-opener-policy"),
+            "same-origin",
+        ))
+        .layer(set(
+            HeaderName::from_static("cross-origin-resource-policy"),
+            "same-origin",
+        ))
+        // Tokens and personal data must not sit in shared or browser caches (RFC 6749 5.1).
+        .layer(set(header::CACHE_CONTROL, "no-store"));
+    if config.security.headers.hsts {
+        routes = routes.layer(set(
+            header::STRICT_TRANSPORT_SECURITY,
+            "max-age=31536000; includeSubDomains",
+        ));
+    }
+    let origins: Vec<HeaderValue> = config
+        .security
+        .cors
+        .allowed_origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
+    if !origins.is_empty() {
+        routes = routes.layer(
+            CorsLayer::new()
+                .allow_origin(AllowOrigin::list(origins))
+                .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
+                .allow_headers([
+                    header::AUTHORIZATION,
+                    header::CONTENT_TYPE,
+                    HeaderName::from_static("x-request-id"),
+                ])
+                .expose_headers([HeaderName::from_static("x-request-id"), header::RETRY_AFTER])
+                .max_age(Duration::from_secs(config.security.cors.max_age_secs)),
+        );
+    }
+    routes
+}
+
+/// Builds step 1's state and router from `config` and binds `config.base.server`.
+pub async fn build(config: &Config) -> anyhow::Result<Application> {
+    let state = AppState::build(config).await?;
+    Application::bind(&config.base.server, router(state, config)).await
+}
