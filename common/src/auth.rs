@@ -113,7 +113,7 @@ impl AuthUser {
 }
 
 /// Tokens longer than this are refused unread (nothing legitimate comes close).
-const MAX_TOKEN_LEN: usize = 8 * 1024;
+pub const MAX_TOKEN_LEN: usize = 8 * 1024;
 
 impl<S> FromRequestParts<S> for AuthUser
 where
@@ -123,18 +123,24 @@ where
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let header = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .ok_or(Error::Unauthorized)?;
-        let (scheme, token) = header.split_once(' ').ok_or(Error::Unauthorized)?;
-        if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() || token.len() > MAX_TOKEN_LEN
-        {
-            return Err(Error::Unauthorized);
-        }
-        Verifier::from_ref(state).verify(token.trim())
+        let token = bearer_token(parts).ok_or(Error::Unauthorized)?;
+        Verifier::from_ref(state).verify(token)
     }
+}
+
+/// The token of an `Authorization: Bearer <token>` header: `None` for a missing header,
+/// another scheme, an empty token or one over [`MAX_TOKEN_LEN`] (refused unread). Every
+/// step's authentication extractor starts here.
+pub fn bearer_token(parts: &Parts) -> Option<&str> {
+    let header = parts
+        .headers
+        .get(axum::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
+    let (scheme, token) = header.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty() && token.len() <= MAX_TOKEN_LEN)
+        .then_some(token)
 }
 
 /// A signed-in admin. Rejects with 401 when not signed in, 403 when not an admin.

@@ -27,8 +27,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
 
-/// Nothing legitimate comes close; the extractor in step 0 has the same limit.
-pub const MAX_TOKEN_LEN: usize = 8 * 1024;
+/// Step 0's bound on a bearer token's length, shared.
+pub use common::auth::MAX_TOKEN_LEN;
 
 /// The claims of a step-1 access token.
 #[derive(Debug, Clone, Serialize, Deserialize)]

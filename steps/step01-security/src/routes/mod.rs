@@ -28,7 +28,7 @@ use common::domain::UserId;
 use crate::error::Error;
 use crate::sessions::ClientInfo;
 use crate::startup::AppState;
-use crate::tokens::{AccessTokens, MAX_TOKEN_LEN};
+use crate::tokens::AccessTokens;
 
 /// Step 1's routes, unprefixed: merged into `/api/v1` beside step 0's.
 pub fn api_v1() -> Router<AppState> {
@@ -110,18 +110,7 @@ where
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let token = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split_once(' '))
-            .filter(|(scheme, token)| {
-                scheme.eq_ignore_ascii_case("bearer")
-                    && !token.is_empty()
-                    && token.len() <= MAX_TOKEN_LEN
-            })
-            .map(|(_, token)| token.trim())
-            .ok_or_else(Error::unauthorized)?;
+        let token = common::auth::bearer_token(parts).ok_or_else(Error::unauthorized)?;
         let claims = AccessTokens::from_ref(state)
             .claims(token)
             .ok_or_else(Error::unauthorized)?;
