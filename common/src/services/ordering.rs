@@ -150,8 +150,18 @@ impl Ordering {
     /// The idempotency key is derived from the order and the card token: retrying after a
     /// timeout with the same card replays the same charge instead of charging twice, while a
     /// different card after a decline is a new attempt.
-    #[tracing::instrument(skip(self, card_token))]
     pub async fn pay_order(
+        &self,
+        user: AuthUser,
+        id: OrderId,
+        card_token: String,
+    ) -> Result<Order> {
+        let this = self.clone();
+        detached(async move { this.pay_order_now(user, id, card_token).await }).await
+    }
+
+    #[tracing::instrument(skip(self, card_token))]
+    async fn pay_order_now(
         &self,
         user: AuthUser,
         id: OrderId,

@@ -161,3 +161,32 @@ async fn an_unknown_card_token_is_422_on_card_token() {
     assert_eq!(body["error"]["fields"][0]["field"], "card_token");
     assert_eq!(order_status(&app, &token, &id).await, "pending");
 }
+
+#[tokio::test]
+async fn a_request_that_times_out_is_503_timeout_and_its_payment_still_completes() {
+    // The provider answers after 600 ms; the request gives up after 200 ms, the payment call
+    // itself would wait 2 s.
+    let app = spawn_app_with(|config| config.server.request_timeout_ms = 200).await;
+    let (token, id, _) = pending_order(&app).await;
+    app.payments.set_latency(Duration::from_millis(600));
+
+    let body = expect_error(
+        app.pay_order(&token, &id, "tok_success").await,
+        503,
+        "TIMEOUT",
+    )
+    .await;
+    assert!(body["error"]["request_id"].is_string());
+
+    // The work was detached from the request: the charge lands and the order is marked paid.
+    let mut status = Value::Null;
+    for _ in 0..50 {
+        status = order_status(&app, &token, &id).await;
+        if status == "paid" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, "paid");
+    assert_eq!(app.provider_charges().await.len(), 1);
+}
