@@ -38,6 +38,15 @@ pub const STEPS: &[StepInfo] = &[
         chapter: "docs/01-security.md",
         services: &[Service::MongoDb],
     },
+    StepInfo {
+        number: 2,
+        title: "APIs",
+        package: "step02-apis",
+        dir: "steps/step02-apis",
+        binary: "step02-apis",
+        chapter: "docs/02-apis.md",
+        services: &[Service::MongoDb],
+    },
 ];
 
 pub fn find(number: u8) -> anyhow::Result<&'static StepInfo> {

@@ -18,7 +18,7 @@ pub use product::{NewProduct, NewReview, Product, Rating, Review, Sku};
 pub use user::{Email, NewUser, Role, User};
 
 /// One page of a listing, as every list route returns it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Page {
     /// 1-based page number.
     pub page: u64,

@@ -40,9 +40,22 @@ where
     Verifier: FromRef<S>,
     HealthChecks: FromRef<S>,
 {
+    router_parts(auth, products::router())
+}
+
+/// [`router`] with other `/auth` and `/products` routers: the seam through which step 2 gives
+/// `GET /products` filters and sorting while every other route stays as it is.
+pub fn router_parts<S>(auth: Router<S>, products: Router<S>) -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+    Catalog: FromRef<S>,
+    Ordering: FromRef<S>,
+    Verifier: FromRef<S>,
+    HealthChecks: FromRef<S>,
+{
     Router::new()
         .merge(health::router())
-        .nest("/api/v1", api_v1_with(auth))
+        .nest("/api/v1", api_v1_parts(auth, products))
 }
 
 /// The `/api/v1` routes, unprefixed, around the given `/auth` router.
@@ -53,9 +66,19 @@ where
     Ordering: FromRef<S>,
     Verifier: FromRef<S>,
 {
+    api_v1_parts(auth, products::router())
+}
+
+/// The `/api/v1` routes, unprefixed, around the given `/auth` and `/products` routers.
+pub fn api_v1_parts<S>(auth: Router<S>, products: Router<S>) -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+    Ordering: FromRef<S>,
+    Verifier: FromRef<S>,
+{
     Router::new()
         .merge(auth)
-        .merge(products::router())
+        .merge(products)
         .merge(orders::router())
 }
 

@@ -3,7 +3,7 @@
 use axum::Router;
 use axum::extract::{FromRef, State};
 use axum::http::StatusCode;
-use axum::routing::get;
+use axum::routing::{MethodRouter, get};
 use garde::Validate;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -23,8 +23,18 @@ where
     Catalog: FromRef<S>,
     Verifier: FromRef<S>,
 {
+    router_with_listing(get(list_products))
+}
+
+/// [`router`] with another handler for `GET /products` (step 2's filtered, sorted listing).
+pub fn router_with_listing<S>(listing: MethodRouter<S>) -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+    Catalog: FromRef<S>,
+    Verifier: FromRef<S>,
+{
     Router::new()
-        .route("/products", get(list_products).post(create_product))
+        .route("/products", listing.post(create_product))
         .route(
             "/products/{id}",
             get(get_product).put(update_product).delete(delete_product),

@@ -1,0 +1,26 @@
+//! The REST surface step 2 changes or adds: `GET /api/v1/products` with filters and sorting,
+//! and `/api/v2` (skeleton; filled in by the REST work).
+
+use axum::Router;
+use axum::extract::FromRef;
+use axum::routing::MethodRouter;
+
+use crate::listing::Listing;
+
+/// The handler for v1's `GET /products`.
+pub fn v1_listing<S>() -> MethodRouter<S>
+where
+    S: Clone + Send + Sync + 'static,
+    Listing: FromRef<S>,
+    common::services::Catalog: FromRef<S>,
+{
+    axum::routing::get(common::routes::products::list_products)
+}
+
+/// `/api/v2`, unprefixed.
+pub fn v2<S>() -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+{
+    Router::new()
+}

@@ -1,0 +1,98 @@
+//! Wiring: step 2's state (step 1's, built with the gRPC payment gateway, plus the listing,
+//! the GraphQL schema and the rate limiter), the router (step 1's routes with v1's listing
+//! replaced, plus `/api/v2`, `/graphql`, `/api-docs`), and [`build`], which binds the listener.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use axum::Router;
+use axum::extract::FromRef;
+use common::Application;
+use common::auth::Verifier;
+use common::services::{Accounts, Catalog, HealthChecks, MongoHealth, Ordering};
+use common::store::{Stores, mongo as base_mongo};
+use step01_security::startup::SecurityStores;
+
+use crate::config::Config;
+use crate::listing::{Listing, MongoSearch, ProductSearch};
+
+/// Step 2's application state: step 1's, plus what step 2 adds. Handlers still ask for the
+/// piece they need (`State<Listing>`, `State<Catalog>`).
+#[derive(Clone, FromRef)]
+pub struct AppState {
+    /// Step 1's state, built with step 2's payment gateway (gRPC).
+    pub base: step01_security::AppState,
+    pub listing: Listing,
+}
+
+macro_rules! from_common {
+    ($($ty:ty => $field:ident),* $(,)?) => {
+        $(impl FromRef<AppState> for $ty {
+            fn from_ref(state: &AppState) -> Self {
+                state.base.base.$field.clone()
+            }
+        })*
+    };
+}
+
+from_common!(
+    Accounts => accounts,
+    Catalog => catalog,
+    Ordering => ordering,
+    Verifier => verifier,
+    HealthChecks => health,
+);
+
+impl AppState {
+    /// Connects to MongoDB, makes sure every step's indexes exist, and wires it all.
+    pub async fn build(config: &Config) -> anyhow::Result<Self> {
+        let db = base_mongo::connect(&config.common().mongodb).await?;
+        base_mongo::ensure_indexes(&db)
+            .await
+            .context("preparing MongoDB (is it running? see `cargo xtask doctor`)")?;
+        step01_security::store::mongo::ensure_indexes(&db)
+            .await
+            .context("preparing step 1's collections")?;
+        let search: Arc<dyn ProductSearch> = Arc::new(MongoSearch::new(&db));
+        let gateway = crate::payments::gateway(config).await?;
+        let health = HealthChecks::default().with(MongoHealth(db.clone()));
+        let base = step01_security::AppState::from_parts(
+            &config.base,
+            Stores::mongo(&db),
+            SecurityStores::mongo(&db),
+            gateway,
+            health,
+        )?;
+        Self::from_parts(config, base, search)
+    }
+
+    /// The state from already-built parts.
+    pub fn from_parts(
+        _config: &Config,
+        base: step01_security::AppState,
+        search: Arc<dyn ProductSearch>,
+    ) -> anyhow::Result<Self> {
+        Ok(Self {
+            base,
+            listing: Listing::new(search),
+        })
+    }
+}
+
+/// Step 2's complete router: step 1's routes (v1's product listing now filtered and sorted),
+/// `/api/v2`, `/graphql` and `/api-docs`; step 0's layers; step 1's security headers.
+pub fn router(state: AppState, config: &Config) -> Router {
+    let step1_routes = step01_security::routes::api_v1().with_state(state.base.clone());
+    let products = common::routes::products::router_with_listing(crate::rest::v1_listing());
+    let routes = common::routes::router_parts(step1_routes, products)
+        .nest("/api/v2", crate::rest::v2())
+        .merge(crate::openapi::router());
+    let routes = common::startup::with_layers(routes, &config.common().server);
+    step01_security::startup::with_security_layers(routes, &config.base).with_state(state)
+}
+
+/// Builds step 2's state and router from `config` and binds `config.base.base.server`.
+pub async fn build(config: &Config) -> anyhow::Result<Application> {
+    let state = AppState::build(config).await?;
+    Application::bind(&config.common().server, router(state, config)).await
+}
