@@ -17,6 +17,34 @@ pub struct StepInfo {
     /// tests and server connect to. The contract suites of earlier steps run against this
     /// step, so they need nothing more.
     pub services: &'static [Service],
+    /// Processes of the step's own that `run N` starts before the API (step 2's payments
+    /// service), each told where to listen and the API told where to find it.
+    pub companions: &'static [Companion],
+    /// What `run N` prints beside the REST API: `(label, path or URL, one example)`, with
+    /// `{base}` standing for the API's base URL and `{<label>}` for a companion's address.
+    pub endpoints: &'static [Endpoint],
+}
+
+/// A process `cargo xtask run N` starts beside the API.
+pub struct Companion {
+    pub label: &'static str,
+    pub package: &'static str,
+    pub binary: &'static str,
+    /// Arguments before the process's own (e.g. `serve`).
+    pub args: &'static [&'static str],
+    /// The preferred port (another is chosen when it is taken).
+    pub port: u16,
+    /// The variable that tells the companion its listen address (`127.0.0.1:PORT`).
+    pub listen_var: &'static str,
+    /// The variable that tells the API the companion's URL (`http://127.0.0.1:PORT`).
+    pub url_var: &'static str,
+}
+
+/// One line of `run N`'s output: where something is and a first thing to try there.
+pub struct Endpoint {
+    pub label: &'static str,
+    pub at: &'static str,
+    pub example: &'static str,
 }
 
 pub const STEPS: &[StepInfo] = &[
@@ -28,6 +56,8 @@ pub const STEPS: &[StepInfo] = &[
         binary: "shop",
         chapter: "docs/00-baseline.md",
         services: &[Service::MongoDb],
+        companions: &[],
+        endpoints: &[],
     },
     StepInfo {
         number: 1,
@@ -37,6 +67,8 @@ pub const STEPS: &[StepInfo] = &[
         binary: "step01-security",
         chapter: "docs/01-security.md",
         services: &[Service::MongoDb],
+        companions: &[],
+        endpoints: &[],
     },
     StepInfo {
         number: 2,
@@ -46,6 +78,37 @@ pub const STEPS: &[StepInfo] = &[
         binary: "step02-apis",
         chapter: "docs/02-apis.md",
         services: &[Service::MongoDb],
+        companions: &[Companion {
+            label: "gRPC",
+            package: "step02-apis",
+            binary: "step02-payments",
+            args: &[],
+            port: 50051,
+            listen_var: "APP__APIS__PAYMENTS__LISTEN",
+            url_var: "APP__APIS__PAYMENTS__URL",
+        }],
+        endpoints: &[
+            Endpoint {
+                label: "REST v2",
+                at: "{base}/api/v2",
+                example: "curl -s '{base}/api/v2/products?limit=2&sort=-price'",
+            },
+            Endpoint {
+                label: "OpenAPI UI",
+                at: "{base}/api-docs/",
+                example: "curl -s {base}/api-docs/openapi.json | jq '.paths | keys'",
+            },
+            Endpoint {
+                label: "GraphiQL",
+                at: "{base}/graphql",
+                example: "curl -s {base}/graphql -H 'content-type: application/json' -d '{\"query\":\"{ products(first: 2) { edges { node { name price { amount currency } } } } }\"}'",
+            },
+            Endpoint {
+                label: "gRPC",
+                at: "{gRPC}",
+                example: "grpcurl -plaintext -H 'authorization: Bearer <APP__APIS__PAYMENTS__SERVICE_TOKEN>' {gRPC_host} list",
+            },
+        ],
     },
 ];
 

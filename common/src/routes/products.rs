@@ -3,7 +3,7 @@
 use axum::Router;
 use axum::extract::{FromRef, State};
 use axum::http::StatusCode;
-use axum::routing::{MethodRouter, get};
+use axum::routing::{MethodRouter, get, post};
 use garde::Validate;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -23,7 +23,9 @@ where
     Catalog: FromRef<S>,
     Verifier: FromRef<S>,
 {
-    router_with_listing(get(list_products))
+    Router::new()
+        .route("/products", get(list_products))
+        .merge(router_without_listing())
 }
 
 /// [`router`] with another handler for `GET /products` (step 2's filtered, sorted listing).
@@ -34,7 +36,20 @@ where
     Verifier: FromRef<S>,
 {
     Router::new()
-        .route("/products", listing.post(create_product))
+        .route("/products", listing)
+        .merge(router_without_listing())
+}
+
+/// Every product route but the listing. Axum merges the methods of one path, so `POST
+/// /products` here and a `GET /products` beside it form one route.
+fn router_without_listing<S>() -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+    Catalog: FromRef<S>,
+    Verifier: FromRef<S>,
+{
+    Router::new()
+        .route("/products", post(create_product))
         .route(
             "/products/{id}",
             get(get_product).put(update_product).delete(delete_product),

@@ -40,11 +40,13 @@ impl Run {
         let step = steps::find(self.number)?;
         let services = Services::start(step.services, Origin::EnvironmentFirst, &Ui::new())?;
 
+        let mut build = workspace::cargo();
+        build.args(["build", "--package", step.package, "--bin", step.binary]);
+        for companion in step.companions {
+            build.args(["--package", companion.package, "--bin", companion.binary]);
+        }
         eprintln!("building {} ...", step.binary);
-        let status = workspace::cargo()
-            .args(["build", "--package", step.package, "--bin", step.binary])
-            .status()
-            .context("running cargo build")?;
+        let status = build.status().context("running cargo build")?;
         if !status.success() {
             bail!("building {} failed", step.binary);
         }
@@ -70,6 +72,35 @@ impl Run {
         let shop_toml = workspace::root().join("shop.toml");
         if shop_toml.is_file() {
             env.push(("APP_CONFIG".into(), shop_toml.into()));
+        }
+        // The step's own companions (step 2's payments service) first: the API points at them.
+        let mut companions = Vec::new();
+        for companion in step.companions {
+            let program = workspace::target_dir().join("debug").join(companion.binary);
+            let started = LocalServer::start_at(
+                companion.binary,
+                Some(companion.port),
+                Duration::from_secs(30),
+                |port, _dir| {
+                    let mut env = env.clone();
+                    env.push((
+                        companion.listen_var.into(),
+                        format!("127.0.0.1:{port}").into(),
+                    ));
+                    Ok(Launch {
+                        program: program.clone(),
+                        args: companion.args.iter().map(Into::into).collect(),
+                        env,
+                        ..Launch::default()
+                    })
+                },
+            )
+            .with_context(|| format!("starting {}", companion.binary))?;
+            env.push((
+                companion.url_var.into(),
+                format!("http://127.0.0.1:{}", started.port()).into(),
+            ));
+            companions.push((companion, started));
         }
         let password = admin_password();
         let mut create_admin = std::process::Command::new(&binary);
@@ -115,6 +146,22 @@ impl Run {
         println!("step {}: {} is running", step.number, step.title);
         println!("  REST API     {base}/api/v1");
         println!("  health       {base}/health");
+        let fill = |text: &str| {
+            let mut text = text.replace("{base}", &base);
+            for (companion, server) in &companions {
+                let host = format!("127.0.0.1:{}", server.port());
+                text = text
+                    .replace(&format!("{{{}_host}}", companion.label), &host)
+                    .replace(
+                        &format!("{{{}}}", companion.label),
+                        &format!("http://{host}"),
+                    );
+            }
+            text
+        };
+        for endpoint in step.endpoints {
+            println!("  {:<12} {}", endpoint.label, fill(endpoint.at));
+        }
         println!(
             "  payments     {} (simulator; cards: tok_success, tok_decline, tok_insufficient_funds)",
             payments.base_url()
@@ -138,29 +185,38 @@ impl Run {
         println!(
             "  curl -s -X POST {base}/api/v1/auth/register -H 'content-type: application/json' \\\n       -d '{{\"email\":\"me@example.com\",\"password\":\"a-long-password\",\"name\":\"Me\"}}'"
         );
+        for endpoint in step.endpoints {
+            println!("  {}", fill(endpoint.example));
+        }
         println!();
         println!("Ctrl-C stops everything this command started.");
 
         let mut server = server;
-        let stopped_by_user = runtime.block_on(async {
+        let outcome = runtime.block_on(async {
             loop {
                 tokio::select! {
-                    _ = tokio::signal::ctrl_c() => return true,
+                    _ = tokio::signal::ctrl_c() => {
+                        eprintln!("\nstopping ...");
+                        return Ok(ExitCode::SUCCESS);
+                    }
                     () = tokio::time::sleep(Duration::from_millis(500)) => {
                         if server.ensure_running().is_err() {
-                            return false;
+                            return Err(server.failure("the server stopped on its own"));
+                        }
+                        for (companion, process) in &mut companions {
+                            if process.ensure_running().is_err() {
+                                return Err(process.failure(&format!(
+                                    "{} stopped on its own",
+                                    companion.binary
+                                )));
+                            }
                         }
                     }
                 }
             }
         });
-        let outcome = if stopped_by_user {
-            eprintln!("\nstopping ...");
-            Ok(ExitCode::SUCCESS)
-        } else {
-            Err(server.failure("the server stopped on its own"))
-        };
         drop(server);
+        drop(companions);
         runtime.block_on(payments.stop());
         drop(services);
         outcome
