@@ -75,6 +75,14 @@ pub trait ReviewStore: Send + Sync {
     /// Fails with `Duplicate("product_id, user_id")` on a user's second review of a product.
     async fn insert(&self, review: NewReview) -> StoreResult<Review>;
     async fn list_for_product(&self, product: ProductId, page: Page) -> StoreResult<Paged<Review>>;
+    /// The newest `per_product` reviews of each of `products`, newest first within a product,
+    /// in ONE database round trip: batched loaders (step 2's GraphQL) ask for a whole page of
+    /// products at once instead of one query per product.
+    async fn latest_for_products(
+        &self,
+        products: &[ProductId],
+        per_product: u64,
+    ) -> StoreResult<Vec<Review>>;
     async fn delete(&self, id: crate::domain::ReviewId) -> StoreResult<()>;
 }
 

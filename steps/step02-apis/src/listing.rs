@@ -70,6 +70,12 @@ impl Cursor {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// A cursor as a client sent it back. Opaque here: the search decodes it and checks that
+    /// it belongs to the requested sort.
+    pub fn from_client(text: impl Into<String>) -> Self {
+        Self(text.into())
+    }
 }
 
 /// One page of a listing.

@@ -23,6 +23,7 @@ pub struct AppState {
     /// Step 1's state, built with step 2's payment gateway (gRPC).
     pub base: step01_security::AppState,
     pub listing: Listing,
+    pub graphql: crate::graphql::GraphqlSchema,
 }
 
 macro_rules! from_common {
@@ -68,13 +69,17 @@ impl AppState {
 
     /// The state from already-built parts.
     pub fn from_parts(
-        _config: &Config,
+        config: &Config,
         base: step01_security::AppState,
         search: Arc<dyn ProductSearch>,
     ) -> anyhow::Result<Self> {
         Ok(Self {
             base,
             listing: Listing::new(search),
+            graphql: crate::graphql::GraphqlSchema::new(
+                &config.apis.graphql,
+                config.common().environment,
+            ),
         })
     }
 }
@@ -86,7 +91,8 @@ pub fn router(state: AppState, config: &Config) -> Router {
     let products = common::routes::products::router_with_listing(crate::rest::v1_listing());
     let routes = common::routes::router_parts(step1_routes, products)
         .nest("/api/v2", crate::rest::v2())
-        .merge(crate::openapi::router());
+        .merge(crate::openapi::router())
+        .merge(crate::graphql::router());
     let routes = common::startup::with_layers(routes, &config.common().server);
     step01_security::startup::with_security_layers(routes, &config.base).with_state(state)
 }

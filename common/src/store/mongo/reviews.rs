@@ -96,6 +96,50 @@ impl ReviewStore for MongoReviews {
         Ok(Paged { items, page, total })
     }
 
+    /// One aggregation: the matching reviews numbered newest first within each product, then
+    /// cut at `per_product`. `$setWindowFields` (MongoDB 5.0+) keeps the result flat, so each
+    /// row is an ordinary review document; nx-27017 runs it too (its `$topN` does not work).
+    #[tracing::instrument(skip(self, products), fields(products = products.len()))]
+    async fn latest_for_products(
+        &self,
+        products: &[ProductId],
+        per_product: u64,
+    ) -> StoreResult<Vec<Review>> {
+        if products.is_empty() || per_product == 0 {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<String> = products.iter().map(ToString::to_string).collect();
+        let pipeline = [
+            doc! { "$match": { "product_id": { "$in": ids } } },
+            doc! { "$setWindowFields": {
+                "partitionBy": "$product_id",
+                "sortBy": { "_id": -1 },
+                "output": { "rank": { "$documentNumber": {} } },
+            } },
+            doc! { "$match": { "rank": { "$lte": to_i64(per_product) } } },
+            doc! { "$project": { "rank": 0 } },
+        ];
+        let docs: Vec<mongodb::bson::Document> = self
+            .reviews
+            .aggregate(pipeline)
+            .await
+            .map_err(map_err("id"))?
+            .try_collect()
+            .await
+            .map_err(map_err("id"))?;
+        let mut reviews = docs
+            .into_iter()
+            .map(|doc| {
+                mongodb::bson::from_document::<ReviewDoc>(doc)
+                    .map_err(|e| corrupt("review", e))?
+                    .into_review()
+            })
+            .collect::<StoreResult<Vec<_>>>()?;
+        // The window sorts within a product; the order across products is not promised.
+        reviews.sort_by_key(|r| std::cmp::Reverse(r.id));
+        Ok(reviews)
+    }
+
     #[tracing::instrument(skip(self))]
     async fn delete(&self, id: ReviewId) -> StoreResult<()> {
         self.reviews

@@ -1,0 +1,95 @@
+//! What a client can do: review a product, place an order, pay it. Inputs go through the REST
+//! request types' own validation (`ReviewRequest`, `PlaceOrderRequest`, `PayRequest`), then
+//! the same service calls, so both APIs accept and refuse exactly the same things.
+
+use async_graphql::{Context, ID, Object};
+use common::domain::{OrderId, ProductId, Rating};
+use common::error::{Error, FieldError};
+use common::routes::orders::{OrderItemRequest, PayRequest, PlaceOrderRequest};
+use common::routes::products::ReviewRequest;
+use common::services::{Catalog, Ordering};
+use garde::Validate;
+
+use super::errors::OrGraphql;
+use super::query::{parse_id, signed_in};
+use super::types::{OrderItemInput, OrderNode, ReviewNode};
+
+pub struct Mutation;
+
+#[Object]
+impl Mutation {
+    /// Reviews a product as the signed-in user: once per product (`ALREADY_REVIEWED`).
+    async fn add_review(
+        &self,
+        ctx: &Context<'_>,
+        product_id: ID,
+        rating: i32,
+        #[graphql(default)] comment: String,
+    ) -> async_graphql::Result<ReviewNode> {
+        let user = signed_in(ctx)?;
+        let product: ProductId = parse_id("productId", &product_id).gql()?;
+        let request = ReviewRequest {
+            rating: i64::from(rating),
+            comment,
+        };
+        request.validate().map_err(Error::from).gql()?;
+        let rating = Rating::parse(request.rating)
+            .map_err(|e| Error::invalid_field("rating", e))
+            .gql()?;
+        let review = ctx
+            .data::<Catalog>()?
+            .add_review(user.id, product, rating, request.comment)
+            .await
+            .gql()?;
+        Ok(ReviewNode(review))
+    }
+
+    /// Places an order for the signed-in user at today's prices, taking stock
+    /// (`OUT_OF_STOCK` when short; nothing is taken then).
+    async fn place_order(
+        &self,
+        ctx: &Context<'_>,
+        items: Vec<OrderItemInput>,
+    ) -> async_graphql::Result<OrderNode> {
+        let user = signed_in(ctx)?;
+        let mut problems = Vec::new();
+        let mut lines = Vec::with_capacity(items.len());
+        for (i, item) in items.into_iter().enumerate() {
+            match item.product_id.parse::<ProductId>() {
+                Ok(product_id) => lines.push(OrderItemRequest {
+                    product_id,
+                    quantity: i64::from(item.quantity),
+                }),
+                Err(reason) => {
+                    problems.push(FieldError::new(format!("items[{i}].product_id"), reason))
+                }
+            }
+        }
+        if !problems.is_empty() {
+            return Err(Error::Validation(problems)).gql();
+        }
+        let order = PlaceOrderRequest { items: lines }.parse(user.id).gql()?;
+        let placed = ctx.data::<Ordering>()?.place_order(order).await.gql()?;
+        Ok(OrderNode(placed))
+    }
+
+    /// Pays one of the signed-in user's pending orders with a provider card token
+    /// (`PAYMENT_DECLINED`, `ALREADY_PAID`, `PAYMENT_PROVIDER_UNAVAILABLE`).
+    async fn pay_order(
+        &self,
+        ctx: &Context<'_>,
+        order_id: ID,
+        card_token: String,
+    ) -> async_graphql::Result<OrderNode> {
+        let user = signed_in(ctx)?;
+        let id: OrderId = parse_id("orderId", &order_id).gql()?;
+        let request = PayRequest { card_token };
+        request.validate().map_err(Error::from).gql()?;
+        let paid = ctx
+            .data::<Ordering>()?
+            .pay_order(user, id, request.card_token)
+            .await
+            .gql()?;
+        Ok(OrderNode(paid))
+    }
+}

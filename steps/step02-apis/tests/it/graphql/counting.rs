@@ -1,0 +1,213 @@
+//! Counting decorators over the real MongoDB stores, and a step-2 app built on them: the
+//! batched-loading tests assert how many store calls (database round trips) a query costs.
+//!
+//! The app's product listing here is [`StoreSearch`], a small `ProductSearch` over the real
+//! product store (offset cursors, filters ignored), standing in while the MongoDB listing is
+//! written beside this work; its one `list` call per page is what a real listing costs too.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use async_trait::async_trait;
+use common::domain::{
+    NewProduct, NewReview, Page, Paged, Product, ProductId, Rating, Review, ReviewId,
+};
+use common::payments::HttpPaymentGateway;
+use common::services::HealthChecks;
+use common::store::{ProductStore, ReviewStore, StoreResult, Stores, mongo};
+use step01_security::startup::SecurityStores;
+use step02_apis::config::ApisConfig;
+use step02_apis::listing::{Cursor, ListingQuery, ProductPage, ProductSearch, Window};
+use step02_apis::{AppState, Config};
+use testkit::TestApp;
+
+/// Store calls, by store.
+#[derive(Default)]
+pub struct Calls {
+    pub products: AtomicUsize,
+    pub reviews: AtomicUsize,
+}
+
+impl Calls {
+    pub fn products(&self) -> usize {
+        self.products.load(Ordering::SeqCst)
+    }
+    pub fn reviews(&self) -> usize {
+        self.reviews.load(Ordering::SeqCst)
+    }
+    pub fn reset(&self) {
+        self.products.store(0, Ordering::SeqCst);
+        self.reviews.store(0, Ordering::SeqCst);
+    }
+}
+
+pub struct CountedProducts(pub Arc<dyn ProductStore>, pub Arc<Calls>);
+
+impl CountedProducts {
+    fn tick(&self) {
+        self.1.products.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[async_trait]
+impl ProductStore for CountedProducts {
+    async fn list(&self, page: Page) -> StoreResult<Paged<Product>> {
+        self.tick();
+        self.0.list(page).await
+    }
+    async fn get(&self, id: ProductId) -> StoreResult<Option<Product>> {
+        self.tick();
+        self.0.get(id).await
+    }
+    async fn get_many(&self, ids: &[ProductId]) -> StoreResult<Vec<Product>> {
+        self.tick();
+        self.0.get_many(ids).await
+    }
+    async fn insert(&self, product: NewProduct) -> StoreResult<Product> {
+        self.tick();
+        self.0.insert(product).await
+    }
+    async fn insert_if_absent(&self, product: NewProduct) -> StoreResult<bool> {
+        self.tick();
+        self.0.insert_if_absent(product).await
+    }
+    async fn update(&self, id: ProductId, product: NewProduct) -> StoreResult<Option<Product>> {
+        self.tick();
+        self.0.update(id, product).await
+    }
+    async fn delete(&self, id: ProductId) -> StoreResult<bool> {
+        self.tick();
+        self.0.delete(id).await
+    }
+    async fn take_stock(&self, id: ProductId, quantity: u32) -> StoreResult<bool> {
+        self.tick();
+        self.0.take_stock(id, quantity).await
+    }
+    async fn return_stock(&self, id: ProductId, quantity: u32) -> StoreResult<()> {
+        self.tick();
+        self.0.return_stock(id, quantity).await
+    }
+    async fn adjust_rating(&self, id: ProductId, rating: Rating, sign: i64) -> StoreResult<bool> {
+        self.tick();
+        self.0.adjust_rating(id, rating, sign).await
+    }
+}
+
+pub struct CountedReviews(pub Arc<dyn ReviewStore>, pub Arc<Calls>);
+
+impl CountedReviews {
+    fn tick(&self) {
+        self.1.reviews.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[async_trait]
+impl ReviewStore for CountedReviews {
+    async fn insert(&self, review: NewReview) -> StoreResult<Review> {
+        self.tick();
+        self.0.insert(review).await
+    }
+    async fn list_for_product(&self, product: ProductId, page: Page) -> StoreResult<Paged<Review>> {
+        self.tick();
+        self.0.list_for_product(product, page).await
+    }
+    async fn latest_for_products(
+        &self,
+        products: &[ProductId],
+        per_product: u64,
+    ) -> StoreResult<Vec<Review>> {
+        self.tick();
+        self.0.latest_for_products(products, per_product).await
+    }
+    async fn delete(&self, id: ReviewId) -> StoreResult<()> {
+        self.tick();
+        self.0.delete(id).await
+    }
+}
+
+/// The listing over the real product store: cursor = offset of the next item, one `list`
+/// call per page.
+pub struct StoreSearch(pub Arc<dyn ProductStore>);
+
+#[async_trait]
+impl ProductSearch for StoreSearch {
+    async fn search(&self, query: &ListingQuery) -> StoreResult<ProductPage> {
+        let Window::Cursor { after, limit } = &query.window else {
+            unimplemented!("the GraphQL tests page by cursor only");
+        };
+        let offset: u64 = after
+            .as_ref()
+            .map(|c| c.as_str().trim_start_matches('o').parse().unwrap_or(0))
+            .unwrap_or(0);
+        let all = self
+            .0
+            .list(Page {
+                page: 1,
+                limit: offset + limit + 1,
+            })
+            .await?;
+        let more = all.items.len() as u64 > offset + limit;
+        let items: Vec<Product> = all
+            .items
+            .into_iter()
+            .skip(offset as usize)
+            .take(*limit as usize)
+            .collect();
+        let cursors: Vec<Cursor> = (1..=items.len() as u64)
+            .map(|i| Cursor::from_client(format!("o{}", offset + i)))
+            .collect();
+        Ok(ProductPage {
+            next_cursor: more.then(|| cursors.last().cloned()).flatten(),
+            items,
+            cursors,
+            total: None,
+        })
+    }
+}
+
+/// A step-2 app whose product and review stores count their calls.
+pub async fn spawn_counted() -> (TestApp, Arc<Calls>) {
+    spawn_counted_with(|_| {}).await
+}
+
+/// [`spawn_counted`] with `customize` applied to the test configuration.
+pub async fn spawn_counted_with(
+    customize: impl FnOnce(&mut Config) + Send + 'static,
+) -> (TestApp, Arc<Calls>) {
+    let calls = Arc::new(Calls::default());
+    let counter = calls.clone();
+    let app = TestApp::spawn(
+        |_| {},
+        move |base| async move {
+            let mut config = Config {
+                base: step01_security::Config {
+                    base,
+                    security: crate::support::test_security(),
+                },
+                apis: ApisConfig::default(),
+            };
+            customize(&mut config);
+            config.validate()?;
+            let db = mongo::connect(&config.common().mongodb).await?;
+            mongo::ensure_indexes(&db).await?;
+            step01_security::store::mongo::ensure_indexes(&db).await?;
+            let mut stores = Stores::mongo(&db);
+            stores.products = Arc::new(CountedProducts(stores.products, counter.clone()));
+            stores.reviews = Arc::new(CountedReviews(stores.reviews, counter.clone()));
+            let search = Arc::new(StoreSearch(stores.products.clone()));
+            let gateway = Arc::new(HttpPaymentGateway::new(&config.common().payments)?);
+            let base = step01_security::AppState::from_parts(
+                &config.base,
+                stores,
+                SecurityStores::mongo(&db),
+                gateway,
+                HealthChecks::default(),
+            )?;
+            let state = AppState::from_parts(&config, base, search)?;
+            Ok(step02_apis::router(state, &config))
+        },
+    )
+    .await
+    .expect("the counted step-2 app starts");
+    (app, calls)
+}
