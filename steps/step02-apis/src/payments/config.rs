@@ -73,9 +73,11 @@ impl PaymentsClientConfig {
         Ok(())
     }
 
-    /// The token to send: the configured one, or the development default.
+    /// The token to send: the configured one, or the development default (logged as such).
     pub fn token(&self, environment: Environment) -> anyhow::Result<SecretString> {
-        service_token(self.service_token.as_ref(), environment)
+        let token = service_token(self.service_token.as_ref(), environment)?;
+        warn_if_default(self.service_token.as_ref());
+        Ok(token)
     }
 }
 
@@ -140,7 +142,7 @@ impl ServiceConfig {
                 || self.payments.base_url.starts_with("https://"),
             "APP__PAYMENTS__BASE_URL must start with http:// or https://"
         );
-        self.token()?;
+        service_token(self.apis.payments.service_token.as_ref(), self.environment)?;
         Ok(())
     }
 
@@ -151,9 +153,19 @@ impl ServiceConfig {
         })
     }
 
-    /// The token callers must present: the configured one, or the development default.
+    /// The token callers must present: the configured one, or the development default
+    /// (logged as such).
     pub fn token(&self) -> anyhow::Result<SecretString> {
-        service_token(self.apis.payments.service_token.as_ref(), self.environment)
+        let configured = self.apis.payments.service_token.as_ref();
+        let token = service_token(configured, self.environment)?;
+        warn_if_default(configured);
+        Ok(token)
+    }
+}
+
+fn warn_if_default(configured: Option<&SecretString>) {
+    if configured.is_none() {
+        tracing::warn!("using the public development payments service token");
     }
 }
 
@@ -172,7 +184,6 @@ fn service_token(
         ),
         Some(token) => Ok(token.clone()),
         None if environment == Environment::Development => {
-            tracing::warn!("using the public development payments service token");
             Ok(SecretString::from(DEVELOPMENT_SERVICE_TOKEN))
         }
         None => bail!(

@@ -345,7 +345,7 @@ pub async fn serve(
             })
             .await
     });
-    tracing::info!(%addr, "payments service (gRPC) listening on http://{addr}");
+    tracing::debug!(%addr, "payments service (gRPC) started");
     Ok(RunningPayments {
         addr,
         health,

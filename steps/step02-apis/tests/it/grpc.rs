@@ -6,7 +6,10 @@
 
 use std::time::{Duration, Instant};
 
+use common::config::Environment;
+use common::payments::PaymentError;
 use serde_json::json;
+use step02_apis::payments::GrpcPaymentGateway;
 use step02_apis::payments::pb::payments_client::PaymentsClient;
 use step02_apis::payments::pb::{ChargeRequest, GetPaymentRequest, RefundRequest};
 use step02_apis::payments::status::DECLINE_REASON;
@@ -101,6 +104,14 @@ async fn charge_get_and_refund_go_through_the_service_to_the_provider() {
         .into_inner();
     assert_eq!(after.amount_refunded_minor, 1999);
     assert_eq!(app.provider_charge(&payment.id).await["refunded"], true);
+
+    // The app's own client reads the same payment, and an unknown id is its caller's mistake.
+    let gateway = GrpcPaymentGateway::new(&app.config.apis.payments, Environment::Test).unwrap();
+    assert_eq!(gateway.get_payment(&payment.id).await.unwrap(), after);
+    assert!(matches!(
+        gateway.get_payment("ch_doesnotexist").await,
+        Err(PaymentError::Rejected(_))
+    ));
 }
 
 #[tokio::test]
