@@ -4,7 +4,8 @@
 //! `POST /v1/charges` with an `Idempotency-Key`, `POST /v1/charges/{id}/refunds`. Every call has
 //! a timeout; a provider that is down, slow or answers garbage is [`PaymentError::Unavailable`],
 //! which the API turns into 503 with the order unchanged. Step 2 puts a gRPC payments service
-//! in front of this same trait.
+//! in front of this same trait; its `GetPayment` reads `GET /v1/charges/{id}` through
+//! [`HttpPaymentGateway::find_charge`].
 
 use std::time::Duration;
 
@@ -31,6 +32,17 @@ pub struct Charge {
     pub id: String,
     pub amount_minor: i64,
     pub status: String,
+}
+
+/// A charge as the provider reports it when asked later (refunds included).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChargeDetails {
+    pub id: String,
+    pub amount_minor: i64,
+    pub currency: String,
+    /// `succeeded` or `failed`.
+    pub status: String,
+    pub amount_refunded_minor: i64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -64,6 +76,15 @@ struct ChargeBody {
     id: String,
     amount: i64,
     status: String,
+}
+
+#[derive(Deserialize)]
+struct ChargeDetailsBody {
+    id: String,
+    amount: i64,
+    currency: String,
+    status: String,
+    amount_refunded: i64,
 }
 
 #[derive(Deserialize)]
@@ -108,13 +129,61 @@ impl HttpPaymentGateway {
             .send()
             .await
             .map_err(|e| PaymentError::Unavailable(e.into()))?;
-        let status = response.status();
-        let body = response
-            .bytes()
+        read(response).await
+    }
+
+    /// The charge `charge_id`, or `None` when the provider knows no such charge.
+    ///
+    /// The id becomes part of the URL path, so anything but letters, digits and `_` is refused
+    /// here ([`PaymentError::Rejected`]) rather than sent.
+    #[tracing::instrument(skip(self))]
+    pub async fn find_charge(
+        &self,
+        charge_id: &str,
+    ) -> Result<Option<ChargeDetails>, PaymentError> {
+        if charge_id.is_empty()
+            || !charge_id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        {
+            return Err(PaymentError::Rejected(format!(
+                "{charge_id:?} is not a charge id"
+            )));
+        }
+        let response = self
+            .http
+            .get(format!("{}/v1/charges/{charge_id}", self.base_url))
+            .bearer_auth(self.api_key.expose_secret())
+            .send()
             .await
             .map_err(|e| PaymentError::Unavailable(e.into()))?;
-        Ok((status, body.to_vec()))
+        let (status, body) = read(response).await?;
+        if status == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        if !status.is_success() {
+            return Err(failure(status, &body));
+        }
+        let charge: ChargeDetailsBody = serde_json::from_slice(&body)
+            .map_err(|e| PaymentError::Unavailable(anyhow::anyhow!("unreadable charge: {e}")))?;
+        Ok(Some(ChargeDetails {
+            id: charge.id,
+            amount_minor: charge.amount,
+            currency: charge.currency,
+            status: charge.status,
+            amount_refunded_minor: charge.amount_refunded,
+        }))
     }
+}
+
+/// The status and the whole body; a body cut off midway is the provider being unavailable.
+async fn read(response: reqwest::Response) -> Result<(StatusCode, Vec<u8>), PaymentError> {
+    let status = response.status();
+    let body = response
+        .bytes()
+        .await
+        .map_err(|e| PaymentError::Unavailable(e.into()))?;
+    Ok((status, body.to_vec()))
 }
 
 /// Classifies a non-success answer of the provider.

@@ -226,7 +226,8 @@ impl Application {
     }
 }
 
-async fn shutdown_signal() {
+/// Ctrl-C or SIGTERM: what every long-running binary of the workspace stops on.
+pub async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

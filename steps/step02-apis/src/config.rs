@@ -40,7 +40,7 @@ impl Config {
         self.base.validate()?;
         self.apis.rate_limit.validate()?;
         self.apis.graphql.validate()?;
-        self.apis.payments.validate()?;
+        self.apis.payments.validate(self.common().environment)?;
         Ok(())
     }
 

@@ -1,6 +1,8 @@
 //! The one integration-test binary of step 2. Every test gets a real step-2 server on port 0,
-//! a fresh MongoDB database and its own payment simulator (`support::spawn`).
+//! a fresh MongoDB database, its own payment simulator and, in front of it, its own gRPC payments
+//! service (`support::spawn`).
 
 mod contract;
 mod graphql;
+mod grpc;
 mod support;
