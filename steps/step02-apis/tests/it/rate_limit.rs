@@ -288,3 +288,26 @@ async fn browsers_on_allowed_origins_may_read_the_rate_limit_headers() {
         assert!(exposed.contains(name), "{name} in {exposed}");
     }
 }
+
+#[tokio::test]
+async fn step_1s_sign_in_throttle_sees_the_same_client_address_behind_a_trusted_proxy() {
+    let app = spawn_with(|c| {
+        c.apis.rate_limit.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+        c.base.security.throttle.max_failures_per_ip = 2;
+    })
+    .await;
+    let login = |client: &'static str, n: u32| {
+        app.http
+            .post(app.url("/api/v1/auth/login"))
+            .header("x-forwarded-for", client)
+            .json(&json!({ "email": format!("nobody{n}@example.test"), "password": "wrong-password-1" }))
+            .send()
+    };
+    for n in 0..2 {
+        assert_eq!(login("203.0.113.1", n).await.unwrap().status(), 401);
+    }
+    let throttled = login("203.0.113.1", 2).await.unwrap();
+    expect_error(throttled, 429, "TOO_MANY_ATTEMPTS").await;
+    // Another client behind the proxy is not locked out by the first one's failures.
+    assert_eq!(login("203.0.113.2", 3).await.unwrap().status(), 401);
+}
