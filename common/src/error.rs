@@ -56,6 +56,10 @@ pub enum Error {
     /// 503 `PAYMENT_PROVIDER_UNAVAILABLE`: down, too slow, or answering garbage.
     #[error("payment provider unavailable")]
     PaymentUnavailable(#[source] anyhow::Error),
+    /// 429 `RATE_LIMITED`, with `Retry-After`: this client sent more requests than its rate
+    /// limit allows (step 2); nothing was done, and it may try again after that many seconds.
+    #[error("rate limited; retry after {retry_after_secs} s")]
+    RateLimited { retry_after_secs: u64 },
     /// 503 `TIMEOUT`: the request ran past `server.request_timeout_ms`. Work that must not be
     /// abandoned half-way (placing, paying, cancelling orders) runs on; the client should look
     /// at the result before retrying.
@@ -111,6 +115,7 @@ impl Error {
             Error::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Error::Conflict { .. } => StatusCode::CONFLICT,
             Error::PaymentDeclined { .. } => StatusCode::PAYMENT_REQUIRED,
+            Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Error::PaymentUnavailable(_) | Error::Timeout => StatusCode::SERVICE_UNAVAILABLE,
             Error::Store(StoreError::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
             Error::Store(_) | Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -175,6 +180,11 @@ impl Error {
                 "PAYMENT_PROVIDER_UNAVAILABLE",
                 "the payment provider is unavailable; the order is unchanged, try again later"
                     .to_owned(),
+                vec![],
+            ),
+            Error::RateLimited { retry_after_secs } => (
+                "RATE_LIMITED",
+                format!("too many requests; try again in {retry_after_secs} seconds"),
                 vec![],
             ),
             Error::Timeout => (
@@ -244,7 +254,14 @@ impl IntoResponse for Error {
         } else {
             tracing::debug!(error = %self, %status, "request rejected");
         }
-        self.detail().into_response_with(status)
+        let mut response = self.detail().into_response_with(status);
+        if let Error::RateLimited { retry_after_secs } = self {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(retry_after_secs),
+            );
+        }
+        response
     }
 }
 

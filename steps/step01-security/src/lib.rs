@@ -45,13 +45,15 @@
 //! - [`crypto`], [`profiles`]: AES-256-GCM field encryption and the encrypted profile, with
 //!   key rotation.
 //! - [`store`]: step 1's stores (sessions, audit log, sign-in attempts, profiles).
-//! - [`routes`], [`error`]: the new routes and step 1's error answers.
+//! - [`routes`], [`error`]: the new routes and step 1's error answers; [`client_ip`]: who is
+//!   calling, by address (also behind proxies).
 //! - [`startup`]: state, router, layers.
 //!
 //! ## Next
 //! Step 2 (`steps/step02-apis`) refines the API: pagination, filtering, `/api/v2`, rate
 //! limiting with standard headers, OpenAPI, GraphQL and gRPC.
 
+pub mod client_ip;
 pub mod config;
 pub mod crypto;
 pub mod error;

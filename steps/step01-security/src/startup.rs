@@ -163,9 +163,9 @@ impl AppState {
             google,
             profiles: Profiles::new(security.profiles, cipher),
             passwords: Passwords(passwords),
-            client_ip: ClientIpPolicy {
-                trust_forwarded_for: config.security.throttle.trust_forwarded_for,
-            },
+            client_ip: ClientIpPolicy::from_trust_flag(
+                config.security.throttle.trust_forwarded_for,
+            ),
             cookies: CookiePolicy {
                 secure: config.security.google.cookie_secure,
                 attempt_ttl_secs: config.security.google.attempt_ttl_secs,
@@ -235,7 +235,16 @@ where
                     header::CONTENT_TYPE,
                     HeaderName::from_static("x-request-id"),
                 ])
-                .expose_headers([HeaderName::from_static("x-request-id"), header::RETRY_AFTER])
+                // Step 2's rate-limit fields are exposed here, with every other header a
+                // script may read, so there is one list.
+                .expose_headers([
+                    HeaderName::from_static("x-request-id"),
+                    header::RETRY_AFTER,
+                    HeaderName::from_static("ratelimit-limit"),
+                    HeaderName::from_static("ratelimit-remaining"),
+                    HeaderName::from_static("ratelimit-reset"),
+                    HeaderName::from_static("ratelimit-policy"),
+                ])
                 .max_age(Duration::from_secs(config.security.cors.max_age_secs)),
         );
     }

@@ -1,6 +1,6 @@
 //! Step 2's configuration: step 1's [`step01_security::Config`], flattened, so every earlier
 //! key keeps its name and its `APP__*` variable, plus an `apis` section with defaults, e.g.
-//! `APP__APIS__RATE_LIMIT__REQUESTS_PER_MINUTE=600` or `APP__APIS__PAYMENTS__URL=http://...`.
+//! `APP__APIS__RATE_LIMIT__ENABLED=false` or `APP__APIS__PAYMENTS__URL=http://...`.
 
 use anyhow::Context;
 use figment::Figment;

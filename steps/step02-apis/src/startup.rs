@@ -15,6 +15,7 @@ use step01_security::startup::SecurityStores;
 
 use crate::config::Config;
 use crate::listing::{Listing, MongoSearch, ProductSearch};
+use crate::rate_limit::RateLimits;
 
 /// Step 2's application state: step 1's, plus what step 2 adds. Handlers still ask for the
 /// piece they need (`State<Listing>`, `State<Catalog>`).
@@ -24,6 +25,7 @@ pub struct AppState {
     pub base: step01_security::AppState,
     pub listing: Listing,
     pub graphql: crate::graphql::GraphqlSchema,
+    pub rate_limits: RateLimits,
 }
 
 macro_rules! from_common {
@@ -70,9 +72,17 @@ impl AppState {
     /// The state from already-built parts.
     pub fn from_parts(
         config: &Config,
-        base: step01_security::AppState,
+        mut base: step01_security::AppState,
         search: Arc<dyn ProductSearch>,
     ) -> anyhow::Result<Self> {
+        // One answer to "which address is the client" for step 1's throttle and our limits.
+        let client_ip = config.apis.rate_limit.client_ip_policy(&config.base);
+        base.client_ip = client_ip.clone();
+        let rate_limits = RateLimits::new(
+            &config.apis.rate_limit,
+            client_ip,
+            base.base.verifier.clone(),
+        )?;
         Ok(Self {
             base,
             listing: Listing::new(search),
@@ -80,6 +90,7 @@ impl AppState {
                 &config.apis.graphql,
                 config.common().environment,
             ),
+            rate_limits,
         })
     }
 }
@@ -93,6 +104,7 @@ pub fn router(state: AppState, config: &Config) -> Router {
         .nest("/api/v2", crate::rest::v2())
         .merge(crate::openapi::router())
         .merge(crate::graphql::router());
+    let routes = crate::rate_limit::layer(routes, &state.rate_limits);
     let routes = common::startup::with_layers(routes, &config.common().server);
     step01_security::startup::with_security_layers(routes, &config.base).with_state(state)
 }

@@ -16,12 +16,10 @@ pub mod google;
 pub mod profile;
 pub mod sessions;
 
-use std::net::SocketAddr;
-
 use axum::Router;
-use axum::extract::{ConnectInfo, FromRef, FromRequestParts};
+use axum::extract::{FromRef, FromRequestParts};
+use axum::http::header;
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, header};
 use common::auth::AuthUser;
 use common::domain::UserId;
 
@@ -39,12 +37,7 @@ pub fn api_v1() -> Router<AppState> {
         .merge(profile::router())
 }
 
-/// Where the client address comes from.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct ClientIpPolicy {
-    /// Trust the first `X-Forwarded-For` entry (only behind a proxy that sets it).
-    pub trust_forwarded_for: bool,
-}
+pub use crate::client_ip::{ClientIpPolicy, ForwardedHeader};
 
 /// Longest user agent kept in a session record.
 const MAX_USER_AGENT: usize = 256;
@@ -57,41 +50,19 @@ where
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let policy = ClientIpPolicy::from_ref(state);
-        let forwarded = policy
-            .trust_forwarded_for
-            .then(|| forwarded_for(&parts.headers))
-            .flatten();
         // Without ConnectInfo (an in-process `oneshot` test) the address is unknown; all
         // such requests then share one throttle key, which errs on the safe side.
-        let peer = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(addr)| addr.ip().to_string());
+        let ip = ClientIpPolicy::from_ref(state).of_request(&parts.extensions, &parts.headers);
         let user_agent = parts
             .headers
             .get(header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
             .map(|ua| ua.chars().take(MAX_USER_AGENT).collect());
         Ok(ClientInfo {
-            ip: forwarded.or(peer).unwrap_or_else(|| "unknown".to_owned()),
+            ip: ip.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string()),
             user_agent,
         })
     }
-}
-
-fn forwarded_for(headers: &HeaderMap) -> Option<String> {
-    let first = headers
-        .get("x-forwarded-for")?
-        .to_str()
-        .ok()?
-        .split(',')
-        .next()?
-        .trim();
-    first
-        .parse::<std::net::IpAddr>()
-        .ok()
-        .map(|ip| ip.to_string())
 }
 
 /// A signed-in user and the session (refresh-token family) of their access token. Rejects

@@ -5,4 +5,5 @@
 mod contract;
 mod graphql;
 mod grpc;
+mod rate_limit;
 mod support;
