@@ -2,4 +2,6 @@
 //! a fresh MongoDB database and its own payment simulator (`support::spawn`).
 
 mod contract;
+mod listing;
 mod support;
+mod v2;
