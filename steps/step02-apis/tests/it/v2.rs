@@ -253,3 +253,54 @@ async fn a_429_from_any_layer_inside_v2_becomes_a_problem_with_its_headers_kept(
     );
     assert!(headers.contains_key("deprecation"));
 }
+
+#[test]
+fn the_rest_openapi_part_holds_exactly_its_paths_with_problem_errors() {
+    let doc = serde_json::to_value(step02_apis::rest::openapi()).unwrap();
+    let mut paths: Vec<&str> = doc["paths"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    paths.sort_unstable();
+    assert_eq!(
+        paths,
+        [
+            "/api/v1/products",
+            "/api/v2/orders",
+            "/api/v2/orders/{id}",
+            "/api/v2/products",
+            "/api/v2/products/{id}",
+            "/api/v2/products/{id}/reviews",
+        ]
+    );
+    let not_found = &doc["paths"]["/api/v2/orders/{id}"]["get"]["responses"]["404"]["content"];
+    assert!(
+        not_found.get("application/problem+json").is_some(),
+        "{not_found}"
+    );
+    let params = doc["paths"]["/api/v1/products"]["get"]["parameters"]
+        .as_array()
+        .unwrap();
+    let names: Vec<&str> = params.iter().map(|p| p["name"].as_str().unwrap()).collect();
+    for name in [
+        "category",
+        "min_price",
+        "max_price",
+        "tag",
+        "in_stock",
+        "q",
+        "sort",
+        "page",
+        "limit",
+    ] {
+        assert!(names.contains(&name), "{name} documented: {names:?}");
+    }
+    for schema in ["Problem", "MoneyV2", "ProductV2", "OrderV2"] {
+        assert!(
+            doc["components"]["schemas"].get(schema).is_some(),
+            "{schema}"
+        );
+    }
+}
