@@ -123,7 +123,9 @@ where
 
 /// Gives every error response the one JSON shape, with the request id in it. Errors raised by
 /// our code carry their [`ErrorDetail`]; bare ones from the framework (405, a timeout's 503)
-/// get one made from their status; a handler's own JSON error body is left alone.
+/// get one made from their status; a handler's own JSON error body is left alone. The rendered
+/// response keeps its [`ErrorDetail`] (request id included) in its extensions, so a layer
+/// outside this one can render the same error in another shape (step 2's problem+json).
 async fn error_envelope(request: Request, next: Next) -> Response {
     let request_id = request
         .headers()
@@ -156,7 +158,6 @@ async fn error_envelope(request: Request, next: Next) -> Response {
             rendered.headers_mut().insert(name.clone(), value.clone());
         }
     }
-    rendered.extensions_mut().remove::<ErrorDetail>();
     rendered
 }
 

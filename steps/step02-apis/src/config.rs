@@ -18,6 +18,7 @@ pub struct Config {
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(default)]
 pub struct ApisConfig {
+    pub rest: crate::rest::RestConfig,
     pub rate_limit: crate::rate_limit::RateLimitConfig,
     pub graphql: crate::graphql::GraphqlConfig,
     pub payments: crate::payments::PaymentsClientConfig,
@@ -38,6 +39,7 @@ impl Config {
     /// Step 1's checks, then each of step 2's sections.
     pub fn validate(&self) -> anyhow::Result<()> {
         self.base.validate()?;
+        self.apis.rest.validate()?;
         self.apis.rate_limit.validate()?;
         self.apis.graphql.validate()?;
         self.apis.payments.validate(self.common().environment)?;

@@ -56,6 +56,9 @@ impl AppState {
         step01_security::store::mongo::ensure_indexes(&db)
             .await
             .context("preparing step 1's collections")?;
+        crate::listing::ensure_indexes(&db)
+            .await
+            .context("creating the listing's indexes")?;
         let search: Arc<dyn ProductSearch> = Arc::new(MongoSearch::new(&db));
         let gateway = crate::payments::gateway(config).await?;
         let health = HealthChecks::default().with(MongoHealth(db.clone()));
@@ -106,7 +109,8 @@ pub fn router(state: AppState, config: &Config) -> Router {
         .merge(crate::graphql::router());
     let routes = crate::rate_limit::layer(routes, &state.rate_limits);
     let routes = common::startup::with_layers(routes, &config.common().server);
-    step01_security::startup::with_security_layers(routes, &config.base).with_state(state)
+    let routes = step01_security::startup::with_security_layers(routes, &config.base);
+    crate::rest::with_versioning_layers(routes, &config.apis.rest).with_state(state)
 }
 
 /// Builds step 2's state and router from `config` and binds `config.base.base.server`.

@@ -29,7 +29,7 @@ use time::OffsetDateTime;
 
 pub use orders::MongoOrders;
 pub use payments::MongoPayments;
-pub use products::MongoProducts;
+pub use products::{MongoProducts, product_from_document};
 pub use reviews::MongoReviews;
 pub use users::MongoUsers;
 

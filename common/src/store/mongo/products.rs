@@ -51,6 +51,14 @@ impl ProductDoc {
     }
 }
 
+/// Maps a raw `products` document (read by a query this module does not make, e.g. step 2's
+/// filtered listing) to a product, so the document's mapping lives in one place. Fields the
+/// document carries beyond a product's (a computed sort key) are ignored.
+pub fn product_from_document(doc: Document) -> StoreResult<Product> {
+    let doc: ProductDoc = mongodb::bson::from_document(doc).map_err(|e| corrupt("product", e))?;
+    doc.into_product()
+}
+
 /// The `$set` body for the editable fields.
 fn editable_fields(p: &NewProduct) -> Document {
     doc! {

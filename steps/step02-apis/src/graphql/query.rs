@@ -12,7 +12,7 @@ use common::services::{Accounts, Catalog, Ordering};
 
 use super::errors::OrGraphql;
 use super::types::{OrderNode, OrderPage, ProductFilterInput, ProductNode, ProductSort, UserNode};
-use crate::listing::{Cursor, Listing, ListingQuery, ProductFilter, Window};
+use crate::listing::{Cursor, Listing, ListingQuery, ProductFilter, SortKey, Window};
 
 pub struct Query;
 
@@ -107,8 +107,6 @@ impl Query {
     }
 }
 
-/// Longest cursor accepted: a real one (a sort value and an id, base64) is far shorter.
-const MAX_CURSOR_LEN: usize = 512;
 const MAX_TEXT_CHARS: usize = 200;
 const MAX_TAGS: usize = 20;
 
@@ -130,16 +128,19 @@ pub fn listing_query(
             format!("must be between 1 and {}", Page::MAX_LIMIT),
         );
     }
-    // The cursor stays opaque (the search decodes it); only what cannot be one is refused here.
-    if let Some(after) = &after
-        && (after.is_empty()
-            || after.len() > MAX_CURSOR_LEN
-            || !after
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'=')))
-    {
-        problem("after", "is not a cursor from this listing".to_owned());
-    }
+    // The same check as REST's `?cursor=`: well formed, untampered, made for this sort.
+    let sort: SortKey = sort.into();
+    let after = match after.as_deref().map(|raw| Cursor::parse(raw, sort)) {
+        None => None,
+        Some(Ok(cursor)) => Some(cursor),
+        Some(Err(_)) => {
+            problem(
+                "after",
+                "is not a cursor of this listing and sort".to_owned(),
+            );
+            None
+        }
+    };
     for (field, price) in [
         ("filter.minPriceMinor", filter.min_price_minor),
         ("filter.maxPriceMinor", filter.max_price_minor),
@@ -199,11 +200,8 @@ pub fn listing_query(
             in_stock: filter.in_stock,
             text,
         },
-        sort: sort.into(),
-        window: Window::Cursor {
-            after: after.map(Cursor::from_client),
-            limit,
-        },
+        sort,
+        window: Window::Cursor { after, limit },
     })
 }
 
@@ -215,7 +213,7 @@ mod tests {
     fn a_valid_listing_becomes_a_cursor_window() {
         let query = listing_query(
             50,
-            Some("abc_-=".to_owned()),
+            None,
             ProductFilterInput {
                 min_price_minor: Some(100),
                 max_price_minor: Some(200),
@@ -228,7 +226,7 @@ mod tests {
         assert_eq!(
             query.window,
             Window::Cursor {
-                after: Some(Cursor::from_client("abc_-=")),
+                after: None,
                 limit: 50
             }
         );

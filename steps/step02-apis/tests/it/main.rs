@@ -5,5 +5,7 @@
 mod contract;
 mod graphql;
 mod grpc;
+mod listing;
 mod rate_limit;
 mod support;
+mod v2;

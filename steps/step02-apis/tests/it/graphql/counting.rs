@@ -1,9 +1,7 @@
 //! Counting decorators over the real MongoDB stores, and a step-2 app built on them: the
 //! batched-loading tests assert how many store calls (database round trips) a query costs.
 //!
-//! The app's product listing here is [`StoreSearch`], a small `ProductSearch` over the real
-//! product store (offset cursors, filters ignored), standing in while the MongoDB listing is
-//! written beside this work; its one `list` call per page is what a real listing costs too.
+//! The app's product listing is the real [`MongoSearch`], counted with the product store.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -17,7 +15,7 @@ use common::services::HealthChecks;
 use common::store::{ProductStore, ReviewStore, StoreResult, Stores, mongo};
 use step01_security::startup::SecurityStores;
 use step02_apis::config::ApisConfig;
-use step02_apis::listing::{Cursor, ListingQuery, ProductPage, ProductSearch, Window};
+use step02_apis::listing::{ListingQuery, MongoSearch, ProductPage, ProductSearch};
 use step02_apis::{AppState, Config};
 use testkit::TestApp;
 
@@ -125,43 +123,14 @@ impl ReviewStore for CountedReviews {
     }
 }
 
-/// The listing over the real product store: cursor = offset of the next item, one `list`
-/// call per page.
-pub struct StoreSearch(pub Arc<dyn ProductStore>);
+/// The real MongoDB listing, counted with the product store: one search is one round trip.
+pub struct CountedSearch(pub Arc<dyn ProductSearch>, pub Arc<Calls>);
 
 #[async_trait]
-impl ProductSearch for StoreSearch {
+impl ProductSearch for CountedSearch {
     async fn search(&self, query: &ListingQuery) -> StoreResult<ProductPage> {
-        let Window::Cursor { after, limit } = &query.window else {
-            unimplemented!("the GraphQL tests page by cursor only");
-        };
-        let offset: u64 = after
-            .as_ref()
-            .map(|c| c.as_str().trim_start_matches('o').parse().unwrap_or(0))
-            .unwrap_or(0);
-        let all = self
-            .0
-            .list(Page {
-                page: 1,
-                limit: offset + limit + 1,
-            })
-            .await?;
-        let more = all.items.len() as u64 > offset + limit;
-        let items: Vec<Product> = all
-            .items
-            .into_iter()
-            .skip(offset as usize)
-            .take(*limit as usize)
-            .collect();
-        let cursors: Vec<Cursor> = (1..=items.len() as u64)
-            .map(|i| Cursor::from_client(format!("o{}", offset + i)))
-            .collect();
-        Ok(ProductPage {
-            next_cursor: more.then(|| cursors.last().cloned()).flatten(),
-            items,
-            cursors,
-            total: None,
-        })
+        self.1.products.fetch_add(1, Ordering::SeqCst);
+        self.0.search(query).await
     }
 }
 
@@ -194,7 +163,11 @@ pub async fn spawn_counted_with(
             let mut stores = Stores::mongo(&db);
             stores.products = Arc::new(CountedProducts(stores.products, counter.clone()));
             stores.reviews = Arc::new(CountedReviews(stores.reviews, counter.clone()));
-            let search = Arc::new(StoreSearch(stores.products.clone()));
+            step02_apis::listing::ensure_indexes(&db).await?;
+            let search = Arc::new(CountedSearch(
+                Arc::new(MongoSearch::new(&db)),
+                counter.clone(),
+            ));
             let gateway = Arc::new(HttpPaymentGateway::new(&config.common().payments)?);
             let base = step01_security::AppState::from_parts(
                 &config.base,
