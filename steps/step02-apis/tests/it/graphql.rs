@@ -411,8 +411,8 @@ async fn bad_input_gets_the_rest_codes_with_the_fields_named_and_changes_nothing
 #[tokio::test]
 async fn a_payment_provider_outage_is_a_clear_unavailable_error_and_the_order_stays_pending() {
     let app = spawn_with(|config| {
-        // Nothing listens on port 9 (discard) here: every charge fails to connect.
-        config.base.base.payments.base_url = "http://127.0.0.1:9".to_owned();
+        // Nothing listens on port 9 (discard) here: the payments service is unreachable.
+        config.apis.payments.url = "http://127.0.0.1:9".to_owned();
     })
     .await;
     let (_, admin) = app.admin().await;

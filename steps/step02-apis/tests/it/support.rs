@@ -8,9 +8,9 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use secrecy::SecretString;
 use step01_security::config::SecurityConfig;
-use step02_apis::Config;
 use step02_apis::config::ApisConfig;
 use step02_apis::payments::RunningPayments;
+use step02_apis::{AppState, Config};
 use testkit::TestApp;
 use tokio::net::TcpListener;
 
@@ -50,6 +50,23 @@ pub async fn spawn() -> App {
 
 /// Step 2 with `customize` applied to the test configuration.
 pub async fn spawn_with(customize: impl FnOnce(&mut Config) + Send + 'static) -> App {
+    spawn_built(
+        customize,
+        |config| async move { AppState::build(&config).await },
+    )
+    .await
+}
+
+/// [`spawn_with`], with the app's state made by `build` from the final configuration (the
+/// counting tests wrap the stores).
+pub async fn spawn_built<B, Fut>(
+    customize: impl FnOnce(&mut Config) + Send + 'static,
+    build: B,
+) -> App
+where
+    B: FnOnce(Config) -> Fut + Send + 'static,
+    Fut: Future<Output = anyhow::Result<AppState>> + Send,
+{
     let used = Arc::new(Mutex::new(None));
     let keep = used.clone();
     let app = TestApp::spawn(
@@ -75,7 +92,7 @@ pub async fn spawn_with(customize: impl FnOnce(&mut Config) + Send + 'static) ->
             config.apis.payments.deadline_ms = 3_000;
             customize(&mut config);
             config.validate()?;
-            let state = step02_apis::AppState::build(&config).await?;
+            let state = build(config.clone()).await?;
             let router = step02_apis::router(state, &config);
             *keep.lock().unwrap() = Some((config, service));
             Ok(router)

@@ -10,14 +10,13 @@ use async_trait::async_trait;
 use common::domain::{
     NewProduct, NewReview, Page, Paged, Product, ProductId, Rating, Review, ReviewId,
 };
-use common::payments::HttpPaymentGateway;
 use common::services::HealthChecks;
 use common::store::{ProductStore, ReviewStore, StoreResult, Stores, mongo};
 use step01_security::startup::SecurityStores;
-use step02_apis::config::ApisConfig;
 use step02_apis::listing::{ListingQuery, MongoSearch, ProductPage, ProductSearch};
 use step02_apis::{AppState, Config};
-use testkit::TestApp;
+
+use crate::support::{App, spawn_built};
 
 /// Store calls, by store.
 #[derive(Default)]
@@ -134,53 +133,37 @@ impl ProductSearch for CountedSearch {
     }
 }
 
-/// A step-2 app whose product and review stores count their calls.
-pub async fn spawn_counted() -> (TestApp, Arc<Calls>) {
+/// A step-2 app whose product store, listing and review store count their calls.
+pub async fn spawn_counted() -> (App, Arc<Calls>) {
     spawn_counted_with(|_| {}).await
 }
 
 /// [`spawn_counted`] with `customize` applied to the test configuration.
 pub async fn spawn_counted_with(
     customize: impl FnOnce(&mut Config) + Send + 'static,
-) -> (TestApp, Arc<Calls>) {
+) -> (App, Arc<Calls>) {
     let calls = Arc::new(Calls::default());
     let counter = calls.clone();
-    let app = TestApp::spawn(
-        |_| {},
-        move |base| async move {
-            let mut config = Config {
-                base: step01_security::Config {
-                    base,
-                    security: crate::support::test_security(),
-                },
-                apis: ApisConfig::default(),
-            };
-            customize(&mut config);
-            config.validate()?;
-            let db = mongo::connect(&config.common().mongodb).await?;
-            mongo::ensure_indexes(&db).await?;
-            step01_security::store::mongo::ensure_indexes(&db).await?;
-            let mut stores = Stores::mongo(&db);
-            stores.products = Arc::new(CountedProducts(stores.products, counter.clone()));
-            stores.reviews = Arc::new(CountedReviews(stores.reviews, counter.clone()));
-            step02_apis::listing::ensure_indexes(&db).await?;
-            let search = Arc::new(CountedSearch(
-                Arc::new(MongoSearch::new(&db)),
-                counter.clone(),
-            ));
-            let gateway = Arc::new(HttpPaymentGateway::new(&config.common().payments)?);
-            let base = step01_security::AppState::from_parts(
-                &config.base,
-                stores,
-                SecurityStores::mongo(&db),
-                gateway,
-                HealthChecks::default(),
-            )?;
-            let state = AppState::from_parts(&config, base, search)?;
-            Ok(step02_apis::router(state, &config))
-        },
-    )
-    .await
-    .expect("the counted step-2 app starts");
+    let app = spawn_built(customize, move |config| async move {
+        // What `AppState::build` does, with counted stores.
+        let db = mongo::connect(&config.common().mongodb).await?;
+        mongo::ensure_indexes(&db).await?;
+        step01_security::store::mongo::ensure_indexes(&db).await?;
+        step02_apis::listing::ensure_indexes(&db).await?;
+        let mut stores = Stores::mongo(&db);
+        stores.products = Arc::new(CountedProducts(stores.products, counter.clone()));
+        stores.reviews = Arc::new(CountedReviews(stores.reviews, counter.clone()));
+        let search = Arc::new(CountedSearch(Arc::new(MongoSearch::new(&db)), counter));
+        let gateway = step02_apis::payments::gateway(&config).await?;
+        let base = step01_security::AppState::from_parts(
+            &config.base,
+            stores,
+            SecurityStores::mongo(&db),
+            gateway,
+            HealthChecks::default(),
+        )?;
+        AppState::from_parts(&config, base, search)
+    })
+    .await;
     (app, calls)
 }
