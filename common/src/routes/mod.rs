@@ -84,8 +84,14 @@ where
 
 /// `?page=&limit=` on every listing.
 #[derive(Debug, Default, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
 pub struct PageQuery {
+    /// 1-based page number (default 1).
+    #[cfg_attr(feature = "openapi", param(minimum = 1))]
     pub page: Option<u64>,
+    /// Items per page (default 20).
+    #[cfg_attr(feature = "openapi", param(minimum = 1, maximum = 100))]
     pub limit: Option<u64>,
 }
 
@@ -111,6 +117,7 @@ impl PageQuery {
 
 /// The body of every listing.
 #[derive(Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PageResponse<T> {
     pub items: Vec<T>,
     pub page: u64,
