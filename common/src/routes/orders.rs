@@ -204,7 +204,7 @@ pub async fn place_order(
         security(("bearer" = [])),
         params(PageQuery),
         responses(
-            (status = 200, description = "a page of the caller's orders (every order, for an admin)", body = PageResponse<OrderResponse>),
+            (status = 200, description = "a page of the caller's own orders", body = PageResponse<OrderResponse>),
             (status = 400, response = crate::openapi::BadRequest),
             (status = 401, response = crate::openapi::Unauthorized),
         )
@@ -229,7 +229,7 @@ pub async fn list_orders(
         security(("bearer" = [])),
         params(("id" = OrderId, Path, description = "the order")),
         responses(
-            (status = 200, description = "the order (404 for someone else's)", body = OrderResponse),
+            (status = 200, description = "the order (404 for another customer's; admins see every order)", body = OrderResponse),
             (status = 400, response = crate::openapi::BadRequest),
             (status = 401, response = crate::openapi::Unauthorized),
             (status = 404, response = crate::openapi::NotFound),

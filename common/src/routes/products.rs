@@ -189,6 +189,19 @@ impl From<Review> for ReviewResponse {
     }
 }
 
+#[cfg_attr(
+    feature = "openapi",
+    utoipa::path(
+        get,
+        path = "/api/v1/products",
+        tag = "products",
+        params(PageQuery),
+        responses(
+            (status = 200, description = "a page of products", body = PageResponse<ProductResponse>),
+            (status = 400, response = crate::openapi::BadRequest),
+        )
+    )
+)]
 #[tracing::instrument(skip_all)]
 pub async fn list_products(
     State(catalog): State<Catalog>,

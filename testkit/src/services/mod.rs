@@ -14,7 +14,8 @@
 //! - [`process`]: free ports, the watchdog that stops a local server when we die, readiness;
 //! - [`docker`]: containers through testcontainers, their lifelines and the orphan reaper;
 //! - [`images`]: the local images (a debootstrapped Debian base and the services on top);
-//! - [`cache`]: where expensive, shareable artefacts are cached;
+//! - [`cache`]: where expensive, shareable artefacts are cached; [`venv`]: the Python tools
+//!   the harness installs from PyPI (nx-27017, [`schemathesis`]);
 //! - [`mongo`] (with its local stand-in [`nx27017`]), [`postgres`], [`redis`]: one module per
 //!   service, each with a shared server per test process and a per-test isolation guard
 //!   (a database, a database, a key prefix).
@@ -37,8 +38,10 @@ pub mod nx27017;
 pub mod policy;
 pub mod postgres;
 pub mod process;
+pub mod venv;
 mod provision;
 pub mod redis;
+pub mod schemathesis;
 mod runtime;
 pub mod source;
 

@@ -51,45 +51,59 @@ fn not_blank(value: &str, _: &()) -> garde::Result {
 
 /// Step 0's rules, with the password's upper limit raised. A `role` field is ignored.
 #[derive(Debug, Deserialize, Validate)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RegisterRequest {
     #[garde(custom(email_rule))]
+    #[cfg_attr(feature = "openapi", schema(format = Email, max_length = 254))]
     pub email: String,
+    /// 8 characters or more.
     #[garde(length(chars, min = 8), length(bytes, max = MAX_PASSWORD_BYTES))]
+    #[cfg_attr(feature = "openapi", schema(min_length = 8, max_length = 256))]
     pub password: String,
     #[garde(length(chars, min = 1, max = 100), custom(not_blank))]
+    #[cfg_attr(feature = "openapi", schema(max_length = 100, pattern = "\\S"))]
     pub name: String,
 }
 
 #[derive(Debug, Deserialize, Validate)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LoginRequest {
     #[garde(length(max = 254))]
+    #[cfg_attr(feature = "openapi", schema(max_length = 254))]
     pub email: String,
     #[garde(length(bytes, max = MAX_PASSWORD_BYTES))]
+    #[cfg_attr(feature = "openapi", schema(max_length = 256))]
     pub password: String,
 }
 
 /// No length rule: any string that is not a live refresh token gets the same bare 401 (the
 /// body limit bounds it).
 #[derive(Debug, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RefreshRequest {
     pub refresh_token: String,
 }
 
 #[derive(Debug, Deserialize, Validate)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ChangePasswordRequest {
     #[garde(length(bytes, max = MAX_PASSWORD_BYTES))]
+    #[cfg_attr(feature = "openapi", schema(max_length = 256))]
     pub current_password: String,
     #[garde(length(chars, min = 8), length(bytes, max = MAX_PASSWORD_BYTES))]
+    #[cfg_attr(feature = "openapi", schema(min_length = 8, max_length = 256))]
     pub new_password: String,
 }
 
 /// Register, login, refresh and Google sign-in all answer this.
 #[derive(Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuthResponse {
     pub user: UserResponse,
     /// Step 0's field, kept for old clients: the access token.
     pub token: String,
     pub access_token: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = String, example = "Bearer"))]
     pub token_type: &'static str,
     /// Seconds the access token is valid.
     pub expires_in: u64,
@@ -114,10 +128,28 @@ impl AuthResponse {
 }
 
 #[derive(Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RevokedResponse {
     pub revoked_sessions: usize,
 }
 
+#[cfg_attr(
+    feature = "openapi",
+    utoipa::path(
+        post,
+        path = "/api/v1/auth/register",
+        tag = "auth",
+        request_body = RegisterRequest,
+        responses(
+            (status = 201, description = "a customer account, signed in", body = AuthResponse),
+            (status = 400, response = common::openapi::BadRequest),
+            (status = 409, response = common::openapi::Conflict),
+            (status = 413, response = common::openapi::PayloadTooLarge),
+            (status = 415, response = common::openapi::UnsupportedMediaType),
+            (status = 422, response = common::openapi::ValidationFailed),
+        )
+    )
+)]
 #[tracing::instrument(skip_all)]
 pub async fn register(
     State(accounts): State<Accounts>,
@@ -148,6 +180,23 @@ pub async fn register(
     Ok((StatusCode::CREATED, Json(AuthResponse::new(user, pair))))
 }
 
+#[cfg_attr(
+    feature = "openapi",
+    utoipa::path(
+        post,
+        path = "/api/v1/auth/login",
+        tag = "auth",
+        request_body = LoginRequest,
+        responses(
+            (status = 200, description = "signed in: an access token and a refresh token", body = AuthResponse),
+            (status = 400, response = common::openapi::BadRequest),
+            (status = 401, response = common::openapi::Unauthorized),
+            (status = 413, response = common::openapi::PayloadTooLarge),
+            (status = 415, response = common::openapi::UnsupportedMediaType),
+            (status = 422, response = common::openapi::ValidationFailed),
+        )
+    )
+)]
 #[tracing::instrument(skip_all)]
 pub async fn login(
     State(accounts): State<Accounts>,
@@ -174,6 +223,23 @@ pub async fn login(
     Ok(Json(AuthResponse::new(user, pair)))
 }
 
+#[cfg_attr(
+    feature = "openapi",
+    utoipa::path(
+        post,
+        path = "/api/v1/auth/refresh",
+        tag = "auth",
+        request_body = RefreshRequest,
+        responses(
+            (status = 200, description = "a new token pair; the refresh token sent is used up (sending it again revokes the whole session)", body = AuthResponse),
+            (status = 400, response = common::openapi::BadRequest),
+            (status = 401, response = common::openapi::Unauthorized),
+            (status = 413, response = common::openapi::PayloadTooLarge),
+            (status = 415, response = common::openapi::UnsupportedMediaType),
+            (status = 422, response = common::openapi::ValidationFailed),
+        )
+    )
+)]
 #[tracing::instrument(skip_all)]
 pub async fn refresh(
     State(sessions): State<Sessions>,
@@ -184,6 +250,19 @@ pub async fn refresh(
     Ok(Json(AuthResponse::new(user, pair)))
 }
 
+#[cfg_attr(
+    feature = "openapi",
+    utoipa::path(
+        post,
+        path = "/api/v1/auth/logout",
+        tag = "auth",
+        security(("bearer" = [])),
+        responses(
+            (status = 204, description = "this session ended"),
+            (status = 401, response = common::openapi::Unauthorized),
+        )
+    )
+)]
 /// Ends this device's session: its refresh tokens stop working, and its access tokens too
 /// (at once on this instance).
 #[tracing::instrument(skip_all, fields(user = %auth.user.id))]
@@ -192,6 +271,19 @@ pub async fn logout(State(sessions): State<Sessions>, auth: AuthSession) -> Resu
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[cfg_attr(
+    feature = "openapi",
+    utoipa::path(
+        post,
+        path = "/api/v1/auth/logout-all",
+        tag = "auth",
+        security(("bearer" = [])),
+        responses(
+            (status = 200, description = "every session of the user ended, this one included", body = RevokedResponse),
+            (status = 401, response = common::openapi::Unauthorized),
+        )
+    )
+)]
 /// Ends every session of the user, this one included.
 #[tracing::instrument(skip_all, fields(user = %auth.user.id))]
 pub async fn logout_all(
@@ -214,6 +306,24 @@ pub async fn logout_all(
     }))
 }
 
+#[cfg_attr(
+    feature = "openapi",
+    utoipa::path(
+        post,
+        path = "/api/v1/auth/password",
+        tag = "auth",
+        security(("bearer" = [])),
+        request_body = ChangePasswordRequest,
+        responses(
+            (status = 200, description = "changed; every other session ended", body = RevokedResponse),
+            (status = 400, response = common::openapi::BadRequest),
+            (status = 401, response = common::openapi::Unauthorized),
+            (status = 413, response = common::openapi::PayloadTooLarge),
+            (status = 415, response = common::openapi::UnsupportedMediaType),
+            (status = 422, response = common::openapi::ValidationFailed),
+        )
+    )
+)]
 /// Changes the password (the current one is required, and failures count towards the
 /// throttle like failed logins) and ends every *other* session: whoever else held one, for
 /// instance with a stolen password, is signed out.

@@ -87,6 +87,7 @@ fn optional_line(value: &Option<String>, _: &()) -> garde::Result {
 
 #[derive(Debug, Deserialize, Validate)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AddressRequest {
     #[garde(length(chars, min = 1, max = 100), custom(not_blank))]
     pub name: String,
@@ -105,6 +106,7 @@ pub struct AddressRequest {
 /// The whole profile; an omitted field is cleared.
 #[derive(Debug, Deserialize, Validate)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ProfileRequest {
     #[garde(custom(phone_rule))]
     pub phone: Option<String>,
@@ -144,6 +146,19 @@ impl ProfileRequest {
     }
 }
 
+#[cfg_attr(
+    feature = "openapi",
+    utoipa::path(
+        get,
+        path = "/api/v1/profile",
+        tag = "profile",
+        security(("bearer" = [])),
+        responses(
+            (status = 200, description = "the caller's profile (empty if never set)", body = Profile),
+            (status = 401, response = common::openapi::Unauthorized),
+        )
+    )
+)]
 #[tracing::instrument(skip_all, fields(user = %user.id))]
 pub async fn get_profile(
     State(profiles): State<Profiles>,
@@ -152,6 +167,24 @@ pub async fn get_profile(
     Ok(Json(profiles.get(user.id).await?))
 }
 
+#[cfg_attr(
+    feature = "openapi",
+    utoipa::path(
+        put,
+        path = "/api/v1/profile",
+        tag = "profile",
+        security(("bearer" = [])),
+        request_body = ProfileRequest,
+        responses(
+            (status = 200, description = "replaced whole; an omitted field is cleared", body = Profile),
+            (status = 400, response = common::openapi::BadRequest),
+            (status = 401, response = common::openapi::Unauthorized),
+            (status = 413, response = common::openapi::PayloadTooLarge),
+            (status = 415, response = common::openapi::UnsupportedMediaType),
+            (status = 422, response = common::openapi::ValidationFailed),
+        )
+    )
+)]
 #[tracing::instrument(skip_all, fields(user = %user.id))]
 pub async fn update_profile(
     State(profiles): State<Profiles>,
