@@ -2,4 +2,5 @@
 //! a fresh MongoDB database and its own payment simulator (`support::spawn`).
 
 mod contract;
+mod openapi;
 mod support;
