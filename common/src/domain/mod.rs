@@ -29,6 +29,9 @@ impl Page {
     pub const DEFAULT_LIMIT: u64 = 20;
     /// A hard cap, so one request cannot ask the database for the whole catalog.
     pub const MAX_LIMIT: u64 = 100;
+    /// The last page anyone can ask for: far past any real listing, and low enough that
+    /// `skip()` cannot overflow (a larger page once made the listing answer 500).
+    pub const MAX_PAGE: u64 = 1_000_000;
 
     pub fn skip(&self) -> u64 {
         (self.page - 1) * self.limit

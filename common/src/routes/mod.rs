@@ -88,7 +88,7 @@ where
 #[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
 pub struct PageQuery {
     /// 1-based page number (default 1).
-    #[cfg_attr(feature = "openapi", param(minimum = 1))]
+    #[cfg_attr(feature = "openapi", param(minimum = 1, maximum = 1_000_000))]
     pub page: Option<u64>,
     /// Items per page (default 20).
     #[cfg_attr(feature = "openapi", param(minimum = 1, maximum = 100))]
@@ -99,10 +99,10 @@ impl PageQuery {
     pub fn parse(&self) -> Result<Page> {
         let page = self.page.unwrap_or(1);
         let limit = self.limit.unwrap_or(Page::DEFAULT_LIMIT);
-        if page == 0 {
+        if !(1..=Page::MAX_PAGE).contains(&page) {
             return Err(Error::InvalidParameter {
                 name: "page".to_owned(),
-                reason: "must be at least 1".to_owned(),
+                reason: format!("must be between 1 and {}", Page::MAX_PAGE),
             });
         }
         if !(1..=Page::MAX_LIMIT).contains(&limit) {

@@ -34,7 +34,9 @@ pub fn router() -> Router<AppState> {
 }
 
 /// argon2id has no 72-byte limit, so step 1 lifts bcrypt's; the upper bound only keeps
-/// absurd bodies from being hashed.
+/// absurd bodies from being hashed. (The document says `maxLength: 1024`: JSON Schema counts
+/// characters, the rule counts UTF-8 bytes, so a password of many multi-byte characters can
+/// be refused below the documented length.)
 const MAX_PASSWORD_BYTES: usize = 1024;
 
 fn email_rule(value: &str, _: &()) -> garde::Result {
@@ -58,7 +60,7 @@ pub struct RegisterRequest {
     pub email: String,
     /// 8 characters or more.
     #[garde(length(chars, min = 8), length(bytes, max = MAX_PASSWORD_BYTES))]
-    #[cfg_attr(feature = "openapi", schema(min_length = 8, max_length = 256))]
+    #[cfg_attr(feature = "openapi", schema(min_length = 8, max_length = 1024))]
     pub password: String,
     #[garde(length(chars, min = 1, max = 100), custom(not_blank))]
     #[cfg_attr(feature = "openapi", schema(max_length = 100, pattern = "\\S"))]
@@ -72,7 +74,7 @@ pub struct LoginRequest {
     #[cfg_attr(feature = "openapi", schema(max_length = 254))]
     pub email: String,
     #[garde(length(bytes, max = MAX_PASSWORD_BYTES))]
-    #[cfg_attr(feature = "openapi", schema(max_length = 256))]
+    #[cfg_attr(feature = "openapi", schema(max_length = 1024))]
     pub password: String,
 }
 
@@ -88,10 +90,10 @@ pub struct RefreshRequest {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ChangePasswordRequest {
     #[garde(length(bytes, max = MAX_PASSWORD_BYTES))]
-    #[cfg_attr(feature = "openapi", schema(max_length = 256))]
+    #[cfg_attr(feature = "openapi", schema(max_length = 1024))]
     pub current_password: String,
     #[garde(length(chars, min = 8), length(bytes, max = MAX_PASSWORD_BYTES))]
-    #[cfg_attr(feature = "openapi", schema(min_length = 8, max_length = 256))]
+    #[cfg_attr(feature = "openapi", schema(min_length = 8, max_length = 1024))]
     pub new_password: String,
 }
 

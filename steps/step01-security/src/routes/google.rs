@@ -44,7 +44,11 @@ pub struct StartQuery {
 #[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
 #[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
 pub struct CallbackQuery {
+    /// Required unless `error` is present.
+    #[cfg_attr(feature = "openapi", param(min_length = 1, max_length = 2048))]
     pub code: Option<String>,
+    /// Required unless `error` is present.
+    #[cfg_attr(feature = "openapi", param(min_length = 1, max_length = 2048))]
     pub state: Option<String>,
     pub error: Option<String>,
 }

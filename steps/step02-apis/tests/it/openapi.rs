@@ -139,12 +139,9 @@ async fn every_api_operation_documents_the_error_shape_429_and_503() {
                 assert!(statuses.get("429").is_some(), "{method} {path}: no 429");
             }
             assert!(statuses.get("503").is_some(), "{method} {path}: no 503");
-            let secured = item[*method].get("security").is_some();
-            assert_eq!(
-                secured,
-                statuses.get("401").is_some() && path != "/api/v1/auth/login",
-                "{method} {path}: security and 401 disagree"
-            );
+            if item[*method].get("security").is_some() {
+                assert!(statuses.get("401").is_some(), "{method} {path}: no 401");
+            }
         }
     }
     assert_eq!(
@@ -211,7 +208,7 @@ async fn swagger_ui_is_served_from_this_server_with_its_own_csp() {
 
 /// How many test cases schemathesis generates per operation: enough to reach every
 /// documented status, few enough that the run takes a minute or two on two cores.
-const MAX_EXAMPLES: &str = "25";
+const MAX_EXAMPLES: &str = "100";
 
 #[tokio::test(flavor = "multi_thread")]
 async fn schemathesis_finds_no_failures_against_the_document() {
@@ -224,8 +221,10 @@ async fn schemathesis_finds_no_failures_against_the_document() {
     app.create_product(&admin, serde_json::json!({})).await;
 
     let report = tempfile::tempdir().unwrap();
+    let config = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/schemathesis/schemathesis.toml");
     let mut st = testkit::services::schemathesis::command(&python);
-    st.arg("run")
+    st.args(["--config-file", config])
+        .arg("run")
         .arg(app.url(DOCUMENT_PATH))
         .args(["--checks", "all"])
         .args(["--header", &format!("Authorization: Bearer {token}")])
@@ -236,13 +235,15 @@ async fn schemathesis_finds_no_failures_against_the_document() {
         .args(["--phases", "examples,coverage,fuzzing"])
         .args(["--max-examples", MAX_EXAMPLES])
         .args(["--seed", "20240602"])
-        .args(["--workers", "2"])
+        // One worker: with two, hypothesis' lambda-source cache raced and schemathesis
+        // reported an internal "AST constructor recursion depth mismatch".
+        .args(["--workers", "1"])
         .args(["--request-timeout", "10"])
         .args(["--generation-database", "none"])
         .arg("--no-color")
         .arg("--report-dir")
         .arg(report.path())
-        .env("SCHEMATHESIS_HOOKS", "");
+        .args(["--report", "ndjson"]);
     let started = Instant::now();
     let output = tokio::process::Command::from(st)
         .output()
@@ -254,6 +255,13 @@ async fn schemathesis_finds_no_failures_against_the_document() {
         "schemathesis took {:.0?}:\n{stdout}\n{stderr}",
         started.elapsed()
     );
+    if let Ok(keep) = std::env::var("SCHEMATHESIS_REPORT_DIR") {
+        // Keeps the ndjson event log (every request and response) for a closer look.
+        let _ = std::fs::create_dir_all(&keep);
+        for entry in std::fs::read_dir(report.path()).unwrap().flatten() {
+            let _ = std::fs::copy(entry.path(), std::path::Path::new(&keep).join(entry.file_name()));
+        }
+    }
     assert!(
         output.status.success(),
         "schemathesis found failures (report above):\n{stdout}\n{stderr}"
