@@ -3,6 +3,12 @@
 //! becomes the `ErrorBody` schema, and each error status becomes one reusable response
 //! component (`#/components/responses/NotFound`, ...) that handlers name in their
 //! `#[utoipa::path(responses(...))]`, so a status is described once however many routes give it.
+//!
+//! A "not blank" rule (Rust's `trim()`) is documented as a pattern that needs one character
+//! outside Rust's white space. Not `\S`: JSON Schema patterns are ECMAScript regexes, whose
+//! white space differs from Rust's (U+0085 is white space only in Rust, U+FEFF only in
+//! ECMAScript); schemathesis found a name of U+0085 that the document allowed and the code
+//! refused.
 
 use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, Response, ResponseBuilder, Type};

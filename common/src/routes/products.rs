@@ -64,7 +64,13 @@ pub struct ProductRequest {
     #[cfg_attr(feature = "openapi", schema(pattern = "^[A-Za-z0-9_-]{1,64}$"))]
     pub sku: String,
     #[garde(length(chars, max = 200), custom(not_blank))]
-    #[cfg_attr(feature = "openapi", schema(max_length = 200, pattern = "\\S"))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            max_length = 200,
+            pattern = "[^\\t\\n\\v\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
+        )
+    )]
     pub name: String,
     #[serde(default)]
     #[garde(length(chars, max = 5000))]
@@ -82,7 +88,13 @@ pub struct ProductRequest {
     #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 1_000_000_000))]
     pub stock: i64,
     #[garde(length(chars, max = 100), custom(not_blank))]
-    #[cfg_attr(feature = "openapi", schema(max_length = 100, pattern = "\\S"))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            max_length = 100,
+            pattern = "[^\\t\\n\\v\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
+        )
+    )]
     pub category: String,
     #[serde(default)]
     #[garde(length(max = 20), inner(length(chars, min = 1, max = 50)))]

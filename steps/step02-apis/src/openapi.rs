@@ -108,7 +108,9 @@ pub fn document() -> Document {
     let mut doc = StepsZeroAndOne::openapi();
     doc.merge(crate::rest::openapi());
     let components = doc.components.get_or_insert_with(Default::default);
-    components.responses.extend(common::openapi::error_responses());
+    components
+        .responses
+        .extend(common::openapi::error_responses());
     let (too_many, _) = common::openapi::TooManyRequests::response();
     let (unavailable, _) = common::openapi::ServiceUnavailable::response();
     for (path, item) in doc.paths.paths.iter_mut() {

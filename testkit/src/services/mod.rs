@@ -38,12 +38,12 @@ pub mod nx27017;
 pub mod policy;
 pub mod postgres;
 pub mod process;
-pub mod venv;
 mod provision;
 pub mod redis;
-pub mod schemathesis;
 mod runtime;
+pub mod schemathesis;
 pub mod source;
+pub mod venv;
 
 pub use docker::ServiceContainer;
 pub use mongo::{MongoServer, TestDatabase, shared_mongo, test_database};

@@ -120,11 +120,11 @@ impl PythonTool {
 
     /// Creates a venv in the empty dir `dir`, installs the packages and checks the import.
     fn build_venv(&self, python3: &Path, dir: &Path) -> Result<()> {
-        run_to_completion(Command::new(python3).arg("-m").arg("venv").arg(dir)).map_err(
-            |err| VenvMissing::VenvModule {
+        run_to_completion(Command::new(python3).arg("-m").arg("venv").arg(dir)).map_err(|err| {
+            VenvMissing::VenvModule {
                 detail: format!("{err:#}"),
-            },
-        )?;
+            }
+        })?;
         let python = python_in(dir);
         run_to_completion(
             Command::new(&python)

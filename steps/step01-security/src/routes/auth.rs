@@ -63,7 +63,13 @@ pub struct RegisterRequest {
     #[cfg_attr(feature = "openapi", schema(min_length = 8, max_length = 1024))]
     pub password: String,
     #[garde(length(chars, min = 1, max = 100), custom(not_blank))]
-    #[cfg_attr(feature = "openapi", schema(max_length = 100, pattern = "\\S"))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            max_length = 100,
+            pattern = "[^\\t\\n\\v\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
+        )
+    )]
     pub name: String,
 }
 

@@ -90,19 +90,43 @@ fn optional_line(value: &Option<String>, _: &()) -> garde::Result {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AddressRequest {
     #[garde(length(chars, min = 1, max = 100), custom(not_blank))]
-    #[cfg_attr(feature = "openapi", schema(max_length = 100, pattern = "\\S"))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            max_length = 100,
+            pattern = "[^\\t\\n\\v\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
+        )
+    )]
     pub name: String,
     #[garde(length(chars, min = 1, max = 200), custom(not_blank))]
-    #[cfg_attr(feature = "openapi", schema(max_length = 200, pattern = "\\S"))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            max_length = 200,
+            pattern = "[^\\t\\n\\v\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
+        )
+    )]
     pub line1: String,
     #[garde(custom(optional_line))]
     #[cfg_attr(feature = "openapi", schema(max_length = 200))]
     pub line2: Option<String>,
     #[garde(length(chars, min = 1, max = 100), custom(not_blank))]
-    #[cfg_attr(feature = "openapi", schema(max_length = 100, pattern = "\\S"))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            max_length = 100,
+            pattern = "[^\\t\\n\\v\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
+        )
+    )]
     pub city: String,
     #[garde(length(chars, min = 1, max = 20), custom(not_blank))]
-    #[cfg_attr(feature = "openapi", schema(max_length = 20, pattern = "\\S"))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            max_length = 20,
+            pattern = "[^\\t\\n\\v\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
+        )
+    )]
     pub postal_code: String,
     /// ISO 3166-1 alpha-2; stored upper-case.
     #[garde(custom(country_rule))]
@@ -118,7 +142,13 @@ pub struct ProfileRequest {
     /// 7 to 15 digits, optionally after a `+`; spaces, dashes, dots and parentheses are
     /// allowed between them and dropped.
     #[garde(custom(phone_rule))]
-    #[cfg_attr(feature = "openapi", schema(pattern = "^\\s*\\+?[ ().-]*(?:[0-9][ ().-]*){7,15}\\s*$", example = "+49 151 1234-5678"))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            pattern = "^\\s*\\+?[ ().-]*(?:[0-9][ ().-]*){7,15}\\s*$",
+            example = "+49 151 1234-5678"
+        )
+    )]
     pub phone: Option<String>,
     #[serde(default)]
     #[garde(length(max = 5), dive)]
@@ -126,7 +156,10 @@ pub struct ProfileRequest {
     pub shipping_addresses: Vec<AddressRequest>,
     /// The payment provider's reference to a saved card.
     #[garde(custom(payment_method_rule))]
-    #[cfg_attr(feature = "openapi", schema(pattern = "^[A-Za-z0-9_-]{1,100}$", example = "pm_card_visa"))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(pattern = "^[A-Za-z0-9_-]{1,100}$", example = "pm_card_visa")
+    )]
     pub payment_method: Option<String>,
 }
 
