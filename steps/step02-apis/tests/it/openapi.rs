@@ -270,6 +270,7 @@ async fn schemathesis_finds_no_failures_against_the_document() {
     let (_, admin) = app.admin().await;
     app.create_product(&admin, serde_json::json!({})).await;
 
+    let client_timeout = app.config.common().server.request_timeout_ms / 1000 + 5;
     let report = tempfile::tempdir().unwrap();
     let config = concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -293,7 +294,10 @@ async fn schemathesis_finds_no_failures_against_the_document() {
         // One worker: with two, hypothesis' lambda-source cache raced and schemathesis
         // reported an internal "AST constructor recursion depth mismatch".
         .args(["--workers", "1"])
-        .args(["--request-timeout", "10"])
+        // Longer than the server's own timeout, so a slow request shows up as the server's
+        // documented 503 `TIMEOUT`, not as a client-side error.
+        .arg("--request-timeout")
+        .arg(client_timeout.to_string())
         .args(["--generation-database", "none"])
         .args(["--generation-with-security-parameters", "false"])
         .arg("--no-color")
