@@ -88,7 +88,10 @@ where
 #[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
 pub struct PageQuery {
     /// 1-based page number (default 1).
-    #[cfg_attr(feature = "openapi", param(minimum = 1, maximum = 1_000_000))]
+    #[cfg_attr(
+        feature = "openapi",
+        param(minimum = 1, maximum = 92_233_720_368_547_758_i64)
+    )]
     pub page: Option<u64>,
     /// Items per page (default 20).
     #[cfg_attr(feature = "openapi", param(minimum = 1, maximum = 100))]

@@ -174,6 +174,11 @@ async fn the_documented_page_limit_is_the_one_the_code_enforces() {
     let limit = params.iter().find(|p| p["name"] == "limit").expect("limit");
     let max = limit["schema"]["maximum"].as_u64().expect("a maximum");
     assert_eq!(max, common::domain::Page::MAX_LIMIT);
+    let page = params.iter().find(|p| p["name"] == "page").expect("page");
+    assert_eq!(
+        page["schema"]["maximum"].as_u64(),
+        Some(common::domain::Page::MAX_PAGE)
+    );
 
     let (_, token) = app.customer().await;
     let at_max = app
