@@ -308,7 +308,9 @@ async fn schemathesis_finds_no_failures_against_the_document() {
         .arg("--no-color")
         .arg("--report-dir")
         .arg(report.path())
-        .args(["--report", "ndjson"]);
+        .args(["--report", "ndjson"])
+        // schemathesis keeps a `.schemathesis/` cache in its working directory.
+        .current_dir(report.path());
     let started = Instant::now();
     let output = tokio::process::Command::from(st)
         .output()
