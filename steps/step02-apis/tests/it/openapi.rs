@@ -262,7 +262,8 @@ async fn swagger_ui_is_served_from_this_server_with_its_own_csp() {
 }
 
 /// How many test cases schemathesis generates per operation: enough to reach every
-/// documented status, few enough that the run takes a minute or two on two cores.
+/// documented status, few enough that the run stays under a minute on two cores (about
+/// 2,900 requests in 15-30 s here).
 const MAX_EXAMPLES: &str = "100";
 
 #[tokio::test(flavor = "multi_thread")]
