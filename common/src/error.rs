@@ -75,6 +75,7 @@ pub enum Error {
 
 /// One rejected field: `{"field":"items[0].quantity","reason":"must be at least 1"}`.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FieldError {
     pub field: String,
     pub reason: String,
@@ -213,18 +214,25 @@ impl Error {
 
 /// The `error` object of every error response.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorDetail {
+    /// Stable and machine-readable: `VALIDATION_FAILED`, `NOT_FOUND`, `OUT_OF_STOCK`, ...
+    #[cfg_attr(feature = "openapi", schema(value_type = String, example = "NOT_FOUND"))]
     pub code: &'static str,
     pub message: String,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub fields: Vec<FieldError>,
+    /// The `x-request-id` of the request, to quote when reporting a problem.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
 }
 
+/// The body of every error response: `{"error":{...}}`.
 #[derive(Serialize)]
-struct ErrorBody<'a> {
-    error: &'a ErrorDetail,
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ErrorBody<'a> {
+    #[cfg_attr(feature = "openapi", schema(value_type = ErrorDetail))]
+    pub error: &'a ErrorDetail,
 }
 
 impl ErrorDetail {

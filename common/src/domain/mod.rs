@@ -29,6 +29,9 @@ impl Page {
     pub const DEFAULT_LIMIT: u64 = 20;
     /// A hard cap, so one request cannot ask the database for the whole catalog.
     pub const MAX_LIMIT: u64 = 100;
+    /// The last page anyone can ask for: the largest whose `skip()` fits MongoDB's signed
+    /// 64-bit skip at any limit (a larger page once overflowed and the listing answered 500).
+    pub const MAX_PAGE: u64 = i64::MAX as u64 / Self::MAX_LIMIT;
 
     pub fn skip(&self) -> u64 {
         (self.page - 1) * self.limit

@@ -84,8 +84,17 @@ where
 
 /// `?page=&limit=` on every listing.
 #[derive(Debug, Default, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
 pub struct PageQuery {
+    /// 1-based page number (default 1).
+    #[cfg_attr(
+        feature = "openapi",
+        param(minimum = 1, maximum = 92_233_720_368_547_758_i64)
+    )]
     pub page: Option<u64>,
+    /// Items per page (default 20).
+    #[cfg_attr(feature = "openapi", param(minimum = 1, maximum = 100))]
     pub limit: Option<u64>,
 }
 
@@ -93,10 +102,10 @@ impl PageQuery {
     pub fn parse(&self) -> Result<Page> {
         let page = self.page.unwrap_or(1);
         let limit = self.limit.unwrap_or(Page::DEFAULT_LIMIT);
-        if page == 0 {
+        if !(1..=Page::MAX_PAGE).contains(&page) {
             return Err(Error::InvalidParameter {
                 name: "page".to_owned(),
-                reason: "must be at least 1".to_owned(),
+                reason: format!("must be between 1 and {}", Page::MAX_PAGE),
             });
         }
         if !(1..=Page::MAX_LIMIT).contains(&limit) {
@@ -111,6 +120,7 @@ impl PageQuery {
 
 /// The body of every listing.
 #[derive(Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PageResponse<T> {
     pub items: Vec<T>,
     pub page: u64,

@@ -36,17 +36,21 @@ where
 /// Any client-sent total or price is not a field here, hence ignored: prices come from the
 /// catalog at the moment the order is placed.
 #[derive(Debug, Deserialize, Validate)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PlaceOrderRequest {
     #[garde(length(min = 1, max = NewOrder::MAX_LINES), dive)]
+    #[cfg_attr(feature = "openapi", schema(min_items = 1, max_items = 100))]
     pub items: Vec<OrderItemRequest>,
 }
 
 #[derive(Debug, Deserialize, Validate)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct OrderItemRequest {
     /// A malformed id fails while the body is parsed: 422 naming `items[i].product_id`.
     #[garde(skip)]
     pub product_id: ProductId,
     #[garde(range(min = 1, max = Quantity::MAX as i64))]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 1000))]
     pub quantity: i64,
 }
 
@@ -80,13 +84,19 @@ impl PlaceOrderRequest {
 }
 
 #[derive(Debug, Deserialize, Validate)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PayRequest {
     /// The payment provider's card token (`tok_...`), never a card number.
     #[garde(length(min = 1, max = 100), pattern(r"^[A-Za-z0-9_\-]+$"))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(pattern = "^[A-Za-z0-9_-]{1,100}$", example = "tok_visa")
+    )]
     pub card_token: String,
 }
 
 #[derive(Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct OrderLineResponse {
     pub product_id: ProductId,
     pub sku: String,
@@ -97,6 +107,7 @@ pub struct OrderLineResponse {
 }
 
 #[derive(Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PaymentResponse {
     pub provider_reference: String,
     pub amount_minor: i64,
@@ -107,6 +118,7 @@ pub struct PaymentResponse {
 }
 
 #[derive(Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct OrderResponse {
     pub id: OrderId,
     pub user_id: UserId,
@@ -154,6 +166,25 @@ impl From<Order> for OrderResponse {
     }
 }
 
+#[cfg_attr(
+    feature = "openapi",
+    utoipa::path(
+        post,
+        path = "/api/v1/orders",
+        tag = "orders",
+        security(("bearer" = [])),
+        request_body = PlaceOrderRequest,
+        responses(
+            (status = 201, description = "placed: stock reserved, prices captured, status `pending`", body = OrderResponse),
+            (status = 400, response = crate::openapi::BadRequest),
+            (status = 401, response = crate::openapi::Unauthorized),
+            (status = 409, response = crate::openapi::Conflict),
+            (status = 413, response = crate::openapi::PayloadTooLarge),
+            (status = 415, response = crate::openapi::UnsupportedMediaType),
+            (status = 422, response = crate::openapi::ValidationFailed),
+        )
+    )
+)]
 #[tracing::instrument(skip_all, fields(user = %user.id))]
 pub async fn place_order(
     State(ordering): State<Ordering>,
@@ -164,6 +195,21 @@ pub async fn place_order(
     Ok((StatusCode::CREATED, Json(order.into())))
 }
 
+#[cfg_attr(
+    feature = "openapi",
+    utoipa::path(
+        get,
+        path = "/api/v1/orders",
+        tag = "orders",
+        security(("bearer" = [])),
+        params(PageQuery),
+        responses(
+            (status = 200, description = "a page of the caller's own orders", body = PageResponse<OrderResponse>),
+            (status = 400, response = crate::openapi::BadRequest),
+            (status = 401, response = crate::openapi::Unauthorized),
+        )
+    )
+)]
 #[tracing::instrument(skip_all, fields(user = %user.id))]
 pub async fn list_orders(
     State(ordering): State<Ordering>,
@@ -174,6 +220,22 @@ pub async fn list_orders(
     Ok(Json(PageResponse::from_paged(page, OrderResponse::from)))
 }
 
+#[cfg_attr(
+    feature = "openapi",
+    utoipa::path(
+        get,
+        path = "/api/v1/orders/{id}",
+        tag = "orders",
+        security(("bearer" = [])),
+        params(("id" = OrderId, Path, description = "the order")),
+        responses(
+            (status = 200, description = "the order (404 for another customer's; admins see every order)", body = OrderResponse),
+            (status = 400, response = crate::openapi::BadRequest),
+            (status = 401, response = crate::openapi::Unauthorized),
+            (status = 404, response = crate::openapi::NotFound),
+        )
+    )
+)]
 #[tracing::instrument(skip(ordering), fields(user = %user.id))]
 pub async fn get_order(
     State(ordering): State<Ordering>,
@@ -183,6 +245,29 @@ pub async fn get_order(
     Ok(Json(ordering.get_order(user, id).await?.into()))
 }
 
+#[cfg_attr(
+    feature = "openapi",
+    utoipa::path(
+        post,
+        path = "/api/v1/orders/{id}/pay",
+        tag = "orders",
+        security(("bearer" = [])),
+        params(("id" = OrderId, Path, description = "the order")),
+        request_body = PayRequest,
+        responses(
+            (status = 200, description = "paid through the payment provider; status `paid`", body = OrderResponse),
+            (status = 400, response = crate::openapi::BadRequest),
+            (status = 401, response = crate::openapi::Unauthorized),
+            (status = 402, response = crate::openapi::PaymentDeclined),
+            (status = 404, response = crate::openapi::NotFound),
+            (status = 409, response = crate::openapi::Conflict),
+            (status = 413, response = crate::openapi::PayloadTooLarge),
+            (status = 415, response = crate::openapi::UnsupportedMediaType),
+            (status = 422, response = crate::openapi::ValidationFailed),
+            (status = 503, response = crate::openapi::ServiceUnavailable),
+        )
+    )
+)]
 #[tracing::instrument(skip(ordering, request), fields(user = %user.id))]
 pub async fn pay_order(
     State(ordering): State<Ordering>,
@@ -199,6 +284,24 @@ pub async fn pay_order(
     ))
 }
 
+#[cfg_attr(
+    feature = "openapi",
+    utoipa::path(
+        post,
+        path = "/api/v1/orders/{id}/ship",
+        tag = "orders",
+        security(("bearer" = [])),
+        params(("id" = OrderId, Path, description = "the order")),
+        responses(
+            (status = 200, description = "shipped (admins only; from `paid`)", body = OrderResponse),
+            (status = 400, response = crate::openapi::BadRequest),
+            (status = 401, response = crate::openapi::Unauthorized),
+            (status = 403, response = crate::openapi::Forbidden),
+            (status = 404, response = crate::openapi::NotFound),
+            (status = 409, response = crate::openapi::Conflict),
+        )
+    )
+)]
 #[tracing::instrument(skip(ordering), fields(admin = %admin.0.id))]
 pub async fn ship_order(
     State(ordering): State<Ordering>,
@@ -208,6 +311,24 @@ pub async fn ship_order(
     Ok(Json(ordering.ship_order(id).await?.into()))
 }
 
+#[cfg_attr(
+    feature = "openapi",
+    utoipa::path(
+        post,
+        path = "/api/v1/orders/{id}/cancel",
+        tag = "orders",
+        security(("bearer" = [])),
+        params(("id" = OrderId, Path, description = "the order")),
+        responses(
+            (status = 200, description = "cancelled (admins only), stock released", body = OrderResponse),
+            (status = 400, response = crate::openapi::BadRequest),
+            (status = 401, response = crate::openapi::Unauthorized),
+            (status = 403, response = crate::openapi::Forbidden),
+            (status = 404, response = crate::openapi::NotFound),
+            (status = 409, response = crate::openapi::Conflict),
+        )
+    )
+)]
 #[tracing::instrument(skip(ordering), fields(admin = %admin.0.id))]
 pub async fn cancel_order(
     State(ordering): State<Ordering>,

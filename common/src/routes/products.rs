@@ -68,27 +68,55 @@ fn currency_rule(value: &str, _: &()) -> garde::Result {
     rule(Currency::parse(value))
 }
 
-/// The editable fields of a product, for create and update alike.
+/// The editable fields of a product, for create and update alike. (The schema repeats the
+/// garde rules so that generated clients and fuzzers know them; `tests/it/openapi.rs` in
+/// step 2 sends the documented limits and checks they are accepted.)
 #[derive(Debug, Deserialize, Validate)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ProductRequest {
+    /// Letters, digits, `-` and `_`; stored upper-case.
     #[garde(custom(sku_rule))]
+    #[cfg_attr(feature = "openapi", schema(pattern = "^[A-Za-z0-9_-]{1,64}$"))]
     pub sku: String,
     #[garde(length(chars, max = 200), custom(not_blank))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            max_length = 200,
+            pattern = "[^\\t\\n\\v\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
+        )
+    )]
     pub name: String,
     #[serde(default)]
     #[garde(length(chars, max = 5000))]
+    #[cfg_attr(feature = "openapi", schema(max_length = 5000))]
     pub description: String,
     /// Minor units (cents): an integer; a JSON float is refused when the body is parsed.
     #[garde(range(min = 0, max = Money::MAX_PRICE_MINOR))]
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 10_000_000_000_i64))]
     pub price_minor: i64,
+    /// ISO 4217, upper case.
     #[garde(custom(currency_rule))]
+    #[cfg_attr(feature = "openapi", schema(pattern = "^[A-Z]{3}$", example = "EUR"))]
     pub currency: String,
     #[garde(range(min = 0, max = 1_000_000_000))]
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 1_000_000_000))]
     pub stock: i64,
     #[garde(length(chars, max = 100), custom(not_blank))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            max_length = 100,
+            pattern = "[^\\t\\n\\v\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
+        )
+    )]
     pub category: String,
     #[serde(default)]
     #[garde(length(max = 20), inner(length(chars, min = 1, max = 50)))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(value_type = Vec<crate::openapi::Tag>, max_items = 20)
+    )]
     pub tags: Vec<String>,
 }
 
@@ -110,6 +138,7 @@ impl ProductRequest {
 }
 
 #[derive(Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ProductResponse {
     pub id: ProductId,
     pub sku: String,
@@ -149,15 +178,19 @@ impl From<Product> for ProductResponse {
 }
 
 #[derive(Debug, Deserialize, Validate)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ReviewRequest {
     #[garde(range(min = 1, max = 5))]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 5))]
     pub rating: i64,
     #[serde(default)]
     #[garde(length(chars, max = 2000))]
+    #[cfg_attr(feature = "openapi", schema(max_length = 2000))]
     pub comment: String,
 }
 
 #[derive(Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ReviewResponse {
     pub id: ReviewId,
     pub product_id: ProductId,
@@ -183,6 +216,19 @@ impl From<Review> for ReviewResponse {
     }
 }
 
+#[cfg_attr(
+    feature = "openapi",
+    utoipa::path(
+        get,
+        path = "/api/v1/products",
+        tag = "products",
+        params(PageQuery),
+        responses(
+            (status = 200, description = "a page of products", body = PageResponse<ProductResponse>),
+            (status = 400, response = crate::openapi::BadRequest),
+        )
+    )
+)]
 #[tracing::instrument(skip_all)]
 pub async fn list_products(
     State(catalog): State<Catalog>,
@@ -192,6 +238,20 @@ pub async fn list_products(
     Ok(Json(PageResponse::from_paged(page, ProductResponse::from)))
 }
 
+#[cfg_attr(
+    feature = "openapi",
+    utoipa::path(
+        get,
+        path = "/api/v1/products/{id}",
+        tag = "products",
+        params(("id" = ProductId, Path, description = "the product")),
+        responses(
+            (status = 200, description = "the product", body = ProductResponse),
+            (status = 400, response = crate::openapi::BadRequest),
+            (status = 404, response = crate::openapi::NotFound),
+        )
+    )
+)]
 #[tracing::instrument(skip(catalog))]
 pub async fn get_product(
     State(catalog): State<Catalog>,
@@ -200,6 +260,26 @@ pub async fn get_product(
     Ok(Json(catalog.get_product(id).await?.into()))
 }
 
+#[cfg_attr(
+    feature = "openapi",
+    utoipa::path(
+        post,
+        path = "/api/v1/products",
+        tag = "products",
+        security(("bearer" = [])),
+        request_body = ProductRequest,
+        responses(
+            (status = 201, description = "created (admins only)", body = ProductResponse),
+            (status = 400, response = crate::openapi::BadRequest),
+            (status = 401, response = crate::openapi::Unauthorized),
+            (status = 403, response = crate::openapi::Forbidden),
+            (status = 409, response = crate::openapi::Conflict),
+            (status = 413, response = crate::openapi::PayloadTooLarge),
+            (status = 415, response = crate::openapi::UnsupportedMediaType),
+            (status = 422, response = crate::openapi::ValidationFailed),
+        )
+    )
+)]
 #[tracing::instrument(skip_all, fields(admin = %admin.0.id))]
 pub async fn create_product(
     State(catalog): State<Catalog>,
@@ -210,6 +290,28 @@ pub async fn create_product(
     Ok((StatusCode::CREATED, Json(product.into())))
 }
 
+#[cfg_attr(
+    feature = "openapi",
+    utoipa::path(
+        put,
+        path = "/api/v1/products/{id}",
+        tag = "products",
+        security(("bearer" = [])),
+        params(("id" = ProductId, Path, description = "the product")),
+        request_body = ProductRequest,
+        responses(
+            (status = 200, description = "replaced (admins only)", body = ProductResponse),
+            (status = 400, response = crate::openapi::BadRequest),
+            (status = 401, response = crate::openapi::Unauthorized),
+            (status = 403, response = crate::openapi::Forbidden),
+            (status = 404, response = crate::openapi::NotFound),
+            (status = 409, response = crate::openapi::Conflict),
+            (status = 413, response = crate::openapi::PayloadTooLarge),
+            (status = 415, response = crate::openapi::UnsupportedMediaType),
+            (status = 422, response = crate::openapi::ValidationFailed),
+        )
+    )
+)]
 #[tracing::instrument(skip(catalog, request), fields(admin = %admin.0.id))]
 pub async fn update_product(
     State(catalog): State<Catalog>,
@@ -222,6 +324,23 @@ pub async fn update_product(
     ))
 }
 
+#[cfg_attr(
+    feature = "openapi",
+    utoipa::path(
+        delete,
+        path = "/api/v1/products/{id}",
+        tag = "products",
+        security(("bearer" = [])),
+        params(("id" = ProductId, Path, description = "the product")),
+        responses(
+            (status = 204, description = "deleted (admins only)"),
+            (status = 400, response = crate::openapi::BadRequest),
+            (status = 401, response = crate::openapi::Unauthorized),
+            (status = 403, response = crate::openapi::Forbidden),
+            (status = 404, response = crate::openapi::NotFound),
+        )
+    )
+)]
 #[tracing::instrument(skip(catalog), fields(admin = %admin.0.id))]
 pub async fn delete_product(
     State(catalog): State<Catalog>,
@@ -232,6 +351,20 @@ pub async fn delete_product(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[cfg_attr(
+    feature = "openapi",
+    utoipa::path(
+        get,
+        path = "/api/v1/products/{id}/reviews",
+        tag = "reviews",
+        params(("id" = ProductId, Path, description = "the product"), PageQuery),
+        responses(
+            (status = 200, description = "a page of the product's reviews", body = PageResponse<ReviewResponse>),
+            (status = 400, response = crate::openapi::BadRequest),
+            (status = 404, response = crate::openapi::NotFound),
+        )
+    )
+)]
 #[tracing::instrument(skip(catalog, query))]
 pub async fn list_reviews(
     State(catalog): State<Catalog>,
@@ -242,6 +375,27 @@ pub async fn list_reviews(
     Ok(Json(PageResponse::from_paged(page, ReviewResponse::from)))
 }
 
+#[cfg_attr(
+    feature = "openapi",
+    utoipa::path(
+        post,
+        path = "/api/v1/products/{id}/reviews",
+        tag = "reviews",
+        security(("bearer" = [])),
+        params(("id" = ProductId, Path, description = "the product")),
+        request_body = ReviewRequest,
+        responses(
+            (status = 201, description = "reviewed (one review per user and product)", body = ReviewResponse),
+            (status = 400, response = crate::openapi::BadRequest),
+            (status = 401, response = crate::openapi::Unauthorized),
+            (status = 404, response = crate::openapi::NotFound),
+            (status = 409, response = crate::openapi::Conflict),
+            (status = 413, response = crate::openapi::PayloadTooLarge),
+            (status = 415, response = crate::openapi::UnsupportedMediaType),
+            (status = 422, response = crate::openapi::ValidationFailed),
+        )
+    )
+)]
 #[tracing::instrument(skip(catalog, request), fields(user = %user.id))]
 pub async fn create_review(
     State(catalog): State<Catalog>,

@@ -22,6 +22,7 @@ use crate::store::{ProfileStore, Sealed, StoredProfile};
 
 /// A shipping address. Validated at the edge (`routes::profile`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Address {
     pub name: String,
     pub line1: String,
@@ -35,6 +36,7 @@ pub struct Address {
 
 /// A profile in the clear, as the owner sees it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Profile {
     pub phone: Option<String>,
     pub shipping_addresses: Vec<Address>,

@@ -1,5 +1,5 @@
 //! Where the harness keeps what is expensive to rebuild and safe to share between runs
-//! (today: the nx-27017 Python venv).
+//! (the Python venvs of nx-27017 and schemathesis).
 //!
 //! `STEPWISE_CACHE_DIR` wins, then the XDG base-directory rule: `$XDG_CACHE_HOME/stepwise-shop`,
 //! else `~/.cache/stepwise-shop`.

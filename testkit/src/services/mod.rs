@@ -14,7 +14,8 @@
 //! - [`process`]: free ports, the watchdog that stops a local server when we die, readiness;
 //! - [`docker`]: containers through testcontainers, their lifelines and the orphan reaper;
 //! - [`images`]: the local images (a debootstrapped Debian base and the services on top);
-//! - [`cache`]: where expensive, shareable artefacts are cached;
+//! - [`cache`]: where expensive, shareable artefacts are cached; [`venv`]: the Python tools
+//!   the harness installs from PyPI (nx-27017, [`schemathesis`]);
 //! - [`mongo`] (with its local stand-in [`nx27017`]), [`postgres`], [`redis`]: one module per
 //!   service, each with a shared server per test process and a per-test isolation guard
 //!   (a database, a database, a key prefix).
@@ -40,7 +41,9 @@ pub mod process;
 mod provision;
 pub mod redis;
 mod runtime;
+pub mod schemathesis;
 pub mod source;
+pub mod venv;
 
 pub use docker::ServiceContainer;
 pub use mongo::{MongoServer, TestDatabase, shared_mongo, test_database};

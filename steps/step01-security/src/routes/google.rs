@@ -32,6 +32,8 @@ const COOKIE_PATH: &str = "/api/v1/auth/google";
 /// Only `next`: anything else (say, a `redirect_uri` of the caller's choosing) is a 400.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
 pub struct StartQuery {
     pub next: Option<String>,
 }
@@ -39,22 +41,46 @@ pub struct StartQuery {
 /// What the provider appends to the redirect URI. Google adds more (`scope`, `authuser`,
 /// `prompt`, `hd`); those are ignored.
 #[derive(Debug, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
 pub struct CallbackQuery {
+    /// Required unless `error` is present.
+    #[cfg_attr(feature = "openapi", param(min_length = 1, max_length = 2048))]
     pub code: Option<String>,
+    /// Required unless `error` is present.
+    #[cfg_attr(feature = "openapi", param(min_length = 1, max_length = 2048))]
     pub state: Option<String>,
     pub error: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct GoogleAuthResponse {
     #[serde(flatten)]
     pub auth: AuthResponse,
     /// Where the front end should go now: a path on this site, or null.
     pub next: Option<String>,
     /// Whether this sign-in created the account or linked Google to an existing one.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, example = "existing"))]
     pub account: &'static str,
 }
 
+#[cfg_attr(
+    feature = "openapi",
+    utoipa::path(
+        get,
+        path = "/api/v1/auth/google/start",
+        tag = "auth",
+        params(StartQuery),
+        responses(
+            (status = 302, description = "to Google's consent page; sets the cookie that binds the attempt to this browser",
+             headers(("Location" = String, description = "Google's authorization URL"), ("Set-Cookie" = String))),
+            (status = 400, response = common::openapi::BadRequest),
+            (status = 404, response = common::openapi::NotFound),
+            (status = 503, response = common::openapi::ServiceUnavailable),
+        )
+    )
+)]
 #[tracing::instrument(skip_all)]
 pub async fn start_google_login(
     State(google): State<GoogleLogin>,
@@ -75,6 +101,23 @@ pub async fn start_google_login(
 /// Longest `code` and `state` accepted; real ones are far shorter.
 const MAX_PARAM_LEN: usize = 2048;
 
+#[cfg_attr(
+    feature = "openapi",
+    utoipa::path(
+        get,
+        path = "/api/v1/auth/google/callback",
+        tag = "auth",
+        params(CallbackQuery),
+        responses(
+            (status = 200, description = "signed in with Google", body = GoogleAuthResponse),
+            (status = 400, response = common::openapi::BadRequest),
+            (status = 401, response = common::openapi::Unauthorized),
+            (status = 403, response = common::openapi::Forbidden),
+            (status = 404, response = common::openapi::NotFound),
+            (status = 503, response = common::openapi::ServiceUnavailable),
+        )
+    )
+)]
 #[tracing::instrument(skip_all)]
 pub async fn finish_google_login(
     State(google): State<GoogleLogin>,

@@ -23,6 +23,7 @@ pub fn router() -> Router<AppState> {
 }
 
 #[derive(Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SessionResponse {
     pub id: String,
     /// `password` or `google`.
@@ -40,6 +41,7 @@ pub struct SessionResponse {
 }
 
 #[derive(Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SessionsResponse {
     pub items: Vec<SessionResponse>,
 }
@@ -57,6 +59,19 @@ fn response(session: SessionRecord, current: &str) -> SessionResponse {
     }
 }
 
+#[cfg_attr(
+    feature = "openapi",
+    utoipa::path(
+        get,
+        path = "/api/v1/auth/sessions",
+        tag = "sessions",
+        security(("bearer" = [])),
+        responses(
+            (status = 200, description = "the user's active sessions", body = SessionsResponse),
+            (status = 401, response = common::openapi::Unauthorized),
+        )
+    )
+)]
 #[tracing::instrument(skip_all, fields(user = %auth.user.id))]
 pub async fn list_sessions(
     State(sessions): State<Sessions>,
@@ -71,6 +86,22 @@ pub async fn list_sessions(
     Ok(Json(SessionsResponse { items }))
 }
 
+#[cfg_attr(
+    feature = "openapi",
+    utoipa::path(
+        delete,
+        path = "/api/v1/auth/sessions/{id}",
+        tag = "sessions",
+        security(("bearer" = [])),
+        params(("id" = String, Path, description = "a session id: 24 hexadecimal characters", pattern = "^[0-9a-fA-F]{24}$")),
+        responses(
+            (status = 204, description = "revoked"),
+            (status = 400, response = common::openapi::BadRequest),
+            (status = 401, response = common::openapi::Unauthorized),
+            (status = 404, response = common::openapi::NotFound),
+        )
+    )
+)]
 /// 204, or 404 for a session that is not the caller's, or not active: the same answer, so
 /// nobody learns whether another user's session id exists.
 #[tracing::instrument(skip_all, fields(user = %auth.user.id))]

@@ -6,6 +6,7 @@ mod contract;
 mod graphql;
 mod grpc;
 mod listing;
+mod openapi;
 mod rate_limit;
 mod support;
 mod v2;
