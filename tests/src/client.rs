@@ -94,6 +94,7 @@ impl Api {
             .await
             .with_context(|| format!("{method} {path}: no HTTP response"))?;
         let status = response.status();
+        let headers = response.headers().clone();
         let content_type = response
             .headers()
             .get(reqwest::header::CONTENT_TYPE)
@@ -108,6 +109,7 @@ impl Api {
             path,
             status,
             content_type,
+            headers,
             body,
         })
     }
@@ -249,6 +251,7 @@ pub struct Reply {
     pub path: String,
     pub status: StatusCode,
     pub content_type: Option<String>,
+    pub headers: reqwest::header::HeaderMap,
     pub body: String,
 }
 
@@ -274,6 +277,11 @@ impl Reply {
             self.content_type.as_deref().unwrap_or("no content-type"),
             body
         )
+    }
+
+    /// A response header as text (`None` when absent or not visible ASCII).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
     }
 
     pub fn is_json(&self) -> bool {

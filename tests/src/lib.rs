@@ -20,7 +20,8 @@
 //! - [`check`]: one-line assertions that say what was expected and what came back;
 //! - [`fixtures`]: unique names, fresh customers, the admin, product bodies;
 //! - [`step00`]: the step-0 suite, one module per resource;
-//! - [`step01`]: the step-1 suite (sessions, tokens, the encrypted profile, headers).
+//! - [`step01`]: the step-1 suite (sessions, tokens, the encrypted profile, headers);
+//! - [`step02`]: the step-2 suite (listing, `/api/v2`, GraphQL, OpenAPI, rate-limit headers).
 //!
 //! Run against a live server with
 //! `cargo run -p tests --bin contract -- --base-url http://127.0.0.1:8080 --admin-email .. --admin-password ..`,
@@ -34,6 +35,7 @@ pub mod model;
 pub mod report;
 pub mod step00;
 pub mod step01;
+pub mod step02;
 
 pub use case::{Case, CaseFuture, Target};
 pub use report::{Outcome, SuiteReport, run_suite};
@@ -44,7 +46,11 @@ pub type Suite = (&'static str, fn() -> Vec<Case>);
 /// Every suite, in step order. A later step appends its own suite here; a step claims steps
 /// 0..N by running the first N+1 entries.
 pub fn suites() -> Vec<Suite> {
-    vec![("step00", step00::cases), ("step01", step01::cases)]
+    vec![
+        ("step00", step00::cases),
+        ("step01", step01::cases),
+        ("step02", step02::cases),
+    ]
 }
 
 /// Looks a suite up by name (`"step00"`).

@@ -101,7 +101,7 @@ pub const STEPS: &[StepInfo] = &[
             Endpoint {
                 label: "GraphiQL",
                 at: "{base}/graphql",
-                example: "curl -s {base}/graphql -H 'content-type: application/json' -d '{\"query\":\"{ products(first: 2) { edges { node { name price { amount currency } } } } }\"}'",
+                example: "curl -s {base}/graphql -H 'content-type: application/json' -d '{\"query\":\"{ products(first: 2) { edges { node { name priceMinor currency } } } }\"}'",
             },
             Endpoint {
                 label: "gRPC",

@@ -12,6 +12,7 @@ fn reply(status: u16, content_type: Option<&str>, body: &str) -> Reply {
         path: "/api/v1/orders".to_owned(),
         status: StatusCode::from_u16(status).unwrap(),
         content_type: content_type.map(str::to_owned),
+        headers: Default::default(),
         body: body.to_owned(),
     }
 }

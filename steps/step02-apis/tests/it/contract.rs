@@ -1,5 +1,5 @@
-//! Step 2 keeps the promises of steps 0 and 1: their contract suites (tests/), black-box over
-//! HTTP, against a step-2 server.
+//! Step 2 keeps the promises of steps 0 and 1 and makes its own: the contract suites of steps
+//! 0, 1 and 2 (tests/), black-box over HTTP, against a step-2 server.
 
 use crate::support::{App, spawn};
 
@@ -22,4 +22,10 @@ async fn the_step00_contract_suite_passes_against_step_2() {
 async fn the_step01_contract_suite_passes_against_step_2() {
     let app = spawn().await;
     contract::assert_suite_passes("step01", &target(&app).await).await;
+}
+
+#[tokio::test]
+async fn the_step02_contract_suite_passes_against_step_2() {
+    let app = spawn().await;
+    contract::assert_suite_passes("step02", &target(&app).await).await;
 }
