@@ -106,7 +106,7 @@ pub const STEPS: &[StepInfo] = &[
             Endpoint {
                 label: "gRPC",
                 at: "{gRPC}",
-                example: "grpcurl -plaintext -H 'authorization: Bearer <APP__APIS__PAYMENTS__SERVICE_TOKEN>' {gRPC_host} list",
+                example: "grpcurl -plaintext -H 'authorization: Bearer development-only-payments-service-token' -d '{\"idempotency_key\":\"try-1\",\"amount_minor\":1999,\"currency\":\"EUR\",\"card_token\":\"tok_success\"}' {gRPC_host} stepwise.payments.v1.Payments/Charge",
             },
         ],
     },

@@ -368,3 +368,20 @@ async fn unknown_and_malformed_parameters_are_a_400_naming_them() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_restart_over_a_populated_catalog_keeps_its_indexes_and_text_search() {
+    let app = spawn().await;
+    seed(&app, &catalog()).await;
+
+    // What the next start of the app does: the indexes exist and the collection is full.
+    step02_apis::listing::ensure_indexes(&app.database())
+        .await
+        .expect("creating the listing's indexes again succeeds");
+
+    assert_eq!(
+        names(&app, "/api/v1/products?q=steel").await,
+        ["Chisel"],
+        "text search still works"
+    );
+}
