@@ -18,19 +18,64 @@ pub const ERROR_SCHEMA: &str = "ErrorBody";
 
 /// A response whose body is the error shape.
 fn error_response(description: &str) -> ResponseBuilder {
+    error_response_as(description, "application/json", ERROR_SCHEMA)
+}
+
+/// A response described by `description` whose body is the component schema `schema`, sent as
+/// `content_type`: step 2's `/api/v2` tells the same errors as RFC 9457 problems, and reuses
+/// these descriptions rather than rewording them.
+pub fn error_response_as(description: &str, content_type: &str, schema: &str) -> ResponseBuilder {
     ResponseBuilder::new().description(description).content(
-        "application/json",
+        content_type,
         ContentBuilder::new()
-            .schema(Some(Ref::from_schema_name(ERROR_SCHEMA)))
+            .schema(Some(Ref::from_schema_name(schema)))
             .build(),
     )
 }
 
-fn integer_header(description: &str) -> utoipa::openapi::header::Header {
+fn header(schema_type: Type, description: &str) -> utoipa::openapi::header::Header {
     HeaderBuilder::new()
-        .schema(utoipa::openapi::ObjectBuilder::new().schema_type(Type::Integer))
+        .schema(utoipa::openapi::ObjectBuilder::new().schema_type(schema_type))
         .description(Some(description))
         .build()
+}
+
+/// What a 429 says, whatever the body's shape.
+pub const TOO_MANY_REQUESTS: &str = "`RATE_LIMITED`: too many requests from this client; or \
+     `TOO_MANY_ATTEMPTS`: too many failed sign-ins. Wait `Retry-After` seconds";
+
+/// What a 503 says, whatever the body's shape.
+pub const SERVICE_UNAVAILABLE: &str = "`SERVICE_UNAVAILABLE` (database), \
+     `PAYMENT_PROVIDER_UNAVAILABLE`, `IDENTITY_PROVIDER_UNAVAILABLE`, or `TIMEOUT` (the work may \
+     still complete: look before retrying). Nothing was half-written";
+
+/// The headers a 429 carries: `Retry-After` (both codes), and the four fields step 2's rate
+/// limiter writes on every `/api` response (draft-ietf-httpapi-ratelimit-headers-06).
+pub fn with_rate_limit_headers(response: ResponseBuilder) -> ResponseBuilder {
+    response
+        .header(
+            "Retry-After",
+            header(Type::Integer, "seconds to wait before retrying"),
+        )
+        .header(
+            "RateLimit-Limit",
+            header(Type::Integer, "requests allowed per window"),
+        )
+        .header(
+            "RateLimit-Remaining",
+            header(Type::Integer, "requests left in this window"),
+        )
+        .header(
+            "RateLimit-Reset",
+            header(Type::Integer, "seconds until the next request may pass"),
+        )
+        .header(
+            "RateLimit-Policy",
+            header(
+                Type::String,
+                "the quota that applies, `<requests>;w=<window seconds>`, e.g. `600;w=60`",
+            ),
+        )
 }
 
 macro_rules! error_responses {
@@ -91,21 +136,9 @@ error_responses! {
          each one (`items[0].quantity`) with the reason",
     ).build();
     /// 429: too many requests (rate limit) or too many failed sign-ins.
-    TooManyRequests = error_response(
-        "`RATE_LIMITED`: too many requests from this client; or `TOO_MANY_ATTEMPTS`: too \
-         many failed sign-ins. Wait `Retry-After` seconds",
-    )
-    .header("Retry-After", integer_header("seconds to wait before retrying"))
-    .header("RateLimit-Limit", integer_header("requests allowed per window"))
-    .header("RateLimit-Remaining", integer_header("requests left in this window"))
-    .header("RateLimit-Reset", integer_header("seconds until the window resets"))
-    .build();
+    TooManyRequests = with_rate_limit_headers(error_response(TOO_MANY_REQUESTS)).build();
     /// 503: a dependency is down, or the request ran past the server's timeout.
-    ServiceUnavailable = error_response(
-        "`SERVICE_UNAVAILABLE` (database), `PAYMENT_PROVIDER_UNAVAILABLE`, \
-         `IDENTITY_PROVIDER_UNAVAILABLE`, or `TIMEOUT` (the work may still complete: look \
-         before retrying). Nothing was half-written",
-    ).build();
+    ServiceUnavailable = error_response(SERVICE_UNAVAILABLE).build();
 }
 
 /// A product tag on the wire: a string of 1 to 50 characters. Only a schema (the field is a

@@ -20,7 +20,10 @@ use utoipa::OpenApi;
 use crate::listing::Listing;
 
 pub use params::{ListingParams, PageParams};
-pub use problem::{PROBLEM_JSON, PROBLEM_TYPE_BASE, Problem, ProblemField};
+pub use problem::{
+    PROBLEM_JSON, PROBLEM_TYPE_BASE, Problem, ProblemField, ServiceUnavailableProblem,
+    TooManyRequestsProblem,
+};
 pub use v1::list_products as v1_list_products;
 pub use v2::{
     MoneyV2, OrderLineV2, OrderPageV2, OrderV2, PaymentV2, ProductPageV2, ProductV2, RatingV2,
@@ -125,11 +128,8 @@ where
         OrderLineV2,
         PaymentV2,
         OrderPageV2,
-        v1::ProductPageV1,
-        v1::ProductV1,
-        v1::ErrorBodyV1,
-        v1::ErrorDetailV1,
-    )),
+    ),
+    responses(TooManyRequestsProblem, ServiceUnavailableProblem)),
     modifiers(&BearerAuth)
 )]
 struct RestDoc;

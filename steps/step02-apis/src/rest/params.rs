@@ -79,6 +79,11 @@ fn checked_text(name: &str, value: &str, max: usize) -> Result<String> {
     if value.chars().count() > max {
         return Err(invalid(name, format!("must be at most {max} characters")));
     }
+    // Found by schemathesis: a NUL in `q` reached the database, which failed on it (a 500).
+    // No name, tag or search word contains a NUL, so it is refused here as malformed.
+    if value.contains('\0') {
+        return Err(invalid(name, "must not contain a NUL character"));
+    }
     Ok(value.to_owned())
 }
 
@@ -90,22 +95,29 @@ pub struct ListingParams {
     /// Exact category name.
     pub category: Option<String>,
     /// Lowest price, inclusive, in minor units (cents).
+    #[param(minimum = 0, maximum = 10_000_000_000_i64)]
     pub min_price: Option<i64>,
-    /// Highest price, inclusive, in minor units (cents).
+    /// Highest price, inclusive, in minor units (cents); not below `min_price`.
+    #[param(minimum = 0, maximum = 10_000_000_000_i64)]
     pub max_price: Option<i64>,
     /// A tag the product must carry; repeat it to require several (`tag=a&tag=b`).
+    // Optional: utoipa would document a `Vec` as required.
+    #[param(required = false)]
     pub tag: Vec<String>,
     /// `true`: only products in stock; `false`: only sold-out ones.
     pub in_stock: Option<bool>,
     /// Words searched in name, description and tags.
     pub q: Option<String>,
     /// One of `oldest` (default), `newest`, `price`, `-price`, `name`, `-rating`.
+    #[param(pattern = "^(oldest|newest|price|-price|name|-rating)$")]
     pub sort: Option<String>,
     /// v1 only: the 1-based page number.
+    #[param(minimum = 1, maximum = 92_233_720_368_547_758_i64)]
     pub page: Option<u64>,
     /// v2 only: the `next_cursor` of the previous page.
     pub cursor: Option<String>,
     /// Items per page, 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u64>,
 }
 
@@ -228,8 +240,10 @@ impl ListingParams {
 #[into_params(parameter_in = Query)]
 pub struct PageParams {
     /// The 1-based page number (default 1).
+    #[param(minimum = 1, maximum = 92_233_720_368_547_758_i64)]
     pub page: Option<u64>,
     /// Items per page, 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u64>,
 }
 

@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use common::error::ErrorDetail;
 use serde::Serialize;
 use utoipa::ToSchema;
+use utoipa::openapi::RefOr;
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
@@ -46,6 +47,32 @@ pub struct Problem {
 pub struct ProblemField {
     pub field: String,
     pub reason: String,
+}
+
+/// v2's 429: common's description and rate-limit headers, with a problem as the body.
+pub struct TooManyRequestsProblem;
+
+impl<'s> utoipa::ToResponse<'s> for TooManyRequestsProblem {
+    fn response() -> (&'s str, RefOr<utoipa::openapi::Response>) {
+        let response = common::openapi::with_rate_limit_headers(problem_response(
+            common::openapi::TOO_MANY_REQUESTS,
+        ));
+        ("TooManyRequestsProblem", RefOr::T(response.build()))
+    }
+}
+
+/// v2's 503 (database down or `TIMEOUT`): common's description, with a problem as the body.
+pub struct ServiceUnavailableProblem;
+
+impl<'s> utoipa::ToResponse<'s> for ServiceUnavailableProblem {
+    fn response() -> (&'s str, RefOr<utoipa::openapi::Response>) {
+        let response = problem_response(common::openapi::SERVICE_UNAVAILABLE);
+        ("ServiceUnavailableProblem", RefOr::T(response.build()))
+    }
+}
+
+fn problem_response(description: &str) -> utoipa::openapi::ResponseBuilder {
+    common::openapi::error_response_as(description, PROBLEM_JSON, "Problem")
 }
 
 fn is_v2(path: &str) -> bool {

@@ -10,9 +10,7 @@ use common::error::Result;
 use common::extract::Json;
 use common::routes::PageResponse;
 use common::routes::products::ProductResponse;
-use serde::Serialize;
 use time::format_description::well_known::Rfc2822;
-use utoipa::ToSchema;
 
 use super::RestConfig;
 use super::params::ListingParams;
@@ -25,11 +23,11 @@ use crate::listing::{Listing, Window};
     path = "/api/v1/products",
     tag = "v1",
     params(ListingParams),
+    // The error statuses are the shared components every v1 route names (v1's errors are
+    // step 0's `ErrorBody`); 429 and 503 are added to every route by `crate::openapi`.
     responses(
-        (status = 200, description = "A page of products, oldest first unless `sort` says otherwise", body = ProductPageV1),
-        (status = 400, description = "An unknown parameter, or a malformed value; `fields` names it", body = ErrorBodyV1),
-        (status = 429, description = "Too many requests", body = ErrorBodyV1),
-        (status = 503, description = "The database is unavailable", body = ErrorBodyV1),
+        (status = 200, description = "A page of products, oldest first unless `sort` says otherwise", body = PageResponse<ProductResponse>),
+        (status = 400, response = common::openapi::BadRequest),
     )
 )]
 #[tracing::instrument(skip_all)]
@@ -126,50 +124,4 @@ pub async fn deprecation_headers(
         headers.append(axum::http::header::LINK, link);
     }
     response
-}
-
-// The wire types below only describe v1's existing shapes to OpenAPI (common's types predate
-// it and carry no schema); the responses themselves are common's.
-
-/// A page of v1 products.
-#[derive(Serialize, ToSchema)]
-pub struct ProductPageV1 {
-    pub items: Vec<ProductV1>,
-    pub page: u64,
-    pub limit: u64,
-    pub total: u64,
-}
-
-/// A product as v1 shows it: money as `price_minor` + `currency`.
-#[derive(Serialize, ToSchema)]
-pub struct ProductV1 {
-    pub id: String,
-    pub sku: String,
-    pub name: String,
-    pub description: String,
-    pub price_minor: i64,
-    pub currency: String,
-    pub stock: i64,
-    pub category: String,
-    pub tags: Vec<String>,
-    pub rating_average: f64,
-    pub rating_count: i64,
-    #[schema(format = DateTime)]
-    pub created_at: String,
-    #[schema(format = DateTime)]
-    pub updated_at: String,
-}
-
-/// v1's error body.
-#[derive(Serialize, ToSchema)]
-pub struct ErrorBodyV1 {
-    pub error: ErrorDetailV1,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct ErrorDetailV1 {
-    pub code: String,
-    pub message: String,
-    pub fields: Vec<super::ProblemField>,
-    pub request_id: Option<String>,
 }

@@ -266,8 +266,8 @@ pub struct OrderPageV2 {
     responses(
         (status = 200, description = "A page of products", body = ProductPageV2),
         (status = 400, description = "An unknown parameter, a malformed value, or a cursor made for another sort", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Too many requests", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The database is unavailable", body = Problem, content_type = "application/problem+json"),
+        (status = 429, response = super::problem::TooManyRequestsProblem),
+        (status = 503, response = super::problem::ServiceUnavailableProblem),
     )
 )]
 #[tracing::instrument(skip_all)]
@@ -292,13 +292,13 @@ pub async fn list_products(
     get,
     path = "/api/v2/products/{id}",
     tag = "v2",
-    params(("id" = String, Path, description = "The product's id (24 hex characters)")),
+    params(("id" = ProductId, Path, description = "The product's id (24 hex characters)")),
     responses(
         (status = 200, description = "The product", body = ProductV2),
         (status = 400, description = "A malformed id", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such product", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Too many requests", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The database is unavailable", body = Problem, content_type = "application/problem+json"),
+        (status = 429, response = super::problem::TooManyRequestsProblem),
+        (status = 503, response = super::problem::ServiceUnavailableProblem),
     )
 )]
 #[tracing::instrument(skip(catalog))]
@@ -314,13 +314,13 @@ pub async fn get_product(
     get,
     path = "/api/v2/products/{id}/reviews",
     tag = "v2",
-    params(("id" = String, Path, description = "The product's id"), PageParams),
+    params(("id" = ProductId, Path, description = "The product's id"), PageParams),
     responses(
         (status = 200, description = "A page of reviews", body = ReviewPageV2),
         (status = 400, description = "A malformed id or parameter", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such product", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Too many requests", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The database is unavailable", body = Problem, content_type = "application/problem+json"),
+        (status = 429, response = super::problem::TooManyRequestsProblem),
+        (status = 503, response = super::problem::ServiceUnavailableProblem),
     )
 )]
 #[tracing::instrument(skip(catalog, query))]
@@ -350,8 +350,8 @@ pub async fn list_reviews(
         (status = 200, description = "A page of orders", body = OrderPageV2),
         (status = 400, description = "A malformed parameter", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Too many requests", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The database is unavailable", body = Problem, content_type = "application/problem+json"),
+        (status = 429, response = super::problem::TooManyRequestsProblem),
+        (status = 503, response = super::problem::ServiceUnavailableProblem),
     )
 )]
 #[tracing::instrument(skip_all, fields(user = %user.id))]
@@ -375,15 +375,15 @@ pub async fn list_orders(
     get,
     path = "/api/v2/orders/{id}",
     tag = "v2",
-    params(("id" = String, Path, description = "The order's id")),
+    params(("id" = OrderId, Path, description = "The order's id")),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The order", body = OrderV2),
         (status = 400, description = "A malformed id", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such order, or not yours", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Too many requests", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The database is unavailable", body = Problem, content_type = "application/problem+json"),
+        (status = 429, response = super::problem::TooManyRequestsProblem),
+        (status = 503, response = super::problem::ServiceUnavailableProblem),
     )
 )]
 #[tracing::instrument(skip(ordering), fields(user = %user.id))]
