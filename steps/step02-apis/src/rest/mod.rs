@@ -156,5 +156,22 @@ impl utoipa::Modify for BearerAuth {
 /// The part of the OpenAPI document this module owns: `GET /api/v1/products` and every
 /// `/api/v2` path, with their schemas (problem+json for v2's errors).
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    RestDoc::openapi()
+    let mut document = RestDoc::openapi();
+    // One parameter struct describes both listings (they share every filter); each version
+    // pages its own way and refuses the other's parameter, so each documents only its own.
+    drop_query_parameter(&mut document, "/api/v1/products", "cursor");
+    drop_query_parameter(&mut document, "/api/v2/products", "page");
+    document
+}
+
+fn drop_query_parameter(document: &mut utoipa::openapi::OpenApi, path: &str, name: &str) {
+    let parameters = document
+        .paths
+        .paths
+        .get_mut(path)
+        .and_then(|item| item.get.as_mut())
+        .and_then(|get| get.parameters.as_mut());
+    if let Some(parameters) = parameters {
+        parameters.retain(|p| p.name != name);
+    }
 }

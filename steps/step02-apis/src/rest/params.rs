@@ -111,10 +111,10 @@ pub struct ListingParams {
     /// One of `oldest` (default), `newest`, `price`, `-price`, `name`, `-rating`.
     #[param(pattern = "^(oldest|newest|price|-price|name|-rating)$")]
     pub sort: Option<String>,
-    /// v1 only: the 1-based page number.
+    /// The 1-based page number (v1's listing).
     #[param(minimum = 1, maximum = 92_233_720_368_547_758_i64)]
     pub page: Option<u64>,
-    /// v2 only: the `next_cursor` of the previous page.
+    /// The `next_cursor` of the previous page (v2's listing).
     pub cursor: Option<String>,
     /// Items per page, 1 to 100 (default 20).
     #[param(minimum = 1, maximum = 100)]

@@ -297,6 +297,17 @@ fn the_rest_openapi_part_holds_exactly_its_paths_with_problem_errors() {
     ] {
         assert!(names.contains(&name), "{name} documented: {names:?}");
     }
+    assert!(!names.contains(&"cursor"), "v1 pages by page: {names:?}");
+    let v2_names: Vec<&str> = doc["paths"]["/api/v2/products"]["get"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        v2_names.contains(&"cursor") && !v2_names.contains(&"page"),
+        "v2 pages by cursor: {v2_names:?}"
+    );
     for schema in ["Problem", "MoneyV2", "ProductV2", "OrderV2"] {
         assert!(
             doc["components"]["schemas"].get(schema).is_some(),
