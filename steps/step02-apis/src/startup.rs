@@ -12,6 +12,7 @@ use common::auth::Verifier;
 use common::services::{Accounts, Catalog, HealthChecks, MongoHealth, Ordering};
 use common::store::{Stores, mongo as base_mongo};
 use step01_security::startup::SecurityStores;
+use step01_security::tokens::{RevokedSessions, SessionRevocations};
 
 use crate::config::Config;
 use crate::listing::{Listing, MongoSearch, ProductSearch};
@@ -23,6 +24,9 @@ pub struct Parts {
     pub security: SecurityStores,
     pub search: Arc<dyn ProductSearch>,
     pub health: HealthChecks,
+    /// Where revoked sessions are remembered: step 1's in-memory list unless replaced (step 3
+    /// keeps it in Redis, shared by every instance).
+    pub revocations: Arc<dyn SessionRevocations>,
 }
 
 /// Step 2's application state: step 1's, plus what step 2 adds. Handlers still ask for the
@@ -82,15 +86,20 @@ impl AppState {
             security: SecurityStores::mongo(&db),
             search: Arc::new(MongoSearch::new(&db)),
             health: HealthChecks::default().with(MongoHealth(db.clone())),
+            revocations: Arc::new(RevokedSessions::new(
+                config.base.security.tokens.access_ttl_secs,
+                config.base.security.tokens.leeway_secs,
+            )),
         };
         customize(&db, &mut parts)?;
         let gateway = crate::payments::gateway(config).await?;
-        let base = step01_security::AppState::from_parts(
+        let base = step01_security::AppState::from_parts_with(
             &config.base,
             parts.stores,
             parts.security,
             gateway,
             parts.health,
+            parts.revocations,
         )?;
         Self::from_parts(config, base, parts.search)
     }

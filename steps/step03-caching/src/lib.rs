@@ -38,7 +38,10 @@
 //! - [`config`]: step 2's config plus the `redis` and `cache` sections.
 //! - [`redis`]: the shared Redis handle: timeouts, breaker, counters.
 //! - [`cache`]: cache-aside, generations, stampede protection, the store decorators.
-//! - [`routes`]: `/internal/cache`.
+//! - [`sessions`]: revoked sessions (the access-token deny list, revoked refresh families)
+//!   in Redis, and why token checks fail safe.
+//! - [`rate_limit`]: the rate limits of step 2, as one GCRA Lua script in Redis.
+//! - [`routes`]: the counters at `/internal/cache`.
 //! - [`startup`]: state, router, [`build`].
 //! - [`bench`]: the benchmark catalog (`seed --products N`).
 //!
@@ -49,8 +52,10 @@
 pub mod bench;
 pub mod cache;
 pub mod config;
+pub mod rate_limit;
 pub mod redis;
 pub mod routes;
+pub mod sessions;
 pub mod startup;
 
 pub use config::Config;

@@ -1,16 +1,21 @@
 //! Wiring: step 3's state (step 2's, built with the catalog stores and the listing search
-//! wrapped in the Redis cache, plus the shared Redis handle and the cache's counters), the
-//! router (step 2's, with `/internal/cache` merged in under step 2's layers), and [`build`],
-//! which binds the listener.
+//! wrapped in the Redis cache, and with revoked sessions and rate limits kept in Redis, plus
+//! the shared Redis handle and the cache's counters), the router (step 2's, with
+//! `/internal/cache` merged in under step 2's layers), and [`build`], which binds the listener.
+
+use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::FromRef;
 use common::Application;
 use step02_apis::Parts;
+use step02_apis::rate_limit::RateLimits;
 
 use crate::cache::{CacheStats, CatalogCache};
 use crate::config::Config;
+use crate::rate_limit::RedisLimiter;
 use crate::redis::RedisHandle;
+use crate::sessions::RedisRevocations;
 
 /// Step 3's application state: step 2's, plus what step 3 adds.
 #[derive(Clone, FromRef)]
@@ -41,7 +46,15 @@ impl AppState {
             .cache
             .enabled
             .then(|| CatalogCache::new(redis.clone(), &config.cache, cache_stats.clone()));
-        let base = step02_apis::AppState::build_with(&config.base, |_db, parts| {
+        let tokens = &config.base.base.security.tokens;
+        let revocations = RedisRevocations::new(
+            redis.clone(),
+            &config.cache.key_prefix,
+            tokens.access_ttl_secs + tokens.leeway_secs,
+            tokens.refresh_ttl_secs,
+        );
+        let mut base = step02_apis::AppState::build_with(&config.base, |_db, parts| {
+            parts.revocations = Arc::new(revocations);
             customize(parts)?;
             if let Some(cache) = &cache {
                 cache.wrap(parts);
@@ -49,6 +62,13 @@ impl AppState {
             Ok(())
         })
         .await?;
+        // Step 2's limits, counted in Redis: one quota per client across every instance.
+        base.rate_limits = RateLimits::with_limiter(
+            &config.base.apis.rate_limit,
+            base.base.client_ip.clone(),
+            base.base.base.verifier.clone(),
+            Arc::new(RedisLimiter::new(redis.clone(), &config.cache.key_prefix)),
+        );
         if redis.ping().await.is_err() {
             tracing::warn!("Redis does not answer yet: serving uncached until it does");
         }

@@ -3,4 +3,7 @@
 //! key prefix on a shared Redis (`support::spawn`); the tests that stop Redis start their own.
 
 mod contract;
+mod rate_limits;
+mod redis_outage;
 mod support;
+mod token_state;
