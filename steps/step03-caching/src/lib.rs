@@ -38,7 +38,7 @@
 //! - [`config`]: step 2's config plus the `redis` and `cache` sections.
 //! - [`redis`]: the shared Redis handle: timeouts, breaker, counters.
 //! - [`cache`]: cache-aside, generations, stampede protection, the store decorators.
-//! - [`routes`]: `/internal/cache`.
+//! - [`routes`]: the `/internal/cache` counters.
 //! - [`startup`]: state, router, [`build`].
 //! - [`bench`]: the benchmark catalog (`seed --products N`).
 //!
