@@ -41,7 +41,7 @@
 //! - [`sessions`]: revoked sessions (the access-token deny list, revoked refresh families)
 //!   in Redis, and why token checks fail safe.
 //! - [`rate_limit`]: the rate limits of step 2, as one GCRA Lua script in Redis.
-//! - [`routes`]: the counters at `/internal/cache`.
+//! - [`routes`]: the `/internal/cache` counters.
 //! - [`startup`]: state, router, [`build`].
 //! - [`bench`]: the benchmark catalog (`seed --products N`).
 //!

@@ -3,8 +3,8 @@
 //! and reads that fall back to MongoDB whenever Redis fails.
 //!
 //! **Invalidation: generation counters in keys.** Every cached value depends on a generation
-//! counter: `generation:product:<id>` (detail), `gen:catalog` (every listing page: any product write
-//! can move any page), `generation:reviews` (review lists; review writes are rare and a delete does
+//! counter: `gen:product:<id>` (detail), `gen:catalog` (every listing page: any product write
+//! can move any page), `gen:reviews` (review lists; review writes are rare and a delete does
 //! not name its product). A value lives at `<key>:g<generation>`. A write changes MongoDB, then
 //! `INCR`s the counters it affects; from then on every instance reads the new generation and
 //! misses. Nothing needs to reach every instance (pub/sub would, and a lost message would mean
@@ -181,15 +181,15 @@ impl CatalogCache {
     }
 
     pub fn product_gen(&self, id: &impl std::fmt::Display) -> String {
-        self.key(&format!("generation:product:{id}"))
+        self.key(&format!("gen:product:{id}"))
     }
 
     pub fn catalog_gen(&self) -> String {
-        self.key("generation:catalog")
+        self.key("gen:catalog")
     }
 
     pub fn reviews_gen(&self) -> String {
-        self.key("generation:reviews")
+        self.key("gen:reviews")
     }
 
     /// A fresh-for duration with jitter, and the hard TTL Redis keeps the entry for.

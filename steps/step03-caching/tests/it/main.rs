@@ -2,7 +2,10 @@
 //! a fresh MongoDB database, its own payment simulator and gRPC payments service, and its own
 //! key prefix on a shared Redis (`support::spawn`); the tests that stop Redis start their own.
 
+mod cache;
+mod config;
 mod contract;
+mod degradation;
 mod rate_limits;
 mod redis_outage;
 mod support;

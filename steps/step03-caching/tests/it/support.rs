@@ -1,8 +1,9 @@
 //! The step-3 harness: step 2's (a real server per test on port 0, a fresh database, its own
-#![allow(dead_code)] // each test module uses its own part of the harness
 //! payment simulator and gRPC payments service), plus a key prefix of its own on the shared
 //! test Redis, so tests run in parallel on one server. [`spawn_beside`] starts a second
 //! instance on the same database and the same prefix: two app instances sharing one Redis.
+
+#![allow(dead_code)] // each test module uses its own part of the harness
 
 use std::sync::{Arc, Mutex};
 
