@@ -2,7 +2,8 @@
 //! keeps its name and its `APP__*` variable, plus a `redis` section (where the server is and
 //! how long any call to it may take, e.g. `APP__REDIS__URL=redis://127.0.0.1:6379`) and a
 //! `cache` section (on/off, key prefix, TTLs, stampede and breaker timings, e.g.
-//! `APP__CACHE__ENABLED=false` for the uncached benchmark).
+//! `APP__CACHE__ENABLED=false` for the uncached benchmark), and a `sessions` section (token
+//! checks while Redis is away, `APP__SESSIONS__OUTAGE_GRACE_SECS`).
 
 use anyhow::{Context, bail};
 use figment::Figment;
@@ -17,6 +18,9 @@ pub struct Config {
     pub redis: RedisConfig,
     #[serde(default)]
     pub cache: CacheConfig,
+    /// Token checks while Redis is away (defined beside them, in [`crate::sessions`]).
+    #[serde(default)]
+    pub sessions: crate::sessions::SessionStateConfig,
 }
 
 /// Where Redis is and how long we wait for it. The timeouts are short on purpose: Redis
@@ -165,6 +169,7 @@ impl Config {
         self.base.validate()?;
         self.redis.validate()?;
         self.cache.validate()?;
+        self.sessions.validate()?;
         Ok(())
     }
 

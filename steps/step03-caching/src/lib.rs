@@ -14,6 +14,9 @@
 //! - **Graceful degradation**: every Redis call is bounded by a short timeout behind a circuit
 //!   breaker; with Redis down or hung, reads come from MongoDB and answer 200; when Redis
 //!   returns, the connection manager reconnects and hits resume by themselves.
+//! - **Token and session state in Redis**: the access-token deny list and revoked refresh
+//!   families, shared by every instance (a logout holds everywhere at once), failing safe when
+//!   Redis is away; **step 2's rate limits** counted in Redis by one GCRA Lua script.
 //! - **Counters** (hits, misses, stale hits, rebuilds, waits, invalidations, errors) at
 //!   `GET /internal/cache`, shaped for step 9's Prometheus export.
 //!

@@ -52,6 +52,7 @@ impl AppState {
             &config.cache.key_prefix,
             tokens.access_ttl_secs + tokens.leeway_secs,
             tokens.refresh_ttl_secs,
+            &config.sessions,
         );
         let mut base = step02_apis::AppState::build_with(&config.base, |_db, parts| {
             parts.revocations = Arc::new(revocations);

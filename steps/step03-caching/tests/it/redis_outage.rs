@@ -1,8 +1,9 @@
 //! Redis going away in the middle of a test, on a server of the test's own (a local
 //! `redis-server` on a port it keeps, so it can be stopped and started again, or frozen with
-//! SIGSTOP to play a hung server): signed-in requests fail safe with 503, anonymous reads and
-//! the rate limiter carry on (the limiter fails open), no request waits on Redis longer than
-//! its timeout, and everything recovers by itself once Redis is back.
+//! SIGSTOP to play a hung server): signed-in requests fail safe (judged by a recent check for
+//! the outage grace, then 503), anonymous reads and the rate limiter carry on (the limiter
+//! fails open), no request waits on Redis longer than its timeout, and everything recovers by
+//! itself once Redis is back.
 
 use std::ffi::OsString;
 use std::process::Command;
@@ -145,17 +146,33 @@ fn text<'a>(body: &'a Value, field: &str) -> &'a str {
 #[tokio::test]
 async fn with_redis_stopped_tokens_fail_safe_reads_go_on_and_all_recovers_when_it_returns() {
     let mut redis = OwnRedis::start();
-    let app = spawn_on(&redis, |_| {}).await;
+    let app = spawn_on(&redis, |config| config.sessions.outage_grace_secs = 2).await;
     let (_, admin) = app.admin().await;
     let product = app.create_product(&admin, json!({})).await;
     let product_path = format!("/api/v1/products/{}", text(&product, "id"));
     let signed_in = sign_up(&app).await;
     let access = text(&signed_in, "access_token");
     assert_eq!(app.get("/api/v1/auth/me", Some(access)).await.status(), 200);
+    // Signed in, never checked on this instance yet.
+    let unchecked = sign_up(&app).await;
 
     redis.stop();
+    let stopped = Instant::now();
 
-    // A token whose session cannot be checked is refused, clearly, and quickly.
+    // Within the grace, a session checked moments ago is judged by that check...
+    assert_eq!(app.get("/api/v1/auth/me", Some(access)).await.status(), 200);
+    // ...and one never checked cannot be vouched for.
+    let me = app
+        .get("/api/v1/auth/me", Some(text(&unchecked, "access_token")))
+        .await;
+    expect_error(me, 503, "SERVICE_UNAVAILABLE").await;
+    assert!(
+        stopped.elapsed() < Duration::from_secs(2),
+        "the grace is 2 s"
+    );
+    tokio::time::sleep(Duration::from_secs(2).saturating_sub(stopped.elapsed())).await;
+
+    // Past the grace, a token whose session cannot be checked is refused, clearly, quickly.
     let (me, took) = timed(app.get("/api/v1/auth/me", Some(access))).await;
     expect_error(me, 503, "SERVICE_UNAVAILABLE").await;
     assert!(took < Duration::from_secs(2), "took {took:?}");
@@ -197,7 +214,8 @@ async fn with_redis_stopped_tokens_fail_safe_reads_go_on_and_all_recovers_when_i
 #[tokio::test]
 async fn a_hung_redis_costs_no_request_more_than_its_timeout() {
     let redis = OwnRedis::start();
-    let app = spawn_on(&redis, |_| {}).await;
+    // No grace: every token check must meet Redis, and time out.
+    let app = spawn_on(&redis, |config| config.sessions.outage_grace_secs = 0).await;
     let timeout = Duration::from_millis(app.config.redis.response_timeout_ms);
     let (_, admin) = app.admin().await;
     let product = app.create_product(&admin, json!({})).await;
@@ -264,4 +282,42 @@ async fn the_rate_limiter_fails_open_while_redis_is_down_and_limits_again_when_i
         statuses.push(app.get("/api/v1/products", None).await.status().as_u16());
     }
     assert_eq!(statuses.last(), Some(&429), "{statuses:?}");
+}
+
+#[tokio::test]
+async fn a_logout_during_an_outage_holds_here_at_once_and_everywhere_once_redis_returns() {
+    let mut redis = OwnRedis::start();
+    let a = spawn_on(&redis, |_| {}).await;
+    let mongodb = a.config.common().mongodb.clone();
+    let b = spawn_built(
+        a.redis.clone(),
+        move |config| config.base.base.base.mongodb = mongodb,
+        |config| async move { step03_caching::AppState::build(&config).await },
+    )
+    .await;
+    let signed_in = sign_up(&a).await;
+    let access = text(&signed_in, "access_token");
+    assert_eq!(a.get("/api/v1/auth/me", Some(access)).await.status(), 200);
+
+    redis.stop();
+    // Within the grace the session is judged by its last check, so the logout runs: MongoDB
+    // revokes it, Redis cannot list it, and the client hears so.
+    let logout = a.post("/api/v1/auth/logout", Some(access), json!({})).await;
+    expect_error(logout, 503, "SERVICE_UNAVAILABLE").await;
+    // This instance refuses it at once; the other cannot vouch for it.
+    assert_eq!(a.get("/api/v1/auth/me", Some(access)).await.status(), 401);
+    expect_error(
+        b.get("/api/v1/auth/me", Some(access)).await,
+        503,
+        "SERVICE_UNAVAILABLE",
+    )
+    .await;
+
+    redis.restart();
+    let b = &b;
+    eventually(
+        "the other instance refusing the logged-out token",
+        || async move { b.get("/api/v1/auth/me", Some(access)).await.status() == 401 },
+    )
+    .await;
 }

@@ -143,6 +143,7 @@ where
                 },
                 redis: redis_config,
                 cache,
+                sessions: Default::default(),
             };
             config.base.apis.payments.url = service.url();
             config.base.apis.payments.service_token = Some(SecretString::from(TEST_SERVICE_TOKEN));
