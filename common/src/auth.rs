@@ -29,8 +29,25 @@ pub struct Claims {
 
 /// Checks a bearer token and says who it belongs to. Extractors depend on this trait, not on a
 /// key type, so a later step can plug in its own token scheme.
+///
+/// Two levels, because a token can be valid in itself and still be refused: [`verify`] looks
+/// at the token alone (signature, claims; no I/O, so it may be called anywhere, e.g. to pick a
+/// rate-limit key), while [`authenticate`], what the extractors call on every authenticated
+/// request, may also ask state kept outside the token, such as a list of revoked sessions (step
+/// 1 keeps it in memory, step 3 in Redis). It is async so that such a list can live in another
+/// process; its error is then the answer (401, or 503 when the list cannot be read).
+///
+/// [`verify`]: TokenVerifier::verify
+/// [`authenticate`]: TokenVerifier::authenticate
+#[async_trait::async_trait]
 pub trait TokenVerifier: Send + Sync {
+    /// The token alone: signature and claims.
     fn verify(&self, token: &str) -> Result<AuthUser, Error>;
+
+    /// The full check of an authenticated request. By default the token alone.
+    async fn authenticate(&self, token: &str) -> Result<AuthUser, Error> {
+        self.verify(token)
+    }
 }
 
 /// Issues and verifies HS256 tokens with one shared secret.
@@ -124,7 +141,8 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let token = bearer_token(parts).ok_or(Error::Unauthorized)?;
-        Verifier::from_ref(state).verify(token)
+        let verifier = Verifier::from_ref(state);
+        verifier.authenticate(token).await
     }
 }
 

@@ -110,6 +110,51 @@ pub const STEPS: &[StepInfo] = &[
             },
         ],
     },
+    StepInfo {
+        number: 3,
+        title: "caching with Redis",
+        package: "step03-caching",
+        dir: "steps/step03-caching",
+        binary: "step03-caching",
+        chapter: "docs/03-caching.md",
+        services: &[Service::MongoDb, Service::Redis],
+        companions: &[Companion {
+            label: "gRPC",
+            package: "step02-apis",
+            binary: "step02-payments",
+            args: &[],
+            port: 50051,
+            listen_var: "APP__APIS__PAYMENTS__LISTEN",
+            url_var: "APP__APIS__PAYMENTS__URL",
+        }],
+        endpoints: &[
+            Endpoint {
+                label: "cache counters",
+                at: "{base}/internal/cache",
+                example: "curl -s {base}/internal/cache | jq .cache   # read a product twice, look again; or: redis-cli MONITOR",
+            },
+            Endpoint {
+                label: "REST v2",
+                at: "{base}/api/v2",
+                example: "curl -s '{base}/api/v2/products?limit=2&sort=-price'",
+            },
+            Endpoint {
+                label: "OpenAPI UI",
+                at: "{base}/api-docs/",
+                example: "curl -s {base}/api-docs/openapi.json | jq '.paths | keys'",
+            },
+            Endpoint {
+                label: "GraphiQL",
+                at: "{base}/graphql",
+                example: "curl -s {base}/graphql -H 'content-type: application/json' -d '{\"query\":\"{ products(first: 2) { edges { node { name priceMinor currency } } } }\"}'",
+            },
+            Endpoint {
+                label: "gRPC",
+                at: "{gRPC}",
+                example: "grpcurl -plaintext -H 'authorization: Bearer development-only-payments-service-token' -d '{\"idempotency_key\":\"try-1\",\"amount_minor\":1999,\"currency\":\"EUR\",\"card_token\":\"tok_success\"}' {gRPC_host} stepwise.payments.v1.Payments/Charge",
+            },
+        ],
+    },
 ];
 
 pub fn find(number: u8) -> anyhow::Result<&'static StepInfo> {
@@ -207,7 +252,7 @@ mod tests {
     fn services_of_several_steps_are_listed_once() {
         assert_eq!(
             services_of(STEPS.iter().chain(STEPS)),
-            vec![Service::MongoDb]
+            vec![Service::MongoDb, Service::Redis]
         );
     }
 }

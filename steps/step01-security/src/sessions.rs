@@ -11,17 +11,23 @@
 //!
 //! Refresh tokens are 256 random bits, stored only as their SHA-256. Access tokens name their
 //! session (`sid`), so logging out revokes exactly this device's family, and a revoked
-//! family's access tokens are refused at once on this instance ([`RevokedSessions`]).
+//! family's access tokens are refused at once wherever the revocation list reaches
+//! ([`SessionRevocations`]: this instance in step 1, every instance in step 3).
 //!
-//! [`RevokedSessions`]: crate::tokens::RevokedSessions
+//! Revoking writes MongoDB first (the durable record, and the proof that the session is the
+//! caller's: anyone may *name* any session id), then the revocation list. If the list cannot
+//! be written the revocation answers 503 and may simply be repeated: a session that is
+//! already revoked in MongoDB is written to the list again.
+//!
+//! [`SessionRevocations`]: crate::tokens::SessionRevocations
 
 use std::sync::Arc;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use common::domain::{User, UserId};
-use common::store::UserStore;
 use common::store::mongo::now;
+use common::store::{StoreError, UserStore};
 use mongodb::bson::oid::ObjectId;
 use sha2::{Digest, Sha256};
 use time::{Duration, OffsetDateTime};
@@ -166,6 +172,20 @@ impl Sessions {
         if record.expires_at <= now {
             return Err(Error::unauthorized());
         }
+        // The revocation list may know first; if it cannot answer, the session record below
+        // still decides, so a refresh never depends on the list being up.
+        match self
+            .tokens
+            .revocations()
+            .is_family_revoked(&record.session_id)
+            .await
+        {
+            Ok(true) => return Err(Error::unauthorized()),
+            Ok(false) => {}
+            Err(e) => {
+                tracing::warn!(error = %format!("{e:#}"), "revocation list unavailable; the session record decides")
+            }
+        }
         let session = match self.store.get_session(&record.session_id).await? {
             Some(s) if !s.revoked && s.expires_at > now && s.user_id == record.user_id => s,
             _ => return Err(Error::unauthorized()),
@@ -215,9 +235,23 @@ impl Sessions {
     /// Revokes one session and its tokens; true when it was active and the user's.
     pub async fn revoke(&self, user: UserId, session_id: &str) -> Result<bool> {
         let revoked = self.store.revoke_session(user, session_id).await?;
-        // Only a session that really was this user's: anyone may *name* any session id.
-        if revoked {
-            self.tokens.revoked().revoke(session_id);
+        // Only a session that really is this user's: anyone may *name* any session id. One
+        // revoked earlier is listed again, in case that earlier listing failed.
+        let owned = revoked
+            || matches!(
+                self.store.get_session(session_id).await?,
+                Some(s) if s.user_id == user && s.revoked
+            );
+        if owned {
+            self.tokens
+                .revocations()
+                .revoke(session_id)
+                .await
+                .map_err(|e| {
+                    common::Error::from(StoreError::Unavailable(
+                        e.context("listing a revoked session"),
+                    ))
+                })?;
         }
         Ok(revoked)
     }

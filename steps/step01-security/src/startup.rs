@@ -28,7 +28,7 @@ use crate::sessions::Sessions;
 use crate::store::mongo::{MongoAudit, MongoOAuth, MongoProfiles, MongoSessions};
 use crate::store::{AuditLog, OAuthStore, ProfileStore, SessionStore};
 use crate::throttle::LoginThrottle;
-use crate::tokens::{AccessTokens, RevokedSessions};
+use crate::tokens::{AccessTokens, RevokedSessions, SessionRevocations};
 
 /// The password scheme, as a piece of state (password change hashes with it).
 #[derive(Clone)]
@@ -117,13 +117,31 @@ impl AppState {
         )
     }
 
-    /// The state from already-built parts, like `common::AppState::from_parts`.
+    /// The state from already-built parts, like `common::AppState::from_parts`, with revoked
+    /// sessions remembered in this process's memory.
     pub fn from_parts(
         config: &Config,
         stores: Stores,
         security: SecurityStores,
         gateway: Arc<dyn PaymentGateway>,
         health: HealthChecks,
+    ) -> anyhow::Result<Self> {
+        let tokens = &config.security.tokens;
+        let revocations = Arc::new(RevokedSessions::new(
+            tokens.access_ttl_secs,
+            tokens.leeway_secs,
+        ));
+        Self::from_parts_with(config, stores, security, gateway, health, revocations)
+    }
+
+    /// [`AppState::from_parts`] with another list of revoked sessions (step 3: Redis).
+    pub fn from_parts_with(
+        config: &Config,
+        stores: Stores,
+        security: SecurityStores,
+        gateway: Arc<dyn PaymentGateway>,
+        health: HealthChecks,
+        revocations: Arc<dyn SessionRevocations>,
     ) -> anyhow::Result<Self> {
         let mut base = common::AppState::from_parts(&config.base, stores.clone(), gateway, health);
         let passwords: Arc<dyn PasswordScheme> =
@@ -136,8 +154,7 @@ impl AppState {
             passwords.clone(),
         );
         let token_config = &config.security.tokens;
-        let revoked = RevokedSessions::new(token_config.access_ttl_secs, token_config.leeway_secs);
-        let tokens = AccessTokens::new(config, revoked)?;
+        let tokens = AccessTokens::with_revocations(config, revocations)?;
         base.verifier = Arc::new(tokens.clone());
         let sessions = Sessions::new(
             security.sessions,

@@ -11,16 +11,23 @@
 //! - Anything wrong is the same bare 401: the client learns nothing about *what* was wrong.
 //!
 //! Revocation: an access token is checked without a database round trip, which is why it is
-//! short-lived. To make logout take effect before it expires, revoked session ids are kept in
-//! memory ([`RevokedSessions`]) for one access-token lifetime. That works for one instance;
-//! step 3 moves this list to Redis so every instance sees it.
+//! short-lived. To make logout take effect before it expires, revoked session ids are kept for
+//! one access-token lifetime in a [`SessionRevocations`] list, asked on every authenticated
+//! request ([`AccessTokens::check`], behind `TokenVerifier::authenticate`). Step 1's list is
+//! in memory ([`RevokedSessions`]): that works for one instance. The list is a trait, and the
+//! check async, so that step 3 can keep it in Redis, shared by every instance. Rejected: a
+//! local copy fed by Redis pub/sub, which keeps `verify` synchronous but leaves a window in
+//! which another instance still accepts a logged-out token, and needs a full reload whenever
+//! the subscription drops.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use async_trait::async_trait;
 use common::auth::{AuthUser, TokenVerifier};
 use common::domain::{Role, UserId};
+use common::store::StoreError;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
@@ -67,11 +74,23 @@ struct Inner {
     audience: String,
     ttl_secs: u64,
     leeway_secs: u64,
-    revoked: RevokedSessions,
+    revocations: Arc<dyn SessionRevocations>,
 }
 
 impl AccessTokens {
-    pub fn new(config: &Config, revoked: RevokedSessions) -> anyhow::Result<Self> {
+    /// Tokens signed and checked per `config`, refused once their session is in `revocations`.
+    pub fn new(
+        config: &Config,
+        revocations: impl SessionRevocations + 'static,
+    ) -> anyhow::Result<Self> {
+        Self::with_revocations(config, Arc::new(revocations))
+    }
+
+    /// [`AccessTokens::new`] with a shared list (step 3: the one in Redis).
+    pub fn with_revocations(
+        config: &Config,
+        revocations: Arc<dyn SessionRevocations>,
+    ) -> anyhow::Result<Self> {
         let tokens = &config.security.tokens;
         let ring = config.token_keys();
         let signing_kid = config.signing_kid()?;
@@ -105,7 +124,7 @@ impl AccessTokens {
                 audience: tokens.audience.clone(),
                 ttl_secs: tokens.access_ttl_secs,
                 leeway_secs: tokens.leeway_secs,
-                revoked,
+                revocations,
             }),
         })
     }
@@ -114,8 +133,14 @@ impl AccessTokens {
         self.inner.ttl_secs
     }
 
-    pub fn revoked(&self) -> &RevokedSessions {
-        &self.inner.revoked
+    /// How long an access token is accepted at most: its lifetime plus the clock leeway.
+    /// A revocation must be remembered this long.
+    pub fn accepted_for_secs(&self) -> u64 {
+        self.inner.ttl_secs + self.inner.leeway_secs
+    }
+
+    pub fn revocations(&self) -> &Arc<dyn SessionRevocations> {
+        &self.inner.revocations
     }
 
     /// A fresh access token for `user` in session `sid`.
@@ -140,7 +165,8 @@ impl AccessTokens {
         })
     }
 
-    /// The checked claims of `token`, or `None` for anything wrong with it.
+    /// The checked claims of `token`, or `None` for anything wrong with the token itself.
+    /// Whether its session has been revoked is not asked here: see [`AccessTokens::check`].
     pub fn claims(&self, token: &str) -> Option<AccessClaims> {
         if token.len() > MAX_TOKEN_LEN {
             return None;
@@ -158,29 +184,70 @@ impl AccessTokens {
         if claims.iat > now + leeway || claims.jti.is_empty() || claims.sid.is_empty() {
             return None;
         }
-        if self.inner.revoked.is_revoked(&claims.sid) {
-            return None;
-        }
         Some(claims)
+    }
+
+    /// What every authenticated request runs: the token's claims, then its session against
+    /// the revocation list. A bad or revoked token is a bare 401. A list that cannot answer
+    /// is a 503: the check fails safe, refusing a token it cannot vouch for rather than
+    /// accepting one that may have been logged out.
+    pub async fn check(&self, token: &str) -> Result<AccessClaims, common::Error> {
+        let claims = self.claims(token).ok_or(common::Error::Unauthorized)?;
+        match self.inner.revocations.is_revoked(&claims.sid).await {
+            Ok(false) => Ok(claims),
+            Ok(true) => Err(common::Error::Unauthorized),
+            Err(error) => Err(StoreError::Unavailable(
+                error.context("checking the session of a token"),
+            )
+            .into()),
+        }
     }
 }
 
+fn auth_user(claims: &AccessClaims) -> Result<AuthUser, common::Error> {
+    let id = claims
+        .sub
+        .parse::<UserId>()
+        .map_err(|_| common::Error::Unauthorized)?;
+    Ok(AuthUser {
+        id,
+        role: claims.role,
+    })
+}
+
+#[async_trait]
 impl TokenVerifier for AccessTokens {
     fn verify(&self, token: &str) -> Result<AuthUser, common::Error> {
-        let claims = self.claims(token).ok_or(common::Error::Unauthorized)?;
-        let id = claims
-            .sub
-            .parse::<UserId>()
-            .map_err(|_| common::Error::Unauthorized)?;
-        Ok(AuthUser {
-            id,
-            role: claims.role,
-        })
+        auth_user(&self.claims(token).ok_or(common::Error::Unauthorized)?)
+    }
+
+    async fn authenticate(&self, token: &str) -> Result<AuthUser, common::Error> {
+        auth_user(&self.check(token).await?)
     }
 }
 
 fn secs(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX / 4)
+}
+
+/// Where revoked sessions are remembered, for as long as a token of theirs could still be
+/// accepted. Errors mean the list could not be read or written (step 3: Redis down or slow);
+/// callers fail safe on them.
+#[async_trait]
+pub trait SessionRevocations: Send + Sync {
+    /// Records that session `sid` is revoked: its access tokens are refused from now on, and
+    /// (where the list keeps families) its refresh tokens too.
+    async fn revoke(&self, sid: &str) -> anyhow::Result<()>;
+
+    /// Whether the access tokens of session `sid` must be refused.
+    async fn is_revoked(&self, sid: &str) -> anyhow::Result<bool>;
+
+    /// Whether the refresh-token family `sid` is known to be revoked. The session store stays
+    /// the durable authority on refresh, so a list may keep no families (the default): it
+    /// answers "not known here", never "not revoked".
+    async fn is_family_revoked(&self, _sid: &str) -> anyhow::Result<bool> {
+        Ok(false)
+    }
 }
 
 /// Session ids revoked on this instance, kept for as long as an access token of theirs could
@@ -219,5 +286,18 @@ impl RevokedSessions {
         entries
             .get(sid)
             .is_some_and(|until| *until > Instant::now())
+    }
+}
+
+/// In memory, it cannot fail.
+#[async_trait]
+impl SessionRevocations for RevokedSessions {
+    async fn revoke(&self, sid: &str) -> anyhow::Result<()> {
+        RevokedSessions::revoke(self, sid);
+        Ok(())
+    }
+
+    async fn is_revoked(&self, sid: &str) -> anyhow::Result<bool> {
+        Ok(RevokedSessions::is_revoked(self, sid))
     }
 }

@@ -64,4 +64,4 @@ pub mod rest;
 pub mod startup;
 
 pub use config::Config;
-pub use startup::{AppState, build, router};
+pub use startup::{AppState, Parts, build, router, router_with};

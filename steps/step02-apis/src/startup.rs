@@ -12,10 +12,22 @@ use common::auth::Verifier;
 use common::services::{Accounts, Catalog, HealthChecks, MongoHealth, Ordering};
 use common::store::{Stores, mongo as base_mongo};
 use step01_security::startup::SecurityStores;
+use step01_security::tokens::{RevokedSessions, SessionRevocations};
 
 use crate::config::Config;
 use crate::listing::{Listing, MongoSearch, ProductSearch};
 use crate::rate_limit::RateLimits;
+
+/// What [`AppState::build_with`] lets a caller wrap or replace before wiring.
+pub struct Parts {
+    pub stores: Stores,
+    pub security: SecurityStores,
+    pub search: Arc<dyn ProductSearch>,
+    pub health: HealthChecks,
+    /// Where revoked sessions are remembered: step 1's in-memory list unless replaced (step 3
+    /// keeps it in Redis, shared by every instance).
+    pub revocations: Arc<dyn SessionRevocations>,
+}
 
 /// Step 2's application state: step 1's, plus what step 2 adds. Handlers still ask for the
 /// piece they need (`State<Listing>`, `State<Catalog>`).
@@ -49,6 +61,16 @@ from_common!(
 impl AppState {
     /// Connects to MongoDB, makes sure every step's indexes exist, and wires it all.
     pub async fn build(config: &Config) -> anyhow::Result<Self> {
+        Self::build_with(config, |_, _| Ok(())).await
+    }
+
+    /// [`AppState::build`], with `customize` given the MongoDB-backed [`Parts`] before they
+    /// are wired: a later step wraps them (step 3 puts a cache in front of the catalog),
+    /// tests count store calls.
+    pub async fn build_with(
+        config: &Config,
+        customize: impl FnOnce(&mongodb::Database, &mut Parts) -> anyhow::Result<()>,
+    ) -> anyhow::Result<Self> {
         let db = base_mongo::connect(&config.common().mongodb).await?;
         base_mongo::ensure_indexes(&db)
             .await
@@ -59,17 +81,27 @@ impl AppState {
         crate::listing::ensure_indexes(&db)
             .await
             .context("creating the listing's indexes")?;
-        let search: Arc<dyn ProductSearch> = Arc::new(MongoSearch::new(&db));
+        let mut parts = Parts {
+            stores: Stores::mongo(&db),
+            security: SecurityStores::mongo(&db),
+            search: Arc::new(MongoSearch::new(&db)),
+            health: HealthChecks::default().with(MongoHealth(db.clone())),
+            revocations: Arc::new(RevokedSessions::new(
+                config.base.security.tokens.access_ttl_secs,
+                config.base.security.tokens.leeway_secs,
+            )),
+        };
+        customize(&db, &mut parts)?;
         let gateway = crate::payments::gateway(config).await?;
-        let health = HealthChecks::default().with(MongoHealth(db.clone()));
-        let base = step01_security::AppState::from_parts(
+        let base = step01_security::AppState::from_parts_with(
             &config.base,
-            Stores::mongo(&db),
-            SecurityStores::mongo(&db),
+            parts.stores,
+            parts.security,
             gateway,
-            health,
+            parts.health,
+            parts.revocations,
         )?;
-        Self::from_parts(config, base, search)
+        Self::from_parts(config, base, parts.search)
     }
 
     /// The state from already-built parts.
@@ -101,12 +133,19 @@ impl AppState {
 /// Step 2's complete router: step 1's routes (v1's product listing now filtered and sorted),
 /// `/api/v2`, `/graphql` and `/api-docs`; step 0's layers; step 1's security headers.
 pub fn router(state: AppState, config: &Config) -> Router {
+    router_with(Router::new(), state, config)
+}
+
+/// [`router`] with `extra` routes merged in before the layers, so a later step's routes get
+/// the same request ids, error envelope, rate limits and headers as step 2's own.
+pub fn router_with(extra: Router<AppState>, state: AppState, config: &Config) -> Router {
     let step1_routes = step01_security::routes::api_v1().with_state(state.base.clone());
     let products = common::routes::products::router_with_listing(crate::rest::v1_listing());
     let routes = common::routes::router_parts(step1_routes, products)
         .nest("/api/v2", crate::rest::v2())
         .merge(crate::openapi::router())
-        .merge(crate::graphql::router());
+        .merge(crate::graphql::router())
+        .merge(extra);
     let routes = crate::rate_limit::layer(routes, &state.rate_limits);
     let routes = common::startup::with_layers(routes, &config.common().server);
     let routes = step01_security::startup::with_security_layers(routes, &config.base);

@@ -272,7 +272,7 @@ pub async fn refresh(
     )
 )]
 /// Ends this device's session: its refresh tokens stop working, and its access tokens too
-/// (at once on this instance).
+/// (at once wherever the revocation list reaches: this instance in step 1, all in step 3).
 #[tracing::instrument(skip_all, fields(user = %auth.user.id))]
 pub async fn logout(State(sessions): State<Sessions>, auth: AuthSession) -> Result<StatusCode> {
     sessions.revoke(auth.user.id, &auth.session_id).await?;

@@ -82,9 +82,7 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let token = common::auth::bearer_token(parts).ok_or_else(Error::unauthorized)?;
-        let claims = AccessTokens::from_ref(state)
-            .claims(token)
-            .ok_or_else(Error::unauthorized)?;
+        let claims = AccessTokens::from_ref(state).check(token).await?;
         let id = claims
             .sub
             .parse::<UserId>()

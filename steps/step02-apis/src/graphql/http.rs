@@ -115,15 +115,28 @@ async fn prepare(
     }
 
     let user = if parts.headers.contains_key(header::AUTHORIZATION) {
-        let token = common::auth::bearer_token(&parts);
-        let user = token.and_then(|token| verifier.verify(token).ok());
-        Some(user.ok_or_else(|| {
+        let unauthenticated = || {
             Refusal::new(
                 StatusCode::UNAUTHORIZED,
                 UNAUTHENTICATED,
                 "missing or invalid credentials",
             )
-        })?)
+        };
+        let token = common::auth::bearer_token(&parts).ok_or_else(unauthenticated)?;
+        // The same full check as the REST extractors: a revoked session is refused here too,
+        // and a revocation list that cannot answer is a 503, never a pass.
+        match verifier.authenticate(token).await {
+            Ok(user) => Some(user),
+            Err(error) if error.status() == StatusCode::SERVICE_UNAVAILABLE => {
+                tracing::error!(error = %format!("{error:#}"), "could not check a token's session");
+                return Err(Refusal::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "SERVICE_UNAVAILABLE",
+                    "a backing service is unavailable; try again later",
+                ));
+            }
+            Err(_) => return Err(unauthenticated()),
+        }
     } else {
         None
     };

@@ -1,0 +1,65 @@
+//! # Step 3: caching with Redis
+//!
+//! ## What this step adds
+//! Step 2's service with Redis in front of the catalog:
+//! - **Cache-aside** for product detail, listing pages (REST v1, v2 and GraphQL share one
+//!   listing, so they share its cache) and reviews, as decorators over the store and search
+//!   traits: no handler changed. TTLs with jitter; keys that carry every parameter of the
+//!   answer (a hash of the canonical query) and the format version (`v1:`); values in a
+//!   versioned envelope.
+//! - **Invalidation across instances** through generation counters in keys: a write bumps a
+//!   counter in Redis and every instance misses from then on. A writer reads its own write.
+//! - **Stampede protection**: single-flight per instance, a short `SET NX PX` lock across
+//!   instances, stale-while-revalidate for hot keys.
+//! - **Graceful degradation**: every Redis call is bounded by a short timeout behind a circuit
+//!   breaker; with Redis down or hung, reads come from MongoDB and answer 200; when Redis
+//!   returns, the connection manager reconnects and hits resume by themselves.
+//! - **Token and session state in Redis**: the access-token deny list and revoked refresh
+//!   families, shared by every instance (a logout holds everywhere at once), failing safe when
+//!   Redis is away; **step 2's rate limits** counted in Redis by one GCRA Lua script.
+//! - **Counters** (hits, misses, stale hits, rebuilds, waits, invalidations, errors) at
+//!   `GET /internal/cache`, shaped for step 9's Prometheus export.
+//!
+//! ## Why
+//! The catalog is read far more than it is written, and every read was a MongoDB round trip
+//! (a listing page, two: the page and its count). Redis serves those reads several times
+//! faster (the chapter measures it) and is shared, so several instances can sit behind a load
+//! balancer (step 4) and agree. Rejected: pub/sub invalidation (a missed message leaves a
+//! stale entry until its TTL; a counter cannot be missed), an in-process first tier (it would
+//! need that broadcast, and Redis is already sub-millisecond here), deleting keys on write
+//! (it races with a reader that read MongoDB before the write and writes after it).
+//!
+//! ## Try it
+//! ```text
+//! cargo xtask step 3          # this crate's tests and the contract suites 0-3
+//! cargo xtask run 3           # MongoDB, Redis, the payments service, then the API
+//! curl -s localhost:8080/internal/cache | jq     # then read a product twice and look again
+//! redis-cli MONITOR           # watch the lookups, SETs and INCRs go by
+//! ```
+//!
+//! ## Map of the crate
+//! - [`config`]: step 2's config plus the `redis` and `cache` sections.
+//! - [`redis`]: the shared Redis handle: timeouts, breaker, counters.
+//! - [`cache`]: cache-aside, generations, stampede protection, the store decorators.
+//! - [`sessions`]: revoked sessions (the access-token deny list, revoked refresh families)
+//!   in Redis, and why token checks fail safe.
+//! - [`rate_limit`]: the rate limits of step 2, as one GCRA Lua script in Redis.
+//! - [`routes`]: the `/internal/cache` counters.
+//! - [`startup`]: state, router, [`build`].
+//! - [`bench`]: the benchmark catalog (`seed --products N`).
+//!
+//! ## Next
+//! Step 4 (`steps/step04-optimize`) profiles the service under load, adds the indexes the
+//! queries ask for, and runs several instances behind nginx, sharing this Redis.
+
+pub mod bench;
+pub mod cache;
+pub mod config;
+pub mod rate_limit;
+pub mod redis;
+pub mod routes;
+pub mod sessions;
+pub mod startup;
+
+pub use config::Config;
+pub use startup::{AppState, build, router};
