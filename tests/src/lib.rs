@@ -21,7 +21,8 @@
 //! - [`fixtures`]: unique names, fresh customers, the admin, product bodies;
 //! - [`step00`]: the step-0 suite, one module per resource;
 //! - [`step01`]: the step-1 suite (sessions, tokens, the encrypted profile, headers);
-//! - [`step02`]: the step-2 suite (listing, `/api/v2`, GraphQL, OpenAPI, rate-limit headers).
+//! - [`step02`]: the step-2 suite (listing, `/api/v2`, GraphQL, OpenAPI, rate-limit headers);
+//! - [`step03`]: the step-3 suite (a write is seen by the very next read, cache or not).
 //!
 //! Run against a live server with
 //! `cargo run -p tests --bin contract -- --base-url http://127.0.0.1:8080 --admin-email .. --admin-password ..`,
@@ -36,6 +37,7 @@ pub mod report;
 pub mod step00;
 pub mod step01;
 pub mod step02;
+pub mod step03;
 
 pub use case::{Case, CaseFuture, Target};
 pub use report::{Outcome, SuiteReport, run_suite};
@@ -50,6 +52,7 @@ pub fn suites() -> Vec<Suite> {
         ("step00", step00::cases),
         ("step01", step01::cases),
         ("step02", step02::cases),
+        ("step03", step03::cases),
     ]
 }
 
