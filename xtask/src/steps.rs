@@ -129,7 +129,7 @@ pub const STEPS: &[StepInfo] = &[
         }],
         endpoints: &[
             Endpoint {
-                label: "cache counters",
+                label: "cache stats",
                 at: "{base}/internal/cache",
                 example: "curl -s {base}/internal/cache | jq .cache   # read a product twice, look again; or: redis-cli MONITOR",
             },
