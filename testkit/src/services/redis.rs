@@ -219,6 +219,79 @@ fn local_launch(program: &Path, port: u16, dir: &Path) -> Launch {
     }
 }
 
+/// A local `redis-server` a test owns on a port it keeps: it can stop it (connections refused,
+/// data gone, as after a crash without persistence), start it again on the same port, and
+/// pause it (SIGSTOP: connections stay open and nothing answers, a hung server). For the
+/// tests of what an app does while Redis is away; everything else uses [`test_redis`].
+///
+/// Blocking; callable inside or outside a Tokio runtime.
+pub struct RestartableRedis {
+    server: Option<LocalServer>,
+    port: u16,
+    program: std::path::PathBuf,
+}
+
+impl RestartableRedis {
+    /// Starts `redis-server` from `PATH` on a free port.
+    pub fn start() -> Result<RestartableRedis> {
+        let program = find_redis_server(std::env::var_os("PATH").as_deref())
+            .map_err(|missing| anyhow::anyhow!("{missing}"))?;
+        let server = Self::launch(&program, None)?;
+        Ok(RestartableRedis {
+            port: server.port(),
+            server: Some(server),
+            program,
+        })
+    }
+
+    fn launch(program: &Path, port: Option<u16>) -> Result<LocalServer> {
+        let program = program.to_owned();
+        LocalServer::start_at(
+            "redis-server",
+            port,
+            Duration::from_secs(20),
+            move |port, dir| Ok(local_launch(&program, port, dir)),
+        )
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Stops the server; until [`RestartableRedis::restart`], connections are refused.
+    pub fn stop(&mut self) {
+        drop(self.server.take());
+    }
+
+    /// Starts it again, empty, on the same port.
+    pub fn restart(&mut self) -> Result<()> {
+        self.server = Some(Self::launch(&self.program, Some(self.port))?);
+        Ok(())
+    }
+
+    /// SIGSTOP: the server keeps its connections and answers nothing until [`Self::resume`].
+    pub fn pause(&self) -> Result<()> {
+        self.signal("-STOP")
+    }
+
+    /// SIGCONT: a paused server answers again.
+    pub fn resume(&self) -> Result<()> {
+        self.signal("-CONT")
+    }
+
+    fn signal(&self, signal: &str) -> Result<()> {
+        let pid = self.server.as_ref().context("the server is stopped")?.pid();
+        let status = std::process::Command::new("kill")
+            .args([signal, &pid.to_string()])
+            .status()
+            .context("running kill")?;
+        if !status.success() {
+            bail!("kill {signal} {pid} failed");
+        }
+        Ok(())
+    }
+}
+
 /// Connects to `url` and sends `PING`, within [`CHECK_TIMEOUT`].
 pub fn ping(url: &str) -> Result<()> {
     let url = url.to_owned();

@@ -4,113 +4,17 @@
 //! Redis returns the cache works again without anyone restarting the app. Each test starts its
 //! own `redis-server` on a port it keeps, since it stops that server.
 
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 use step03_caching::AppState;
 use testkit::expect_status;
-use testkit::services::process::{Launch, LocalServer};
-use testkit::services::redis::{TestRedis, find_redis_server};
+use testkit::services::redis::{RestartableRedis, TestRedis};
 
 use crate::support::{App, spawn_built};
 
-/// A `redis-server` of this test's own, restartable on the same port.
-struct OwnRedis {
-    server: Option<LocalServer>,
-    port: u16,
-    program: PathBuf,
-}
-
-fn launch(program: &Path, port: u16, dir: &Path) -> Launch {
-    let args = [
-        "--port",
-        &port.to_string(),
-        "--bind",
-        "127.0.0.1",
-        "--dir",
-        &dir.to_string_lossy(),
-        "--logfile",
-        "",
-        "--daemonize",
-        "no",
-        "--save",
-        "",
-        "--appendonly",
-        "no",
-    ]
-    .map(std::ffi::OsString::from)
-    .to_vec();
-    Launch {
-        program: program.to_owned(),
-        args,
-        ..Launch::default()
-    }
-}
-
-impl OwnRedis {
-    async fn start() -> Self {
-        tokio::task::spawn_blocking(|| {
-            let program =
-                find_redis_server(std::env::var_os("PATH").as_deref()).expect("redis-server");
-            let p = program.clone();
-            let server =
-                LocalServer::start("redis-server", Duration::from_secs(20), move |port, dir| {
-                    Ok(launch(&p, port, dir))
-                })
-                .expect("a local redis-server starts");
-            OwnRedis {
-                port: server.port(),
-                server: Some(server),
-                program,
-            }
-        })
-        .await
-        .unwrap()
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-
-    /// Stops the server (its data goes with it, as after a crash without persistence).
-    async fn stop(&mut self) {
-        let server = self.server.take().expect("running");
-        tokio::task::spawn_blocking(move || drop(server))
-            .await
-            .unwrap();
-    }
-
-    /// Starts it again on the same port.
-    async fn restart(&mut self) {
-        let (program, port) = (self.program.clone(), self.port);
-        let server = tokio::task::spawn_blocking(move || {
-            LocalServer::start_at(
-                "redis-server",
-                Some(port),
-                Duration::from_secs(20),
-                move |port, dir| Ok(launch(&program, port, dir)),
-            )
-        })
-        .await
-        .unwrap()
-        .expect("redis-server restarts on its port");
-        self.server = Some(server);
-    }
-
-    /// SIGSTOP (`pause`) or SIGCONT: a hung server keeps its connections open.
-    fn signal(&self, signal: &str) {
-        let pid = self.server.as_ref().expect("running").pid();
-        let status = std::process::Command::new("kill")
-            .args([signal, &pid.to_string()])
-            .status()
-            .expect("kill runs");
-        assert!(status.success());
-    }
-}
-
-async fn spawn_on(redis: &OwnRedis) -> App {
+async fn spawn_on(redis: &RestartableRedis) -> App {
     let prefix = Arc::new(TestRedis::create_on(&redis.url()).unwrap());
     spawn_built(
         prefix,
@@ -153,7 +57,7 @@ async fn until_hits_resume(app: &App, path: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reads_answer_200_while_redis_is_stopped_and_hits_resume_when_it_starts_again() {
-    let mut redis = OwnRedis::start().await;
+    let mut redis = RestartableRedis::start().expect("a local redis-server starts");
     let app = spawn_on(&redis).await;
     let (_, admin) = app.admin().await;
     let product = app
@@ -164,7 +68,7 @@ async fn reads_answer_200_while_redis_is_stopped_and_hits_resume_when_it_starts_
     app.get_ok(&detail).await;
     until_hits_resume(&app, &detail).await;
 
-    redis.stop().await;
+    redis.stop();
     let errors_before = app.counters().errors;
     for _ in 0..5 {
         let body = timed_get(&app, &detail, Duration::from_secs(1)).await;
@@ -196,7 +100,7 @@ async fn reads_answer_200_while_redis_is_stopped_and_hits_resume_when_it_starts_
     .await;
     assert_eq!(app.get_ok(&detail).await["name"], "Kettle 2");
 
-    redis.restart().await;
+    redis.restart().expect("redis-server restarts on its port");
     until_hits_resume(&app, &detail).await;
     assert_eq!(app.get_ok(&detail).await["name"], "Kettle 2");
     assert_eq!(app.get_ok("/internal/cache").await["redis"]["status"], "ok");
@@ -204,7 +108,7 @@ async fn reads_answer_200_while_redis_is_stopped_and_hits_resume_when_it_starts_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hung_redis_costs_no_request_more_than_its_timeout_and_reads_still_answer() {
-    let redis = OwnRedis::start().await;
+    let redis = RestartableRedis::start().expect("a local redis-server starts");
     let app = spawn_on(&redis).await;
     let (_, admin) = app.admin().await;
     let product = app
@@ -214,7 +118,7 @@ async fn a_hung_redis_costs_no_request_more_than_its_timeout_and_reads_still_ans
     app.get_ok(&detail).await;
     until_hits_resume(&app, &detail).await;
 
-    redis.signal("-STOP");
+    redis.pause().unwrap();
     let started = Instant::now();
     for _ in 0..10 {
         // The 250 ms Redis timeout, plus MongoDB, plus a loaded 2-core machine's slack.
@@ -223,7 +127,7 @@ async fn a_hung_redis_costs_no_request_more_than_its_timeout_and_reads_still_ans
     }
     let took = started.elapsed();
     let counters = app.state.redis.counters();
-    redis.signal("-CONT");
+    redis.resume().unwrap();
     // The first call after the hang fails on the timeout (ours or the manager's, whichever
     // fires first), then the breaker opens.
     assert!(counters.timeouts + counters.errors >= 1, "{counters:?}");

@@ -5,8 +5,6 @@
 //! fails open), no request waits on Redis longer than its timeout, and everything recovers by
 //! itself once Redis is back.
 
-use std::ffi::OsString;
-use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -15,91 +13,16 @@ use serde_json::{Value, json};
 use step02_apis::rate_limit::QuotaConfig;
 use step03_caching::Config;
 use testkit::app::TEST_PASSWORD;
-use testkit::services::process::{Launch, LocalServer};
-use testkit::services::redis::{TestRedis, find_redis_server};
+use testkit::services::redis::{RestartableRedis, TestRedis};
 use testkit::{expect_error, expect_status, unique_email};
 
 use crate::support::{App, spawn_built};
 
-/// A `redis-server` of this test's own, on a port that survives a restart.
-struct OwnRedis {
-    server: Option<LocalServer>,
-    port: u16,
-}
-
-impl OwnRedis {
-    fn start() -> OwnRedis {
-        let server = Self::launch(None);
-        OwnRedis {
-            port: server.port(),
-            server: Some(server),
-        }
-    }
-
-    fn launch(port: Option<u16>) -> LocalServer {
-        let program = find_redis_server(std::env::var_os("PATH").as_deref())
-            .expect("redis-server is installed");
-        LocalServer::start_at(
-            "redis-server",
-            port,
-            Duration::from_secs(20),
-            |port, dir| {
-                let args: Vec<OsString> = [
-                    "--port",
-                    &port.to_string(),
-                    "--bind",
-                    "127.0.0.1",
-                    "--dir",
-                    &dir.display().to_string(),
-                    "--logfile",
-                    "",
-                    "--daemonize",
-                    "no",
-                    "--save",
-                    "",
-                    "--appendonly",
-                    "no",
-                ]
-                .iter()
-                .map(OsString::from)
-                .collect();
-                Ok(Launch {
-                    program: program.clone(),
-                    args,
-                    ..Launch::default()
-                })
-            },
-        )
-        .expect("a local redis-server starts")
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-
-    /// Stops the server (SIGTERM, then it is gone: connections refused).
-    fn stop(&mut self) {
-        drop(self.server.take());
-    }
-
-    /// Starts it again, empty, on the same port.
-    fn restart(&mut self) {
-        self.server = Some(Self::launch(Some(self.port)));
-    }
-
-    /// SIGSTOP or SIGCONT: a server that accepts connections and never answers.
-    fn signal(&self, signal: &str) {
-        let pid = self.server.as_ref().expect("running").pid();
-        let status = Command::new("kill")
-            .args([signal, &pid.to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success(), "kill {signal} {pid}");
-    }
-}
-
 /// An app on `redis` with `customize` applied.
-async fn spawn_on(redis: &OwnRedis, customize: impl FnOnce(&mut Config) + Send + 'static) -> App {
+async fn spawn_on(
+    redis: &RestartableRedis,
+    customize: impl FnOnce(&mut Config) + Send + 'static,
+) -> App {
     let prefix = Arc::new(TestRedis::create_on(&redis.url()).unwrap());
     spawn_built(prefix, customize, |config| async move {
         step03_caching::AppState::build(&config).await
@@ -145,7 +68,7 @@ fn text<'a>(body: &'a Value, field: &str) -> &'a str {
 
 #[tokio::test]
 async fn with_redis_stopped_tokens_fail_safe_reads_go_on_and_all_recovers_when_it_returns() {
-    let mut redis = OwnRedis::start();
+    let mut redis = RestartableRedis::start().expect("a local redis-server starts");
     let app = spawn_on(&redis, |config| config.sessions.outage_grace_secs = 2).await;
     let (_, admin) = app.admin().await;
     let product = app.create_product(&admin, json!({})).await;
@@ -193,7 +116,7 @@ async fn with_redis_stopped_tokens_fail_safe_reads_go_on_and_all_recovers_when_i
         .await;
     let refreshed = expect_status(refreshed, 200).await;
 
-    redis.restart();
+    redis.restart().expect("redis-server restarts on its port");
 
     let fresh = text(&refreshed, "access_token").to_owned();
     eventually("signed-in requests answering again", || {
@@ -213,7 +136,7 @@ async fn with_redis_stopped_tokens_fail_safe_reads_go_on_and_all_recovers_when_i
 
 #[tokio::test]
 async fn a_hung_redis_costs_no_request_more_than_its_timeout() {
-    let redis = OwnRedis::start();
+    let redis = RestartableRedis::start().expect("a local redis-server starts");
     // No grace: every token check must meet Redis, and time out.
     let app = spawn_on(&redis, |config| config.sessions.outage_grace_secs = 0).await;
     let timeout = Duration::from_millis(app.config.redis.response_timeout_ms);
@@ -223,7 +146,7 @@ async fn a_hung_redis_costs_no_request_more_than_its_timeout() {
     let signed_in = sign_up(&app).await;
     let access = text(&signed_in, "access_token");
 
-    redis.signal("-STOP");
+    redis.pause().unwrap();
     // The rate limiter, the token check and the cache each make at most one call, so a
     // request waits at most a few timeouts, and the breaker makes the next ones skip Redis.
     let bound = timeout * 4 + Duration::from_millis(500);
@@ -235,7 +158,7 @@ async fn a_hung_redis_costs_no_request_more_than_its_timeout() {
         assert!(took < bound, "took {took:?}");
         assert_eq!(read.status(), 200);
     }
-    redis.signal("-CONT");
+    redis.resume().unwrap();
 
     let app = &app;
     eventually("signed-in requests answering again", || async move {
@@ -246,7 +169,7 @@ async fn a_hung_redis_costs_no_request_more_than_its_timeout() {
 
 #[tokio::test]
 async fn the_rate_limiter_fails_open_while_redis_is_down_and_limits_again_when_it_returns() {
-    let mut redis = OwnRedis::start();
+    let mut redis = RestartableRedis::start().expect("a local redis-server starts");
     let app = spawn_on(&redis, |config| {
         config.base.apis.rate_limit.default = QuotaConfig {
             requests: 3,
@@ -268,7 +191,7 @@ async fn the_rate_limiter_fails_open_while_redis_is_down_and_limits_again_when_i
     }
 
     // Redis comes back empty: a fresh quota of 3, counted again.
-    redis.restart();
+    redis.restart().expect("redis-server restarts on its port");
     let app = &app;
     eventually("the limiter counting again", || async move {
         app.get("/api/v1/products", None)
@@ -286,7 +209,7 @@ async fn the_rate_limiter_fails_open_while_redis_is_down_and_limits_again_when_i
 
 #[tokio::test]
 async fn a_logout_during_an_outage_holds_here_at_once_and_everywhere_once_redis_returns() {
-    let mut redis = OwnRedis::start();
+    let mut redis = RestartableRedis::start().expect("a local redis-server starts");
     let a = spawn_on(&redis, |_| {}).await;
     let mongodb = a.config.common().mongodb.clone();
     let b = spawn_built(
@@ -313,7 +236,7 @@ async fn a_logout_during_an_outage_holds_here_at_once_and_everywhere_once_redis_
     )
     .await;
 
-    redis.restart();
+    redis.restart().expect("redis-server restarts on its port");
     let b = &b;
     eventually(
         "the other instance refusing the logged-out token",
