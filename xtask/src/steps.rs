@@ -18,10 +18,12 @@ pub struct StepInfo {
     /// step, so they need nothing more.
     pub services: &'static [Service],
     /// Processes of the step's own that `run N` starts before the API (step 2's payments
-    /// service), each told where to listen and the API told where to find it.
+    /// service), each told where to listen and the API told where to find it. Later steps
+    /// inherit them, as they inherit the step's code: `run N` starts those of steps 0..=N.
     pub companions: &'static [Companion],
     /// What `run N` prints beside the REST API: `(label, path or URL, one example)`, with
     /// `{base}` standing for the API's base URL and `{<label>}` for a companion's address.
+    /// Like companions, inherited: `run N` prints those of steps 0..=N, newest first.
     pub endpoints: &'static [Endpoint],
 }
 
@@ -118,42 +120,12 @@ pub const STEPS: &[StepInfo] = &[
         binary: "step03-caching",
         chapter: "docs/03-caching.md",
         services: &[Service::MongoDb, Service::Redis],
-        companions: &[Companion {
-            label: "gRPC",
-            package: "step02-apis",
-            binary: "step02-payments",
-            args: &[],
-            port: 50051,
-            listen_var: "APP__APIS__PAYMENTS__LISTEN",
-            url_var: "APP__APIS__PAYMENTS__URL",
+        companions: &[],
+        endpoints: &[Endpoint {
+            label: "cache stats",
+            at: "{base}/internal/cache",
+            example: "curl -s {base}/internal/cache | jq .cache   # read a product twice, look again; or: redis-cli MONITOR",
         }],
-        endpoints: &[
-            Endpoint {
-                label: "cache stats",
-                at: "{base}/internal/cache",
-                example: "curl -s {base}/internal/cache | jq .cache   # read a product twice, look again; or: redis-cli MONITOR",
-            },
-            Endpoint {
-                label: "REST v2",
-                at: "{base}/api/v2",
-                example: "curl -s '{base}/api/v2/products?limit=2&sort=-price'",
-            },
-            Endpoint {
-                label: "OpenAPI UI",
-                at: "{base}/api-docs/",
-                example: "curl -s {base}/api-docs/openapi.json | jq '.paths | keys'",
-            },
-            Endpoint {
-                label: "GraphiQL",
-                at: "{base}/graphql",
-                example: "curl -s {base}/graphql -H 'content-type: application/json' -d '{\"query\":\"{ products(first: 2) { edges { node { name priceMinor currency } } } }\"}'",
-            },
-            Endpoint {
-                label: "gRPC",
-                at: "{gRPC}",
-                example: "grpcurl -plaintext -H 'authorization: Bearer development-only-payments-service-token' -d '{\"idempotency_key\":\"try-1\",\"amount_minor\":1999,\"currency\":\"EUR\",\"card_token\":\"tok_success\"}' {gRPC_host} stepwise.payments.v1.Payments/Charge",
-            },
-        ],
     },
 ];
 
@@ -192,6 +164,23 @@ pub fn services_of<'a>(steps: impl IntoIterator<Item = &'a StepInfo>) -> Vec<Ser
 mod tests {
     use super::*;
     use crate::workspace;
+
+    #[test]
+    fn a_later_step_inherits_the_companions_and_endpoints_of_earlier_ones() {
+        let chain = chain(3).unwrap();
+        let companions: Vec<&str> = chain
+            .iter()
+            .flat_map(|s| s.companions.iter().map(|c| c.binary))
+            .collect();
+        assert_eq!(companions, ["step02-payments"]);
+        let labels: Vec<&str> = chain
+            .iter()
+            .flat_map(|s| s.endpoints.iter().map(|e| e.label))
+            .collect();
+        for label in ["REST v2", "GraphiQL", "gRPC", "cache stats"] {
+            assert!(labels.contains(&label), "{label} in {labels:?}");
+        }
+    }
 
     #[test]
     fn steps_are_numbered_from_zero_without_gaps() {

@@ -38,11 +38,20 @@ const ADMIN_EMAIL: &str = "admin@stepwise.test";
 impl Run {
     pub fn run(self) -> anyhow::Result<ExitCode> {
         let step = steps::find(self.number)?;
+        let chain = steps::chain(self.number)?;
+        let own_companions: Vec<&steps::Companion> =
+            chain.iter().flat_map(|s| s.companions.iter()).collect();
+        // Newest first: what this step adds leads the list.
+        let endpoints: Vec<&steps::Endpoint> = chain
+            .iter()
+            .rev()
+            .flat_map(|s| s.endpoints.iter())
+            .collect();
         let services = Services::start(step.services, Origin::EnvironmentFirst, &Ui::new())?;
 
         let mut build = workspace::cargo();
         build.args(["build", "--package", step.package, "--bin", step.binary]);
-        for companion in step.companions {
+        for companion in &own_companions {
             build.args(["--package", companion.package, "--bin", companion.binary]);
         }
         eprintln!("building {} ...", step.binary);
@@ -75,7 +84,7 @@ impl Run {
         }
         // The step's own companions (step 2's payments service) first: the API points at them.
         let mut companions = Vec::new();
-        for companion in step.companions {
+        for &companion in &own_companions {
             let program = workspace::target_dir().join("debug").join(companion.binary);
             let started = LocalServer::start_at(
                 companion.binary,
@@ -159,7 +168,7 @@ impl Run {
             }
             text
         };
-        for endpoint in step.endpoints {
+        for endpoint in &endpoints {
             println!("  {:<12} {}", endpoint.label, fill(endpoint.at));
         }
         println!(
@@ -185,7 +194,7 @@ impl Run {
         println!(
             "  curl -s -X POST {base}/api/v1/auth/register -H 'content-type: application/json' \\\n       -d '{{\"email\":\"me@example.com\",\"password\":\"a-long-password\",\"name\":\"Me\"}}'"
         );
-        for endpoint in step.endpoints {
+        for endpoint in &endpoints {
             println!("  {}", fill(endpoint.example));
         }
         println!();
