@@ -18,7 +18,9 @@
 //!   the harness installs from PyPI (nx-27017, [`schemathesis`]);
 //! - [`mongo`] (with its local stand-in [`nx27017`]), [`postgres`], [`redis`]: one module per
 //!   service, each with a shared server per test process and a per-test isolation guard
-//!   (a database, a database, a key prefix).
+//!   (a database, a database, a key prefix);
+//! - [`nginx`]: the load balancer of step 4, always a local process running the repo's
+//!   template (`docker/nginx/nginx.conf`) in front of instances a test started.
 
 /// Writes a line straight to stderr. Inside a test, `eprintln!` is captured by libtest and
 /// shown only if the test fails; what the user must see (a fallback to local binaries, a
@@ -34,6 +36,7 @@ pub mod cache;
 pub mod docker;
 pub mod images;
 pub mod mongo;
+pub mod nginx;
 pub mod nx27017;
 pub mod policy;
 pub mod postgres;
@@ -47,6 +50,7 @@ pub mod venv;
 
 pub use docker::ServiceContainer;
 pub use mongo::{MongoServer, TestDatabase, shared_mongo, test_database};
+pub use nginx::NginxServer;
 pub use policy::{ImageFlavor, ServiceKind, ServicesMode, SourcePolicy};
 pub use postgres::{PostgresServer, TestPostgresDatabase, shared_postgres, test_postgres_database};
 pub use process::free_port;

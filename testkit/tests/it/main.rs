@@ -9,6 +9,7 @@
 mod child;
 mod containers;
 mod mongo;
+mod nginx;
 mod policy;
 mod postgres;
 mod prerequisites;
