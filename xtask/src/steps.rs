@@ -127,6 +127,21 @@ pub const STEPS: &[StepInfo] = &[
             example: "curl -s {base}/internal/cache | jq .cache   # read a product twice, look again; or: redis-cli MONITOR",
         }],
     },
+    StepInfo {
+        number: 4,
+        title: "optimize",
+        package: "step04-optimize",
+        dir: "steps/step04-optimize",
+        binary: "step04-optimize",
+        chapter: "docs/04-optimize.md",
+        services: &[Service::MongoDb, Service::Redis],
+        companions: &[],
+        endpoints: &[Endpoint {
+            label: "reference",
+            at: "{base}/internal/noop",
+            example: "curl -s {base}/internal/noop   # no I/O: the ceiling every load report divides by",
+        }],
+    },
 ];
 
 pub fn find(number: u8) -> anyhow::Result<&'static StepInfo> {

@@ -62,4 +62,4 @@ pub mod sessions;
 pub mod startup;
 
 pub use config::Config;
-pub use startup::{AppState, build, router};
+pub use startup::{AppState, build, router, router_with};

@@ -83,7 +83,19 @@ impl AppState {
 
 /// Step 3's complete router: step 2's, plus `/internal/cache`, under step 2's layers.
 pub fn router(state: AppState, config: &Config) -> Router {
-    let extra = crate::routes::router().with_state(state.clone());
+    router_with(Router::new(), state, config)
+}
+
+/// [`router`] with `extra` routes merged in before step 2's layers, so a later step's routes
+/// get the same request ids, error envelope, rate limits and headers (step 4 adds its own).
+pub fn router_with(
+    extra: Router<step02_apis::AppState>,
+    state: AppState,
+    config: &Config,
+) -> Router {
+    let extra = crate::routes::router()
+        .with_state(state.clone())
+        .merge(extra);
     step02_apis::router_with(extra, state.base, &config.base)
 }
 

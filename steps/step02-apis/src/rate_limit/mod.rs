@@ -228,6 +228,9 @@ pub struct RateLimits {
     client_ip: ClientIpPolicy,
     /// Finds the user of a bearer token; the same verifier the handlers use.
     verifier: Verifier,
+    /// Paths besides `/health` that no quota counts (step 4's no-I/O reference endpoint,
+    /// whose whole point is to measure the stack without anything that can refuse it).
+    exempt: Arc<[&'static str]>,
 }
 
 impl RateLimits {
@@ -255,12 +258,22 @@ impl RateLimits {
             policies: Arc::new(config.policies()),
             client_ip,
             verifier,
+            exempt: Arc::new([]),
         }
     }
 
-    /// The policy a request falls under, and how it is keyed; `None` for `/health`.
+    /// These limits, with `path` (matched exactly) counted by no quota, like `/health`.
+    pub fn exempting(mut self, path: &'static str) -> Self {
+        let mut exempt = self.exempt.to_vec();
+        exempt.push(path);
+        self.exempt = exempt.into();
+        self
+    }
+
+    /// The policy a request falls under, and how it is keyed; `None` for `/health` and the
+    /// paths added by [`RateLimits::exempting`].
     pub fn classify(&self, method: &Method, path: &str) -> Option<(&Policy, KeyBy)> {
-        if path == "/health" {
+        if path == "/health" || self.exempt.contains(&path) {
             return None;
         }
         let route = strip_api_version(path);

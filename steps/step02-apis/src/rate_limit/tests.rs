@@ -103,6 +103,15 @@ fn placing_an_order_falls_under_the_orders_policy_and_reading_orders_does_not() 
 }
 
 #[test]
+fn an_exempted_path_falls_under_no_policy_and_its_neighbours_still_do() {
+    let limits = limits(&RateLimitConfig::default()).exempting("/internal/noop");
+    assert!(limits.classify(&Method::GET, "/internal/noop").is_none());
+    assert!(limits.classify(&Method::GET, "/health").is_none());
+    assert!(limits.classify(&Method::GET, "/internal/noop/x").is_some());
+    assert!(limits.classify(&Method::GET, "/internal/cache").is_some());
+}
+
+#[test]
 fn a_valid_token_keys_by_user_and_an_invalid_one_falls_back_to_the_address() {
     let limits = limits(&RateLimitConfig::default());
     let user = UserId::new();

@@ -1,0 +1,52 @@
+//! Wiring: step 4's state (step 3's, with the reference endpoint exempted from rate limits,
+//! plus step 4's settings), the router (step 3's, with step 4's routes merged in under the
+//! same layers), and [`build`], which binds the listener.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::FromRef;
+use common::Application;
+
+use crate::config::{Config, OptimizeConfig};
+use crate::routes::NOOP_PATH;
+
+/// Step 4's application state: step 3's, plus what step 4 adds.
+#[derive(Clone, FromRef)]
+pub struct AppState {
+    /// Step 3's state (its cache, Redis handle, rate limits counted in Redis).
+    pub base: step03_caching::AppState,
+    /// Step 4's settings, read by the profiling endpoint.
+    pub optimize: Arc<OptimizeConfig>,
+}
+
+impl AppState {
+    /// Step 3's state, then step 4's changes to it.
+    pub async fn build(config: &Config) -> anyhow::Result<Self> {
+        let base = step03_caching::AppState::build(&config.base).await?;
+        Ok(Self::from_base(config, base))
+    }
+
+    /// Step 4's state around an already-built step-3 state.
+    pub fn from_base(config: &Config, mut base: step03_caching::AppState) -> Self {
+        // The reference endpoint measures the stack; a quota refusing it would measure the
+        // limiter (and a Redis round trip) instead.
+        base.base.rate_limits = base.base.rate_limits.clone().exempting(NOOP_PATH);
+        Self {
+            base,
+            optimize: Arc::new(config.optimize.clone()),
+        }
+    }
+}
+
+/// Step 4's complete router: step 3's, plus `/internal/noop`, under the same layers.
+pub fn router(state: AppState, config: &Config) -> Router {
+    let extra = crate::routes::router().with_state(state.clone());
+    step03_caching::router_with(extra, state.base, &config.base)
+}
+
+/// Builds step 4's state and router from `config` and binds `config.common().server`.
+pub async fn build(config: &Config) -> anyhow::Result<Application> {
+    let state = AppState::build(config).await?;
+    Application::bind(&config.common().server, router(state, config)).await
+}

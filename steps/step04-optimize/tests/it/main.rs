@@ -1,0 +1,7 @@
+//! The one integration-test binary of step 4. Every test gets a real step-4 server on port 0,
+//! a fresh MongoDB database, its own payment simulator and gRPC payments service, and its own
+//! key prefix on the shared test Redis (`support::spawn`).
+
+mod contract;
+mod reference;
+mod support;
