@@ -3,5 +3,6 @@
 //! key prefix on the shared test Redis (`support::spawn`).
 
 mod contract;
+mod load_balancing;
 mod reference;
 mod support;

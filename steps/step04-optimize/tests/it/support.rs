@@ -1,11 +1,14 @@
 //! The step-4 harness: step 3's (a real server per test on port 0, a fresh database, its own
 //! payment simulator and gRPC payments service, its own key prefix on the shared test Redis),
-//! with step 4's configuration and router.
+//! with step 4's configuration and router. [`spawn_beside`] starts another instance on the same
+//! database and the same Redis prefix (several instances behind nginx); [`spawn_built`] also
+//! wraps the router, so a test can make one instance die in a way it chooses.
 
 #![allow(dead_code)] // each test module uses its own part of the harness
 
 use std::sync::{Arc, Mutex};
 
+use axum::Router;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use secrecy::SecretString;
@@ -67,6 +70,35 @@ pub async fn spawn() -> App {
 /// Step 4 with `customize` applied to the test configuration.
 pub async fn spawn_with(customize: impl FnOnce(&mut Config) + Send + 'static) -> App {
     let redis = Arc::new(test_redis().await.expect("the shared test Redis"));
+    spawn_built(redis, customize, |router| router).await
+}
+
+/// Another instance of `first`'s app: the same database, the same Redis and key prefix, and
+/// `customize` applied after that (e.g. `first`'s rate limits).
+pub async fn spawn_beside(
+    first: &App,
+    customize: impl FnOnce(&mut Config) + Send + 'static,
+    wrap: impl FnOnce(Router) -> Router + Send + 'static,
+) -> App {
+    let mongodb = first.config.common().mongodb.clone();
+    spawn_built(
+        first.redis.clone(),
+        move |config| {
+            config.base.base.base.base.mongodb = mongodb;
+            customize(config);
+        },
+        wrap,
+    )
+    .await
+}
+
+/// Step 4 on `redis`'s prefix with `customize` applied, its router passed through `wrap`
+/// before it serves.
+pub async fn spawn_built(
+    redis: Arc<TestRedis>,
+    customize: impl FnOnce(&mut Config) + Send + 'static,
+    wrap: impl FnOnce(Router) -> Router + Send + 'static,
+) -> App {
     let (redis_config, cache) = (
         RedisConfig {
             url: SecretString::from(redis.url.clone()),
@@ -110,7 +142,7 @@ pub async fn spawn_with(customize: impl FnOnce(&mut Config) + Send + 'static) ->
             customize(&mut config);
             config.validate()?;
             let state = AppState::build(&config).await?;
-            let router = step04_optimize::router(state.clone(), &config);
+            let router = wrap(step04_optimize::router(state.clone(), &config));
             *keep.lock().unwrap() = Some((config, service, state));
             Ok(router)
         },
