@@ -6,10 +6,11 @@
 //! testkit), [`nextest`] (running tests, reading per-test results), [`report`] (the report of
 //! `step`), [`snapshot`] (a crate's routes, config keys, dependencies, files and tests, for
 //! `diff`), [`ui`] (progress on a terminal, plain lines elsewhere), [`interrupt`] (Ctrl-C),
-//! [`prereq`], [`workspace`].
+//! [`load`] (the load generator of `load` and `profile`), [`prereq`], [`workspace`].
 
 mod cmd;
 mod interrupt;
+mod load;
 mod nextest;
 mod prereq;
 mod report;
@@ -41,6 +42,8 @@ Examples:
   cargo xtask diff 0 1                what step 1 adds over step 0
   cargo xtask services up             local services for exploring (`services down` stops them)
   cargo xtask images                  build local container images (no registry needed)
+  cargo xtask load 4 --release        load step 4: a report and a latency chart
+  cargo xtask profile 4 --release     the same with a CPU flamegraph
 
 `cargo xtask help <COMMAND>` shows a command's options and more examples."
 )]
@@ -80,6 +83,16 @@ enum Command {
     ///
     /// Cached once built; `STEPWISE_IMAGES=local` makes the tests use them.
     Images(cmd::images::Images),
+    /// Drive step N with a realistic task mix or one endpoint, at a fixed rate or at maximum
+    /// throughput, and report requests/s and latency percentiles per endpoint.
+    ///
+    /// The no-I/O reference endpoint runs first, as this machine's ceiling; the report goes to
+    /// target/reports/ as JSON and an SVG latency chart.
+    Load(cmd::load::Load),
+    /// A load run with a CPU profile taken mid-run: a flamegraph SVG in target/reports/.
+    ///
+    /// Needs step 4 or later (the server profiles itself; no `perf` needed).
+    Profile(cmd::profile::Profile),
 }
 
 fn main() -> std::process::ExitCode {
@@ -92,6 +105,8 @@ fn main() -> std::process::ExitCode {
         Command::Services(command) => command.run(),
         Command::Doctor(command) => command.run(),
         Command::Images(command) => command.run(),
+        Command::Load(command) => command.run(),
+        Command::Profile(command) => command.run(),
     };
     match outcome {
         Ok(code) => code,

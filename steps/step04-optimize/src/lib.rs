@@ -40,6 +40,7 @@
 //! Step 5 (`steps/step05-hybrid-dbs`) moves orders and payments to PostgreSQL, and measures
 //! the change with this step's load generator.
 
+pub mod catalog;
 pub mod config;
 pub mod routes;
 pub mod startup;

@@ -28,10 +28,13 @@ enum Command {
     /// Create the first admin, or promote an existing account (its password is kept).
     CreateAdmin(AdminArgs),
     /// Insert the demo catalog (idempotent); with `--products N`, also N generated products
-    /// (SKUs `BENCH-000001`...).
+    /// (SKUs `BENCH-000001`...); with `--large`, the load runs' catalog: 100,000 products,
+    /// 10,000 users, 300,000 reviews (idempotent too).
     Seed {
         #[arg(long, value_name = "N")]
         products: Option<u32>,
+        #[arg(long)]
+        large: bool,
     },
 }
 
@@ -57,8 +60,27 @@ async fn main() -> anyhow::Result<()> {
             args.run(&state.base.base.base.base.accounts, MAX_PASSWORD_BYTES)
                 .await?;
         }
-        Command::Seed { products } => {
+        Command::Seed { products, large } => {
             seed_catalog(&config.common().mongodb).await?;
+            if large {
+                let passwords = step01_security::passwords::Argon2id::new(
+                    &config.base.base.base.security.passwords,
+                )?;
+                let (seeded, took) = step04_optimize::catalog::seed_large(
+                    &config.common().mongodb,
+                    &passwords,
+                    step04_optimize::catalog::PRODUCTS,
+                    step04_optimize::catalog::USERS,
+                )
+                .await?;
+                println!(
+                    "large catalog: {} products, {} users, {} reviews inserted in {:.1} s",
+                    seeded.products,
+                    seeded.users,
+                    seeded.reviews,
+                    took.as_secs_f64()
+                );
+            }
             if let Some(count) = products {
                 let inserted =
                     step03_caching::bench::seed_products(&config.common().mongodb, count).await?;

@@ -3,6 +3,8 @@
 pub mod diff;
 pub mod doctor;
 pub mod images;
+pub mod load;
+pub mod profile;
 pub mod run;
 pub mod services;
 pub mod step;

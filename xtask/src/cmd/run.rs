@@ -35,122 +35,205 @@ pub struct Run {
 
 const ADMIN_EMAIL: &str = "admin@stepwise.test";
 
+/// How [`start`] serves a step: the ports it prefers, the build, extra environment, and
+/// commands of the step's binary to run before serving (e.g. `seed --large`).
+pub struct StartOptions {
+    /// `None`: any free port.
+    pub port: Option<u16>,
+    pub payments_port: u16,
+    pub release: bool,
+    pub env: Vec<(String, String)>,
+    pub before_serve: Vec<Vec<String>>,
+}
+
+/// A step served on localhost with everything it needs; dropping it stops all of it (the
+/// payment simulator through [`Stack::stop`], which needs the runtime).
+pub struct Stack {
+    pub step: &'static steps::StepInfo,
+    pub base: String,
+    pub server: LocalServer,
+    pub companions: Vec<(&'static steps::Companion, LocalServer)>,
+    pub payments: RunningSimulator,
+    pub services: Services,
+    pub admin_password: String,
+}
+
+impl Stack {
+    /// Stops everything, the server first (it holds connections to the rest).
+    pub fn stop(self, runtime: &tokio::runtime::Runtime) {
+        drop(self.server);
+        drop(self.companions);
+        runtime.block_on(self.payments.stop());
+        drop(self.services);
+    }
+}
+
+/// Starts step `number` as `cargo xtask run` does: its services, a build of its binary and
+/// companions, the payment simulator, the companions, a demo admin, the demo catalog, the
+/// server. `cargo xtask load` and `profile` start their target through here too.
+pub fn start(
+    number: u8,
+    options: &StartOptions,
+    runtime: &tokio::runtime::Runtime,
+) -> anyhow::Result<Stack> {
+    let step = steps::find(number)?;
+    let chain = steps::chain(number)?;
+    let own_companions: Vec<&'static steps::Companion> =
+        chain.iter().flat_map(|s| s.companions.iter()).collect();
+    let services = Services::start(step.services, Origin::EnvironmentFirst, &Ui::new())?;
+
+    let profile = if options.release { "release" } else { "debug" };
+    let mut build = workspace::cargo();
+    build.args(["build", "--package", step.package, "--bin", step.binary]);
+    if options.release {
+        build.arg("--release");
+    }
+    for companion in &own_companions {
+        build.args(["--package", companion.package, "--bin", companion.binary]);
+    }
+    eprintln!("building {} ({profile}) ...", step.binary);
+    let status = build.status().context("running cargo build")?;
+    if !status.success() {
+        bail!("building {} failed", step.binary);
+    }
+    let binary = workspace::target_dir().join(profile).join(step.binary);
+
+    let payments = runtime.block_on(async {
+        let preferred = SocketAddr::from(([127, 0, 0, 1], options.payments_port));
+        match RunningSimulator::start_on(preferred, SimConfig::default()).await {
+            Ok(sim) => Ok(sim),
+            Err(_) => RunningSimulator::start(SimConfig::default()).await,
+        }
+    })?;
+
+    let mut env: Vec<(std::ffi::OsString, std::ffi::OsString)> = services
+        .app_env()
+        .into_iter()
+        .map(|(k, v)| (k.into(), v.into()))
+        .collect();
+    env.push(("APP__PAYMENTS__BASE_URL".into(), payments.base_url().into()));
+    // The server runs in a temp dir, so a learner's ./shop.toml is passed by path; only
+    // when it exists, since a named config file must exist.
+    let shop_toml = workspace::root().join("shop.toml");
+    if shop_toml.is_file() {
+        env.push(("APP_CONFIG".into(), shop_toml.into()));
+    }
+    env.extend(options.env.iter().map(|(k, v)| (k.into(), v.into())));
+    // The step's own companions (step 2's payments service) first: the API points at them.
+    let mut companions = Vec::new();
+    for &companion in &own_companions {
+        let program = workspace::target_dir().join(profile).join(companion.binary);
+        let started = LocalServer::start_at(
+            companion.binary,
+            Some(companion.port),
+            Duration::from_secs(30),
+            |port, _dir| {
+                let mut env = env.clone();
+                env.push((
+                    companion.listen_var.into(),
+                    format!("127.0.0.1:{port}").into(),
+                ));
+                Ok(Launch {
+                    program: program.clone(),
+                    args: companion.args.iter().map(Into::into).collect(),
+                    env,
+                    ..Launch::default()
+                })
+            },
+        )
+        .with_context(|| format!("starting {}", companion.binary))?;
+        env.push((
+            companion.url_var.into(),
+            format!("http://127.0.0.1:{}", started.port()).into(),
+        ));
+        companions.push((companion, started));
+    }
+    let password = admin_password();
+    let mut create_admin = std::process::Command::new(&binary);
+    create_admin
+        .args([
+            "create-admin",
+            "--email",
+            ADMIN_EMAIL,
+            "--name",
+            "Demo Admin",
+        ])
+        .env("SHOP_ADMIN_PASSWORD", &password)
+        .envs(env.iter().map(|(k, v)| (k, v)));
+    run_to_completion(&mut create_admin).context("creating the demo admin")?;
+    for args in &options.before_serve {
+        let mut command = std::process::Command::new(&binary);
+        command.args(args).envs(env.iter().map(|(k, v)| (k, v)));
+        eprintln!("{} {} ...", step.binary, args.join(" "));
+        run_to_completion(&mut command)
+            .with_context(|| format!("running {} {}", step.binary, args.join(" ")))?;
+    }
+
+    let server = LocalServer::start_at(
+        step.binary,
+        options.port,
+        Duration::from_secs(60),
+        |port, _dir| {
+            let mut env = env.clone();
+            env.push(("APP__SERVER__PORT".into(), port.to_string().into()));
+            Ok(Launch {
+                program: binary.clone(),
+                args: vec!["serve".into(), "--seed".into()],
+                env,
+                ..Launch::default()
+            })
+        },
+    )
+    .with_context(|| {
+        format!(
+            "starting step {} on port {} (is the port in use? try --port)",
+            step.number,
+            options
+                .port
+                .map_or_else(|| "any".to_owned(), |p| p.to_string())
+        )
+    })?;
+    Ok(Stack {
+        step,
+        base: format!("http://127.0.0.1:{}", server.port()),
+        server,
+        companions,
+        payments,
+        services,
+        admin_password: password,
+    })
+}
+
 impl Run {
     pub fn run(self) -> anyhow::Result<ExitCode> {
-        let step = steps::find(self.number)?;
         let chain = steps::chain(self.number)?;
-        let own_companions: Vec<&steps::Companion> =
-            chain.iter().flat_map(|s| s.companions.iter()).collect();
         // Newest first: what this step adds leads the list.
         let endpoints: Vec<&steps::Endpoint> = chain
             .iter()
             .rev()
             .flat_map(|s| s.endpoints.iter())
             .collect();
-        let services = Services::start(step.services, Origin::EnvironmentFirst, &Ui::new())?;
-
-        let mut build = workspace::cargo();
-        build.args(["build", "--package", step.package, "--bin", step.binary]);
-        for companion in &own_companions {
-            build.args(["--package", companion.package, "--bin", companion.binary]);
-        }
-        eprintln!("building {} ...", step.binary);
-        let status = build.status().context("running cargo build")?;
-        if !status.success() {
-            bail!("building {} failed", step.binary);
-        }
-        let binary = workspace::target_dir().join("debug").join(step.binary);
-
         let runtime = tokio::runtime::Runtime::new()?;
-        let payments = runtime.block_on(async {
-            let preferred = SocketAddr::from(([127, 0, 0, 1], self.payments_port));
-            match RunningSimulator::start_on(preferred, SimConfig::default()).await {
-                Ok(sim) => Ok(sim),
-                Err(_) => RunningSimulator::start(SimConfig::default()).await,
-            }
-        })?;
-
-        let mut env: Vec<(std::ffi::OsString, std::ffi::OsString)> = services
-            .app_env()
-            .into_iter()
-            .map(|(k, v)| (k.into(), v.into()))
-            .collect();
-        env.push(("APP__PAYMENTS__BASE_URL".into(), payments.base_url().into()));
-        // The server runs in a temp dir, so a learner's ./shop.toml is passed by path; only
-        // when it exists, since a named config file must exist.
-        let shop_toml = workspace::root().join("shop.toml");
-        if shop_toml.is_file() {
-            env.push(("APP_CONFIG".into(), shop_toml.into()));
-        }
-        // The step's own companions (step 2's payments service) first: the API points at them.
-        let mut companions = Vec::new();
-        for &companion in &own_companions {
-            let program = workspace::target_dir().join("debug").join(companion.binary);
-            let started = LocalServer::start_at(
-                companion.binary,
-                Some(companion.port),
-                Duration::from_secs(30),
-                |port, _dir| {
-                    let mut env = env.clone();
-                    env.push((
-                        companion.listen_var.into(),
-                        format!("127.0.0.1:{port}").into(),
-                    ));
-                    Ok(Launch {
-                        program: program.clone(),
-                        args: companion.args.iter().map(Into::into).collect(),
-                        env,
-                        ..Launch::default()
-                    })
-                },
-            )
-            .with_context(|| format!("starting {}", companion.binary))?;
-            env.push((
-                companion.url_var.into(),
-                format!("http://127.0.0.1:{}", started.port()).into(),
-            ));
-            companions.push((companion, started));
-        }
-        let password = admin_password();
-        let mut create_admin = std::process::Command::new(&binary);
-        create_admin
-            .args([
-                "create-admin",
-                "--email",
-                ADMIN_EMAIL,
-                "--name",
-                "Demo Admin",
-            ])
-            .env("SHOP_ADMIN_PASSWORD", &password)
-            .envs(
-                env.iter()
-                    .map(|(k, v): &(std::ffi::OsString, std::ffi::OsString)| (k, v)),
-            );
-        run_to_completion(&mut create_admin).context("creating the demo admin")?;
-
-        let server = LocalServer::start_at(
-            step.binary,
-            Some(self.port),
-            Duration::from_secs(60),
-            |port, _dir| {
-                let mut env = env.clone();
-                env.push(("APP__SERVER__PORT".into(), port.to_string().into()));
-                Ok(Launch {
-                    program: binary.clone(),
-                    args: vec!["serve".into(), "--seed".into()],
-                    env,
-                    ..Launch::default()
-                })
+        let stack = start(
+            self.number,
+            &StartOptions {
+                port: Some(self.port),
+                payments_port: self.payments_port,
+                release: false,
+                env: Vec::new(),
+                before_serve: Vec::new(),
             },
-        )
-        .with_context(|| {
-            format!(
-                "starting step {} on port {} (is the port in use? try --port)",
-                step.number, self.port
-            )
-        })?;
-
-        let base = format!("http://127.0.0.1:{}", server.port());
+            &runtime,
+        )?;
+        let Stack {
+            step,
+            base,
+            server,
+            mut companions,
+            payments,
+            services,
+            admin_password: password,
+        } = stack;
         println!();
         println!("step {}: {} is running", step.number, step.title);
         println!("  REST API     {base}/api/v1");

@@ -1,0 +1,191 @@
+//! `cargo xtask load N`: drives step N (started here like `cargo xtask run N`, or a running one
+//! at `--base-url`) with the task mix or one endpoint, at a fixed arrival rate (`--rate`, open
+//! model) or at maximum throughput (`--max`, closed loop), after a few seconds of the no-I/O
+//! reference endpoint; prints the report and writes it as JSON and SVG to `target/reports/`.
+//! Exit code 1 when any request failed other than with a 429.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::bail;
+
+use crate::cmd::run::{Stack, StartOptions, start};
+use crate::load::mix::Scenario;
+use crate::load::{self, Mode, Plan};
+use crate::workspace;
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Catalog {
+    /// The demo catalog `run` seeds (a handful of products).
+    Demo,
+    /// 100,000 products with reviews and users (`step04-optimize seed --large`; step 4 on).
+    Large,
+}
+
+#[derive(clap::Args, Debug)]
+#[command(after_long_help = "\
+Examples:
+  cargo xtask load 4                                  the mix, max throughput, 20 s
+  cargo xtask load 4 --scenario detail --release      cached product detail vs the reference
+  cargo xtask load 4 --scenario detail --no-cache     the same, uncached
+  cargo xtask load 4 --rate 800 --catalog large       an open-model run at 800 requests/s
+  cargo xtask load 4 --base-url http://127.0.0.1:8080 --scenario listing")]
+pub struct Load {
+    /// The step number (the reference endpoint exists from step 4 on).
+    pub number: u8,
+    /// Drive a server that is already running instead of starting one.
+    #[arg(long)]
+    pub base_url: Option<String>,
+    #[arg(long, value_enum, default_value = "mix")]
+    pub scenario: Scenario,
+    /// Open model: this many requests per second, latency from each intended start.
+    #[arg(long, conflicts_with = "max")]
+    pub rate: Option<f64>,
+    /// Closed loop at maximum throughput (the default when --rate is not given).
+    #[arg(long)]
+    pub max: bool,
+    /// Seconds the scenario runs.
+    #[arg(long, default_value_t = 20)]
+    pub duration: u64,
+    /// Workers in --max mode (and for the reference phase).
+    #[arg(long, default_value_t = 32)]
+    pub concurrency: usize,
+    /// Seconds of the reference endpoint before the scenario (0 skips it).
+    #[arg(long, default_value_t = 5)]
+    pub reference_secs: u64,
+    #[arg(long, value_enum, default_value = "demo")]
+    pub catalog: Catalog,
+    /// Build and run the server optimised (what the figures in the chapter use).
+    #[arg(long)]
+    pub release: bool,
+    /// Serve with the product cache off (APP__CACHE__ENABLED=false), for cached vs uncached.
+    #[arg(long)]
+    pub no_cache: bool,
+    /// Keep step 2's rate limits (off by default: one load client would hit them at once).
+    #[arg(long)]
+    pub keep_rate_limits: bool,
+    /// Load users the mix registers and signs in first.
+    #[arg(long, default_value_t = 16)]
+    pub users: usize,
+    /// Where the JSON and SVG go (default: target/reports).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+impl Load {
+    pub fn mode(&self) -> Mode {
+        match self.rate {
+            Some(per_sec) => Mode::Rate {
+                per_sec,
+                max_in_flight: 4096,
+            },
+            None => Mode::Max {
+                concurrency: self.concurrency,
+            },
+        }
+    }
+
+    /// The server's environment for a load run.
+    pub fn server_env(&self) -> Vec<(String, String)> {
+        let mut env = Vec::new();
+        if !self.keep_rate_limits {
+            env.push(("APP__APIS__RATE_LIMIT__ENABLED".into(), "false".into()));
+        }
+        if self.no_cache {
+            env.push(("APP__CACHE__ENABLED".into(), "false".into()));
+        }
+        env
+    }
+
+    /// Starts the step unless `--base-url` names one; returns the stack and the base URL.
+    pub fn target(
+        &self,
+        runtime: &tokio::runtime::Runtime,
+        extra_env: &[(String, String)],
+    ) -> anyhow::Result<(Option<Stack>, String)> {
+        if let Some(base) = &self.base_url {
+            if self.catalog == Catalog::Large {
+                bail!("--catalog large seeds a server this command starts; without --base-url");
+            }
+            return Ok((None, base.clone()));
+        }
+        if self.catalog == Catalog::Large && self.number < 4 {
+            bail!("--catalog large needs step 4 or later (step04-optimize seed --large)");
+        }
+        let mut env = self.server_env();
+        env.extend_from_slice(extra_env);
+        let stack = start(
+            self.number,
+            &StartOptions {
+                port: None,
+                payments_port: 0,
+                release: self.release,
+                env,
+                before_serve: match self.catalog {
+                    Catalog::Demo => Vec::new(),
+                    Catalog::Large => vec![vec!["seed".into(), "--large".into()]],
+                },
+            },
+            runtime,
+        )?;
+        let base = stack.base.clone();
+        Ok((Some(stack), base))
+    }
+
+    pub fn plan(&self, base_url: String) -> Plan {
+        Plan {
+            step: self.number,
+            base_url,
+            scenario: self.scenario,
+            mode: self.mode(),
+            duration: Duration::from_secs(self.duration),
+            reference: Duration::from_secs(self.reference_secs),
+            reference_concurrency: self.concurrency,
+            users: self.users,
+            server_build: match (&self.base_url, self.release) {
+                (Some(_), _) => "external".into(),
+                (None, true) => "release".into(),
+                (None, false) => "debug".into(),
+            },
+        }
+    }
+
+    pub fn reports_dir(&self) -> PathBuf {
+        self.out
+            .clone()
+            .unwrap_or_else(|| workspace::target_dir().join("reports"))
+    }
+
+    pub fn run(self) -> anyhow::Result<ExitCode> {
+        let runtime = tokio::runtime::Runtime::new()?;
+        let (stack, base) = self.target(&runtime, &[])?;
+        let plan = self.plan(base);
+        eprintln!(
+            "load: step {}, scenario {}, {} for {} s ...",
+            plan.step,
+            plan.scenario.name(),
+            if self.rate.is_some() {
+                "open model"
+            } else {
+                "max throughput"
+            },
+            self.duration
+        );
+        let outcome = runtime.block_on(load::run(&plan));
+        if let Some(stack) = stack {
+            stack.stop(&runtime);
+        }
+        let report = outcome?;
+        let (json, svg) = load::write(&report, &self.reports_dir(), &load::timestamp())?;
+        print!("{}", report.table());
+        println!("report  {}", json.display());
+        println!("chart   {}", svg.display());
+        let unexpected = report.unexpected_errors();
+        if unexpected > 0 {
+            eprintln!("{unexpected} requests failed (other than 429)");
+            return Ok(ExitCode::FAILURE);
+        }
+        Ok(ExitCode::SUCCESS)
+    }
+}

@@ -1,0 +1,188 @@
+//! The load generator's own checks: the open model's intended times and its latency from the
+//! intended start when a request stalls (on paused time, so exact), the report's maths, the
+//! JSON's shape and the chart file.
+
+use std::time::Duration;
+
+use super::report::{self, Machine, Phase, Report};
+use super::scheduler::{self, Sample, intended_offset};
+
+#[test]
+fn intended_start_times_are_evenly_spaced_at_the_rate() {
+    assert_eq!(intended_offset(0, 100.0), Duration::ZERO);
+    assert_eq!(intended_offset(1, 100.0), Duration::from_millis(10));
+    assert_eq!(intended_offset(250, 100.0), Duration::from_millis(2500));
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_open_model_sends_every_request_on_time_when_the_server_keeps_up() {
+    let samples = scheduler::open(100.0, Duration::from_secs(1), 64, |_| async {
+        tokio::time::sleep(Duration::from_millis(3)).await;
+        ("GET /x".to_owned(), Some(200))
+    })
+    .await;
+    assert_eq!(samples.len(), 100);
+    for sample in &samples {
+        assert_eq!(sample.latency, Duration::from_millis(3), "{sample:?}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stall_shows_in_the_latency_of_the_requests_queued_behind_it() {
+    // One slot: request 0 stalls 500 ms, so requests due during the stall wait for it. Their
+    // latency runs from when they were due, not from when they could finally be sent.
+    let samples = scheduler::open(100.0, Duration::from_secs(1), 1, |index| async move {
+        let work = if index == 0 { 500 } else { 1 };
+        tokio::time::sleep(Duration::from_millis(work)).await;
+        ("GET /x".to_owned(), Some(200))
+    })
+    .await;
+    let mut samples = samples;
+    samples.sort_by_key(|s| s.at);
+    assert_eq!(samples[0].latency, Duration::from_millis(500));
+    // Request 1 was due at 10 ms, sent at 500 ms, answered at 501 ms.
+    assert_eq!(samples[1].at, Duration::from_millis(10));
+    assert_eq!(samples[1].latency, Duration::from_millis(491));
+    let slow = samples
+        .iter()
+        .filter(|s| s.latency > Duration::from_millis(100))
+        .count();
+    assert!(slow > 40, "only {slow} requests show the stall");
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_closed_model_measures_from_each_send() {
+    let samples = scheduler::closed(2, Duration::from_millis(100), |_| async {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        ("GET /x".to_owned(), Some(200))
+    })
+    .await;
+    assert_eq!(samples.len(), 20);
+    assert!(
+        samples
+            .iter()
+            .all(|s| s.latency == Duration::from_millis(10))
+    );
+}
+
+fn sample(endpoint: &str, status: Option<u16>, millis: u64) -> Sample {
+    Sample {
+        endpoint: endpoint.to_owned(),
+        status,
+        latency: Duration::from_millis(millis),
+        at: Duration::ZERO,
+    }
+}
+
+fn example_report() -> Report {
+    let mut samples: Vec<Sample> = (1..=100)
+        .map(|ms| sample("GET /a", Some(200), ms))
+        .collect();
+    samples.push(sample("GET /b", Some(429), 5));
+    samples.push(sample("GET /b", Some(500), 5));
+    samples.push(sample("GET /b", None, 5));
+    let reference: Vec<Sample> = (0..400).map(|_| sample("noop", Some(200), 1)).collect();
+    let phase = Phase {
+        samples: &samples,
+        elapsed: Duration::from_secs(2),
+    };
+    let mut rows = report::rows(&phase);
+    let reference = report::reference_row(
+        &Phase {
+            samples: &reference,
+            elapsed: Duration::from_secs(2),
+        },
+        "GET /internal/noop (reference)",
+    );
+    report::relate_to_reference(&mut rows, &reference);
+    let mut reference = reference;
+    let ceiling = reference.clone();
+    report::relate_to_reference(std::slice::from_mut(&mut reference), &ceiling);
+    Report {
+        step: 4,
+        scenario: "mix".into(),
+        mode: "max (closed, 2 workers)".into(),
+        started_at: "2026-01-01T00:00:00Z".into(),
+        duration_secs: 2.0,
+        machine: Machine {
+            cpus: 2,
+            os: "linux".into(),
+            arch: "x86_64".into(),
+            server_build: "debug".into(),
+        },
+        reference: Some(reference),
+        rows,
+    }
+}
+
+#[test]
+fn rows_carry_rates_percentiles_errors_by_status_and_the_share_of_the_reference() {
+    let report = example_report();
+    let a = &report.rows[0];
+    assert_eq!(a.endpoint, "GET /a");
+    assert_eq!(a.requests, 100);
+    assert!((a.requests_per_sec - 50.0).abs() < 1e-9);
+    // HDR with 3 significant digits: within 0.1% of the exact value.
+    assert!((a.p50_ms - 50.0).abs() < 0.1, "{}", a.p50_ms);
+    assert!((a.p90_ms - 90.0).abs() < 0.1, "{}", a.p90_ms);
+    assert!((a.p99_ms - 99.0).abs() < 0.1, "{}", a.p99_ms);
+    assert!((a.max_ms - 100.0).abs() < 0.1, "{}", a.max_ms);
+    assert!(a.errors.is_empty());
+    assert!((a.percent_of_reference.unwrap() - 25.0).abs() < 1e-9);
+    let b = &report.rows[1];
+    assert_eq!(b.errors["429"], 1);
+    assert_eq!(b.errors["500"], 1);
+    assert_eq!(b.errors["transport"], 1);
+    let all = report.rows.last().unwrap();
+    assert_eq!(all.endpoint, report::OVERALL);
+    assert_eq!(all.requests, 103);
+    // The 429 is intended; the 500 and the transport error are not.
+    assert_eq!(report.unexpected_errors(), 2);
+}
+
+#[test]
+fn the_json_report_has_the_reference_every_row_and_the_machine() {
+    let json = serde_json::to_value(example_report()).unwrap();
+    assert_eq!(json["step"], 4);
+    assert_eq!(json["machine"]["cpus"], 2);
+    assert_eq!(
+        json["reference"]["endpoint"],
+        "GET /internal/noop (reference)"
+    );
+    assert_eq!(json["reference"]["percent_of_reference"], 100.0);
+    let rows = json["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 3);
+    for key in [
+        "requests",
+        "requests_per_sec",
+        "p50_ms",
+        "p90_ms",
+        "p99_ms",
+        "max_ms",
+        "errors",
+        "percentiles",
+    ] {
+        assert!(rows[0].get(key).is_some(), "{key} missing from {}", rows[0]);
+    }
+    let table = example_report().table();
+    assert!(table.contains("GET /internal/noop (reference)"), "{table}");
+    assert!(table.contains("500: 1"), "{table}");
+}
+
+#[test]
+fn the_report_is_written_as_json_and_an_svg_chart_with_a_line_per_endpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let (json, svg) = super::write(&example_report(), dir.path(), "20260101-000000").unwrap();
+    assert!(json.ends_with("load-step4-mix-20260101-000000.json"));
+    let parsed: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert_eq!(parsed["rows"].as_array().unwrap().len(), 3);
+    let svg = std::fs::read_to_string(svg).unwrap();
+    assert!(svg.starts_with("<svg"), "{}", &svg[..100.min(svg.len())]);
+    assert!(svg.contains("GET /a"), "the legend names the endpoints");
+    assert!(svg.contains("latency by percentile"));
+    // One series line per row and one legend sample each.
+    assert!(
+        svg.matches("<polyline").count() >= 4,
+        "reference, a, b, all"
+    );
+}
