@@ -3,5 +3,7 @@
 //! key prefix on the shared test Redis (`support::spawn`).
 
 mod contract;
+mod indexes;
+mod profile;
 mod reference;
 mod support;
