@@ -33,6 +33,8 @@
 //!
 //! ## Map of the crate
 //! - [`config`]: step 3's config plus the `optimize` section.
+//! - [`indexes`]: the query-driven index plan, and what the local stand-in cannot take.
+//! - [`profile`]: the CPU profile endpoint (flamegraph SVG).
 //! - [`routes`]: the reference endpoint.
 //! - [`startup`]: state, router, [`build`].
 //!
@@ -42,6 +44,8 @@
 
 pub mod catalog;
 pub mod config;
+pub mod indexes;
+pub mod profile;
 pub mod routes;
 pub mod startup;
 

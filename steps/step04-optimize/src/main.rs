@@ -36,6 +36,9 @@ enum Command {
         #[arg(long)]
         large: bool,
     },
+    /// Create every step's query indexes (idempotent) and print the plan: each index, the
+    /// query it serves, and whether it was created now or existed.
+    Indexes,
 }
 
 /// argon2id takes long passwords whole; this only bounds the work one command can ask for.
@@ -85,6 +88,18 @@ async fn main() -> anyhow::Result<()> {
                 let inserted =
                     step03_caching::bench::seed_products(&config.common().mongodb, count).await?;
                 println!("{inserted} generated products inserted ({count} wanted)");
+            }
+        }
+        Command::Indexes => {
+            let mongodb = &config.common().mongodb;
+            let db = common::store::mongo::connect(mongodb).await?;
+            common::store::mongo::ensure_indexes(&db).await?;
+            step01_security::store::mongo::ensure_indexes(&db).await?;
+            step02_apis::listing::ensure_indexes(&db).await?;
+            let server = step04_optimize::indexes::Server::detect(&db).await?;
+            println!("server: {server:?}");
+            for outcome in step04_optimize::indexes::ensure(&db).await? {
+                println!("{outcome}");
             }
         }
     }

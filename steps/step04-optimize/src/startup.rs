@@ -4,11 +4,13 @@
 
 use std::sync::Arc;
 
+use anyhow::Context;
 use axum::Router;
 use axum::extract::FromRef;
 use common::Application;
 
 use crate::config::{Config, OptimizeConfig};
+use crate::profile::{PROFILE_PATH, Profiler};
 use crate::routes::NOOP_PATH;
 
 /// Step 4's application state: step 3's, plus what step 4 adds.
@@ -18,11 +20,25 @@ pub struct AppState {
     pub base: step03_caching::AppState,
     /// Step 4's settings, read by the profiling endpoint.
     pub optimize: Arc<OptimizeConfig>,
+    /// One CPU profile at a time.
+    pub profiler: Profiler,
 }
 
 impl AppState {
-    /// Step 3's state, then step 4's changes to it.
+    /// Step 4's indexes (unless `optimize.create_indexes` is off), step 3's state, then step
+    /// 4's changes to it.
     pub async fn build(config: &Config) -> anyhow::Result<Self> {
+        if config.optimize.create_indexes {
+            let db = common::store::mongo::connect(&config.common().mongodb).await?;
+            let outcomes = crate::indexes::ensure(&db)
+                .await
+                .context("creating step 4's query indexes")?;
+            let created = outcomes
+                .iter()
+                .filter(|o| o.status == crate::indexes::Status::Created)
+                .count();
+            tracing::info!(created, "query indexes in place");
+        }
         let base = step03_caching::AppState::build(&config.base).await?;
         Ok(Self::from_base(config, base))
     }
@@ -31,17 +47,28 @@ impl AppState {
     pub fn from_base(config: &Config, mut base: step03_caching::AppState) -> Self {
         // The reference endpoint measures the stack; a quota refusing it would measure the
         // limiter (and a Redis round trip) instead.
-        base.base.rate_limits = base.base.rate_limits.clone().exempting(NOOP_PATH);
+        base.base.rate_limits = base
+            .base
+            .rate_limits
+            .clone()
+            .exempting(NOOP_PATH)
+            .exempting(PROFILE_PATH);
         Self {
             base,
             optimize: Arc::new(config.optimize.clone()),
+            profiler: Profiler::default(),
         }
     }
 }
 
-/// Step 4's complete router: step 3's, plus `/internal/noop`, under the same layers.
+/// Step 4's complete router: step 3's, plus `/internal/noop` and (when enabled)
+/// `/internal/profile`, under the same layers.
 pub fn router(state: AppState, config: &Config) -> Router {
-    let extra = crate::routes::router().with_state(state.clone());
+    let mut routes = crate::routes::router();
+    if config.profiling_enabled() {
+        routes = routes.merge(crate::profile::router());
+    }
+    let extra = routes.with_state(state.clone());
     step03_caching::router_with(extra, state.base, &config.base)
 }
 

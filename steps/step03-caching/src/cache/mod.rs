@@ -51,7 +51,7 @@ use tokio::sync::oneshot;
 
 pub use codec::{Cacheable, FORMAT};
 pub use stats::{CacheCounters, CacheStats};
-pub use stores::{CachedProducts, CachedReviews, CachedSearch};
+pub use stores::{CachedProducts, CachedReviews, CachedSearch, listing_key};
 
 use crate::config::CacheConfig;
 use crate::redis::RedisHandle;

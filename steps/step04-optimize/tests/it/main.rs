@@ -3,6 +3,8 @@
 //! key prefix on the shared test Redis (`support::spawn`).
 
 mod contract;
+mod indexes;
 mod load_balancing;
+mod profile;
 mod reference;
 mod support;

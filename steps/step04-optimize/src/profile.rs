@@ -1,0 +1,116 @@
+//! `GET /internal/profile?seconds=N`: samples this process's CPU for N seconds (default 10,
+//! at most `optimize.max_profile_seconds`) with pprof-rs, in-process (a `SIGPROF` timer: no
+//! `perf`, no kernel permissions), and answers the flamegraph as `image/svg+xml`. Served only
+//! when profiling is enabled (`optimize.profiling_enabled`; by default in development only),
+//! else 404 like any unknown path. One profile at a time (the sampler is process-wide): a
+//! second request meanwhile gets 409 `PROFILE_RUNNING`. A bad `seconds` gets 400.
+//!
+//! Contract for `cargo xtask profile N`: start the load run, `GET
+//! {base}/internal/profile?seconds=S` while it runs (the answer comes after S seconds), write
+//! the body to an `.svg` file. The request is not rate limited.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::config::OptimizeConfig;
+use crate::startup::AppState;
+
+/// The path (exempted from rate limiting in [`crate::startup`]).
+pub const PROFILE_PATH: &str = "/internal/profile";
+
+/// Seconds when the request does not say.
+pub const DEFAULT_SECONDS: u64 = 10;
+
+/// The profiler's state: one run at a time.
+#[derive(Clone, Default)]
+pub struct Profiler {
+    running: Arc<tokio::sync::Mutex<()>>,
+}
+
+pub fn router() -> Router<AppState> {
+    Router::new().route(PROFILE_PATH, get(profile))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ProfileParams {
+    seconds: Option<String>,
+}
+
+fn error(status: StatusCode, code: &str, message: String) -> Response {
+    let mut body = json!({ "error": { "code": code, "message": message } });
+    if code == "VALIDATION_FAILED" {
+        body["error"]["fields"] = json!([{ "field": "seconds", "message": message }]);
+    }
+    (status, axum::Json(body)).into_response()
+}
+
+/// The flamegraph SVG of the next `seconds` of CPU time.
+pub async fn profile(
+    State(profiler): State<Profiler>,
+    State(config): State<Arc<OptimizeConfig>>,
+    Query(params): Query<ProfileParams>,
+) -> Response {
+    let max = config.max_profile_seconds;
+    let seconds = match params.seconds.as_deref().map(str::parse::<u64>) {
+        None => DEFAULT_SECONDS.min(max),
+        Some(Ok(s)) if (1..=max).contains(&s) => s,
+        Some(_) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "VALIDATION_FAILED",
+                format!("seconds must be a whole number from 1 to {max}"),
+            );
+        }
+    };
+    let Ok(_running) = profiler.running.clone().try_lock_owned() else {
+        return error(
+            StatusCode::CONFLICT,
+            "PROFILE_RUNNING",
+            "a profile is being recorded; try again when it is done".to_owned(),
+        );
+    };
+    let frequency = config.profile_frequency_hz;
+    // pprof's guard is not Send and sampling is a wait: a blocking thread of its own.
+    let svg = tokio::task::spawn_blocking(move || record(Duration::from_secs(seconds), frequency))
+        .await
+        .map_err(anyhow::Error::from)
+        .and_then(|r| r);
+    match svg {
+        Ok(svg) => (
+            [(CONTENT_TYPE, "image/svg+xml"), (CACHE_CONTROL, "no-store")],
+            svg,
+        )
+            .into_response(),
+        Err(err) => {
+            tracing::error!(error = %format!("{err:#}"), "recording a CPU profile failed");
+            error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "PROFILE_FAILED",
+                "the CPU profile could not be recorded".to_owned(),
+            )
+        }
+    }
+}
+
+/// Samples every thread for `duration` at `frequency` Hz; the flamegraph SVG.
+pub fn record(duration: Duration, frequency: i32) -> anyhow::Result<Vec<u8>> {
+    let guard = pprof::ProfilerGuardBuilder::default()
+        .frequency(frequency)
+        // Unwinding through these from a signal handler can deadlock or crash.
+        .blocklist(&["libc", "libgcc", "pthread", "vdso"])
+        .build()?;
+    std::thread::sleep(duration);
+    let report = guard.report().build()?;
+    let mut svg = Vec::new();
+    report.flamegraph(&mut svg)?;
+    Ok(svg)
+}

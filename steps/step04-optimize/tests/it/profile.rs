@@ -1,0 +1,89 @@
+//! The CPU profile endpoint: a flamegraph SVG of the project's frames recorded while requests
+//! run; 404 when profiling is off; 400 for a bad duration; 409 while another profile runs.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::support::spawn_with;
+
+#[tokio::test]
+async fn a_profile_taken_under_load_is_an_svg_naming_the_projects_frames() {
+    let app = spawn_with(|config| config.optimize.profiling_enabled = Some(true)).await;
+    let load = {
+        let (http, base) = (app.http.clone(), app.address.clone());
+        tokio::spawn(async move {
+            // Registrations hash passwords (argon2id): CPU in the project's own code.
+            for n in 0.. {
+                let body = json!({
+                    "email": format!("load{n}@example.com"),
+                    "password": "correct horse battery staple",
+                    "name": "Load",
+                });
+                let _ = http
+                    .post(format!("{base}/api/v1/auth/register"))
+                    .json(&body)
+                    .send()
+                    .await;
+                let _ = http.get(format!("{base}/api/v2/products")).send().await;
+            }
+        })
+    };
+    let response = app.get("/internal/profile?seconds=2", None).await;
+    load.abort();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "image/svg+xml");
+    let svg = response.text().await.unwrap();
+    assert!(svg.contains("<svg"), "{}", &svg[..svg.len().min(200)]);
+    assert!(
+        svg.contains("step01_security") || svg.contains("common::") || svg.contains("step0"),
+        "the flamegraph names the project's frames"
+    );
+}
+
+#[tokio::test]
+async fn the_profile_endpoint_is_404_when_profiling_is_off() {
+    let app = spawn_with(|config| config.optimize.profiling_enabled = Some(false)).await;
+    let response = app.get("/internal/profile?seconds=1", None).await;
+    assert_eq!(response.status(), 404);
+}
+
+#[tokio::test]
+async fn profiling_is_off_by_default_outside_development() {
+    let app = spawn_with(|_| {}).await;
+    assert!(!app.config.profiling_enabled(), "the tests run as `test`");
+    assert_eq!(app.get("/internal/profile", None).await.status(), 404);
+}
+
+#[tokio::test]
+async fn a_bad_duration_is_a_400_and_a_second_profile_meanwhile_a_409() {
+    let app = spawn_with(|config| {
+        config.optimize.profiling_enabled = Some(true);
+        config.optimize.max_profile_seconds = 5;
+    })
+    .await;
+    for bad in ["0", "6", "abc", "-1"] {
+        let response = app
+            .get(&format!("/internal/profile?seconds={bad}"), None)
+            .await;
+        assert_eq!(response.status(), 400, "seconds={bad}");
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "VALIDATION_FAILED");
+    }
+    let first = {
+        let (http, base) = (app.http.clone(), app.address.clone());
+        tokio::spawn(async move {
+            http.get(format!("{base}/internal/profile?seconds=2"))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        app.get("/internal/profile?seconds=1", None).await.status(),
+        409
+    );
+    assert_eq!(first.await.unwrap(), 200);
+}
