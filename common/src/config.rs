@@ -166,9 +166,7 @@ impl Config {
     }
 
     pub fn from_figment(figment: Figment) -> anyhow::Result<Self> {
-        let config: Config = figment.extract().context("loading configuration")?;
-        config.validate()?;
-        Ok(config)
+        extract_checked(figment, Self::validate)
     }
 
     /// Refuses configurations that would be unsafe to run.
@@ -195,6 +193,17 @@ impl Config {
         self.server.addr()?;
         Ok(())
     }
+}
+
+/// Every step's configuration is loaded the same way: extracted from the layers, then checked
+/// by its own `validate` (which calls the previous step's first).
+pub fn extract_checked<T: serde::de::DeserializeOwned>(
+    figment: Figment,
+    validate: impl FnOnce(&T) -> anyhow::Result<()>,
+) -> anyhow::Result<T> {
+    let config: T = figment.extract().context("loading configuration")?;
+    validate(&config)?;
+    Ok(config)
 }
 
 #[cfg(test)]

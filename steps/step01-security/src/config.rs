@@ -222,9 +222,7 @@ impl Config {
     }
 
     pub fn from_figment(figment: Figment) -> anyhow::Result<Self> {
-        let config: Config = figment.extract().context("loading configuration")?;
-        config.validate()?;
-        Ok(config)
+        common::config::extract_checked(figment, Self::validate)
     }
 
     /// Step 0's checks, then step 1's: refuses configurations that would be unsafe to run.

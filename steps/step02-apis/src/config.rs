@@ -2,7 +2,6 @@
 //! key keeps its name and its `APP__*` variable, plus an `apis` section with defaults, e.g.
 //! `APP__APIS__RATE_LIMIT__ENABLED=false` or `APP__APIS__PAYMENTS__URL=http://...`.
 
-use anyhow::Context;
 use figment::Figment;
 use serde::Deserialize;
 
@@ -31,9 +30,7 @@ impl Config {
     }
 
     pub fn from_figment(figment: Figment) -> anyhow::Result<Self> {
-        let config: Config = figment.extract().context("loading configuration")?;
-        config.validate()?;
-        Ok(config)
+        common::config::extract_checked(figment, Self::validate)
     }
 
     /// Step 1's checks, then each of step 2's sections.

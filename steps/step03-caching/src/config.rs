@@ -5,7 +5,7 @@
 //! `APP__CACHE__ENABLED=false` for the uncached benchmark), and a `sessions` section (token
 //! checks while Redis is away, `APP__SESSIONS__OUTAGE_GRACE_SECS`).
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use figment::Figment;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
@@ -159,9 +159,7 @@ impl Config {
     }
 
     pub fn from_figment(figment: Figment) -> anyhow::Result<Self> {
-        let config: Config = figment.extract().context("loading configuration")?;
-        config.validate()?;
-        Ok(config)
+        common::config::extract_checked(figment, Self::validate)
     }
 
     /// Step 2's checks, then step 3's sections.

@@ -4,7 +4,7 @@
 //! development), how long one profile may run, and whether the query indexes are created at
 //! startup (`APP__OPTIMIZE__CREATE_INDEXES`).
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use common::config::Environment;
 use figment::Figment;
 use serde::Deserialize;
@@ -70,9 +70,7 @@ impl Config {
     }
 
     pub fn from_figment(figment: Figment) -> anyhow::Result<Self> {
-        let config: Config = figment.extract().context("loading configuration")?;
-        config.validate()?;
-        Ok(config)
+        common::config::extract_checked(figment, Self::validate)
     }
 
     /// Step 3's checks, then step 4's section.
