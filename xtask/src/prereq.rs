@@ -27,8 +27,8 @@ pub fn ensure_mongo_prerequisites() -> anyhow::Result<()> {
 }
 
 /// The PostgreSQL and Redis servers the workspace's own tests start (testkit proves its
-/// provisioning on real servers), installed with apt-get where they are missing. Skipped for
-/// a service whose URL the environment gives.
+/// provisioning on real servers), and nginx for step 4's load-balancing tests, installed with
+/// apt-get where they are missing. Skipped for a service whose URL the environment gives.
 pub fn ensure_server_binaries() -> anyhow::Result<()> {
     use testkit::services::postgres::{PostgresSettings, find_bin_dir};
     use testkit::services::redis::RedisSettings;
@@ -52,12 +52,15 @@ pub fn ensure_server_binaries() -> anyhow::Result<()> {
     if !has_redis {
         missing.push("redis-server");
     }
+    if testkit::services::nginx::find_nginx(std::env::var_os("PATH").as_deref()).is_err() {
+        missing.push("nginx-light");
+    }
     if missing.is_empty() {
         return Ok(());
     }
     apt_install(
         &missing,
-        "the provisioning tests start real PostgreSQL and Redis servers",
+        "the tests start real PostgreSQL, Redis and nginx servers",
     )
 }
 
