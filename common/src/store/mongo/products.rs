@@ -105,11 +105,7 @@ impl ProductStore for MongoProducts {
     #[tracing::instrument(skip(self))]
     async fn list(&self, page: Page) -> StoreResult<Paged<Product>> {
         let items = self.collect(doc! {}, Some(page)).await?;
-        let total = self
-            .products
-            .count_documents(doc! {})
-            .await
-            .map_err(map_err("id"))?;
+        let total = super::count(&self.products, doc! {}).await?;
         Ok(Paged { items, page, total })
     }
 

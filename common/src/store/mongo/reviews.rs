@@ -84,11 +84,7 @@ impl ReviewStore for MongoReviews {
             .try_collect()
             .await
             .map_err(map_err("id"))?;
-        let total = self
-            .reviews
-            .count_documents(filter)
-            .await
-            .map_err(map_err("id"))?;
+        let total = super::count(&self.reviews, filter).await?;
         let items = docs
             .into_iter()
             .map(ReviewDoc::into_review)
