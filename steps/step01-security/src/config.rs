@@ -38,6 +38,20 @@ pub struct SecurityConfig {
     pub headers: HeadersConfig,
 }
 
+impl SecurityConfig {
+    /// The defaults with one fresh random field-encryption key (`k1`): what a test server
+    /// needs, since no key is configured by default and step 1 refuses to start without one.
+    pub fn with_random_key() -> Self {
+        let mut security = Self::default();
+        let key = STANDARD.encode(rand::random::<[u8; 32]>());
+        security
+            .encryption
+            .keys
+            .insert("k1".to_owned(), SecretString::from(key));
+        security
+    }
+}
+
 /// Access and refresh tokens (ASVS V3, RFC 8725).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]

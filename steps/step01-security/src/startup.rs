@@ -61,10 +61,25 @@ impl SecurityStores {
     }
 }
 
-/// Step 1's application state: step 0's, plus what step 1 adds. Handlers still ask for the
-/// piece they need (`State<Sessions>`, `State<Catalog>`).
-#[derive(Clone, FromRef)]
-pub struct AppState {
+common::shared_state! {
+    /// Step 1's application state: step 0's, plus what step 1 adds ([`State`]), behind one
+    /// `Arc` (axum clones a router's state per request; see `common::shared_state!`).
+    /// Handlers still ask for the piece they need (`State<Sessions>`, `State<Catalog>`).
+    pub struct AppState(State);
+    common::AppState => base,
+    AccessTokens => tokens,
+    Sessions => sessions,
+    LoginThrottle => throttle,
+    GoogleLogin => google,
+    Profiles => profiles,
+    Passwords => passwords,
+    ClientIpPolicy => client_ip,
+    CookiePolicy => cookies,
+}
+
+/// What [`AppState`] holds.
+#[derive(Clone)]
+pub struct State {
     /// Step 0's state, with `accounts` (argon2id) and `verifier` (step 1's access tokens)
     /// replaced, so every step-0 route authenticates the step-1 way.
     pub base: common::AppState,
@@ -172,7 +187,7 @@ impl AppState {
             stores.users.clone(),
             passwords.clone(),
         )?;
-        Ok(Self {
+        Ok(Self::from(State {
             base,
             tokens,
             sessions,
@@ -187,7 +202,7 @@ impl AppState {
                 secure: config.security.google.cookie_secure,
                 attempt_ttl_secs: config.security.google.attempt_ttl_secs,
             },
-        })
+        }))
     }
 }
 

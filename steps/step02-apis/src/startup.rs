@@ -29,10 +29,20 @@ pub struct Parts {
     pub revocations: Arc<dyn SessionRevocations>,
 }
 
-/// Step 2's application state: step 1's, plus what step 2 adds. Handlers still ask for the
-/// piece they need (`State<Listing>`, `State<Catalog>`).
-#[derive(Clone, FromRef)]
-pub struct AppState {
+common::shared_state! {
+    /// Step 2's application state: step 1's, plus what step 2 adds ([`State`]), behind one
+    /// `Arc` like step 1's. Handlers still ask for the piece they need (`State<Listing>`,
+    /// `State<Catalog>`).
+    pub struct AppState(State);
+    step01_security::AppState => base,
+    Listing => listing,
+    crate::graphql::GraphqlSchema => graphql,
+    RateLimits => rate_limits,
+}
+
+/// What [`AppState`] holds.
+#[derive(Clone)]
+pub struct State {
     /// Step 1's state, built with step 2's payment gateway (gRPC).
     pub base: step01_security::AppState,
     pub listing: Listing,
@@ -118,7 +128,7 @@ impl AppState {
             client_ip,
             base.base.verifier.clone(),
         )?;
-        Ok(Self {
+        Ok(Self::from(State {
             base,
             listing: Listing::new(search),
             graphql: crate::graphql::GraphqlSchema::new(
@@ -126,7 +136,7 @@ impl AppState {
                 config.common().environment,
             ),
             rate_limits,
-        })
+        }))
     }
 }
 

@@ -6,7 +6,6 @@ use std::sync::{Arc, Mutex};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use reqwest::Response;
-use secrecy::SecretString;
 use serde_json::{Value, json};
 use step01_security::Config;
 use step01_security::config::SecurityConfig;
@@ -27,17 +26,6 @@ impl std::ops::Deref for App {
     }
 }
 
-/// Test settings on top of step 1's defaults: one random encryption key (`k1`). Everything
-/// else is production-strength (argon2id at OWASP parameters, 15-minute access tokens).
-pub fn test_security() -> SecurityConfig {
-    let mut security = SecurityConfig::default();
-    security
-        .encryption
-        .keys
-        .insert("k1".to_owned(), SecretString::from(random_key()));
-    security
-}
-
 /// Base64 of 32 random bytes: an AES-256 key as configuration holds it.
 pub fn random_key() -> String {
     STANDARD.encode(rand::random::<[u8; 32]>())
@@ -56,7 +44,7 @@ pub async fn spawn_with(customize: impl FnOnce(&mut Config) + Send + 'static) ->
         move |base| async move {
             let mut config = Config {
                 base,
-                security: test_security(),
+                security: SecurityConfig::with_random_key(),
             };
             customize(&mut config);
             config.validate()?;

@@ -4,8 +4,6 @@
 
 use std::sync::{Arc, Mutex};
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
 use secrecy::SecretString;
 use step01_security::config::SecurityConfig;
 use step02_apis::config::ApisConfig;
@@ -31,17 +29,6 @@ impl std::ops::Deref for App {
     fn deref(&self) -> &TestApp {
         &self.app
     }
-}
-
-/// Step 1's test settings: one random field-encryption key.
-pub fn test_security() -> SecurityConfig {
-    let mut security = SecurityConfig::default();
-    let key = STANDARD.encode(rand::random::<[u8; 32]>());
-    security
-        .encryption
-        .keys
-        .insert("k1".to_owned(), SecretString::from(key));
-    security
 }
 
 pub async fn spawn() -> App {
@@ -81,7 +68,7 @@ where
             let mut config = Config {
                 base: step01_security::Config {
                     base,
-                    security: test_security(),
+                    security: SecurityConfig::with_random_key(),
                 },
                 apis: ApisConfig::default(),
             };

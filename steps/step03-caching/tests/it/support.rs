@@ -7,8 +7,6 @@
 
 use std::sync::{Arc, Mutex};
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
 use secrecy::SecretString;
 use serde_json::Value;
 use step01_security::config::SecurityConfig;
@@ -52,24 +50,6 @@ impl App {
     pub async fn get_ok(&self, path: &str) -> Value {
         testkit::expect_status(self.get(path, None).await, 200).await
     }
-}
-
-/// Step 1's test settings: one random field-encryption key.
-pub fn test_security() -> SecurityConfig {
-    let mut security = SecurityConfig::default();
-    let key = STANDARD.encode(rand_key());
-    security
-        .encryption
-        .keys
-        .insert("k1".to_owned(), SecretString::from(key));
-    security
-}
-
-fn rand_key() -> [u8; 32] {
-    let mut key = [0u8; 32];
-    key[..16].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
-    key[16..].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
-    key
 }
 
 pub async fn spawn() -> App {
@@ -137,7 +117,7 @@ where
                 base: step02_apis::Config {
                     base: step01_security::Config {
                         base,
-                        security: test_security(),
+                        security: SecurityConfig::with_random_key(),
                     },
                     apis: ApisConfig::default(),
                 },

@@ -9,8 +9,6 @@
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
 use secrecy::SecretString;
 use serde_json::Value;
 use step01_security::config::SecurityConfig;
@@ -48,19 +46,6 @@ impl App {
     pub async fn get_ok(&self, path: &str) -> Value {
         testkit::expect_status(self.get(path, None).await, 200).await
     }
-}
-
-/// Step 1's test settings: one random field-encryption key.
-pub fn test_security() -> SecurityConfig {
-    let mut security = SecurityConfig::default();
-    let mut key = [0u8; 32];
-    key[..16].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
-    key[16..].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
-    security
-        .encryption
-        .keys
-        .insert("k1".to_owned(), SecretString::from(STANDARD.encode(key)));
-    security
 }
 
 pub async fn spawn() -> App {
@@ -125,7 +110,7 @@ pub async fn spawn_built(
                     base: step02_apis::Config {
                         base: step01_security::Config {
                             base,
-                            security: test_security(),
+                            security: SecurityConfig::with_random_key(),
                         },
                         apis: ApisConfig::default(),
                     },
