@@ -92,7 +92,8 @@ pub enum SortKey {
 }
 
 /// The field a rating sort uses: computed per query (the average is not stored, so this sort
-/// cannot use an index; a production catalog would keep the average on the product).
+/// cannot use an index). Step 4 keeps the average on the product instead
+/// ([`MongoSearch::with_stored_rating`]).
 const RATING_FIELD: &str = "_rating";
 /// The id as hex text, computed beside the rating: the stand-in server (nx-27017) cannot
 /// compare ObjectIds inside an aggregation, and hex text orders exactly as ObjectIds do.
@@ -331,6 +332,22 @@ impl Cursor {
 
 impl Position {
     /// "Strictly after this position" in the sort's order, as a filter.
+    /// The keyset of the `-rating` sort over a stored average `field` (step 4): present only
+    /// on rated products (an average is at least 1), missing on unrated ones, which sort last
+    /// (a descending sort puts a missing field after every number) as their 0 does in the
+    /// computed sort. Comparisons never match a missing field, hence its own branch.
+    fn stored_rating_keyset(&self, field: &str) -> Document {
+        let id = Bson::ObjectId(self.id);
+        match self.value {
+            SortValue::Float(value) if value > 0.0 => doc! { "$or": [
+                { field: { "$lt": value } },
+                { field: value, "_id": { "$gt": id } },
+                { field: Bson::Null },
+            ] },
+            _ => doc! { field: Bson::Null, "_id": { "$gt": id } },
+        }
+    }
+
     fn keyset(&self) -> Document {
         let id_op = if self.sort.id_descends() {
             "$lt"
@@ -410,13 +427,25 @@ impl Listing {
 /// offset pages.
 pub struct MongoSearch {
     products: mongodb::Collection<Document>,
+    /// The field holding each rated product's average, when something keeps one (step 4);
+    /// `None`: the `-rating` sort computes it per query.
+    stored_rating: Option<&'static str>,
 }
 
 impl MongoSearch {
     pub fn new(db: &mongodb::Database) -> Self {
         Self {
             products: db.collection("products"),
+            stored_rating: None,
         }
+    }
+
+    /// Sorts `-rating` by a stored average in `field` (an indexed `find`) instead of computing
+    /// it per query (an aggregation over every matching product). Whoever passes `field`
+    /// keeps it: the average of a rated product, absent on an unrated one.
+    pub fn with_stored_rating(mut self, field: &'static str) -> Self {
+        self.stored_rating = Some(field);
+        self
     }
 
     /// The rating sort: an aggregation, because its key is computed. Only this sort pays for
@@ -456,7 +485,10 @@ impl MongoSearch {
         after: Option<&Position>,
         fetch: u64,
     ) -> StoreResult<Vec<Document>> {
-        if query.sort == SortKey::RatingDesc {
+        let stored_rating = self
+            .stored_rating
+            .filter(|_| query.sort == SortKey::RatingDesc);
+        if query.sort == SortKey::RatingDesc && stored_rating.is_none() {
             return self
                 .products
                 .aggregate(Self::rating_pipeline(query, after, fetch))
@@ -469,13 +501,16 @@ impl MongoSearch {
         let mut filter = query.filter.to_document();
         if let Some(after) = after {
             // The filter never uses `_id` or `$or`, the keyset's only keys.
-            filter.extend(after.keyset());
+            filter.extend(match stored_rating {
+                Some(field) => after.stored_rating_keyset(field),
+                None => after.keyset(),
+            });
         }
-        let mut find = self
-            .products
-            .find(filter)
-            .sort(query.sort.sort_document())
-            .limit(to_i64(fetch));
+        let sort = match stored_rating {
+            Some(field) => doc! { field: -1, "_id": 1 },
+            None => query.sort.sort_document(),
+        };
+        let mut find = self.products.find(filter).sort(sort).limit(to_i64(fetch));
         if let Window::Page(page) = &query.window {
             find = find.skip(page.skip());
         }
@@ -514,11 +549,8 @@ impl ProductSearch for MongoSearch {
             .collect::<StoreResult<Vec<_>>>()?;
         match &query.window {
             Window::Page(_) => {
-                let total = self
-                    .products
-                    .count_documents(query.filter.to_document())
-                    .await
-                    .map_err(map_err("id"))?;
+                let total =
+                    common::store::mongo::count(&self.products, query.filter.to_document()).await?;
                 Ok(ProductPage {
                     items,
                     cursors: Vec::new(),

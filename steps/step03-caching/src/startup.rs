@@ -31,14 +31,15 @@ pub struct AppState {
 impl AppState {
     /// Connects to MongoDB (and, lazily, to Redis) and wires it all.
     pub async fn build(config: &Config) -> anyhow::Result<Self> {
-        Self::build_with(config, |_| Ok(())).await
+        Self::build_with(config, |_, _| Ok(())).await
     }
 
     /// [`AppState::build`], with `customize` given the MongoDB-backed parts before the cache
-    /// wraps them (the stampede test counts the store reads that reach MongoDB).
+    /// wraps them, and the database they use (the stampede test counts the store reads that
+    /// reach MongoDB; step 4 keeps each product's rating average and sorts by it).
     pub async fn build_with(
         config: &Config,
-        customize: impl FnOnce(&mut Parts) -> anyhow::Result<()>,
+        customize: impl FnOnce(&mongodb::Database, &mut Parts) -> anyhow::Result<()>,
     ) -> anyhow::Result<Self> {
         let redis = RedisHandle::new(&config.redis)?;
         let cache_stats = CacheStats::default();
@@ -54,9 +55,9 @@ impl AppState {
             tokens.refresh_ttl_secs,
             &config.sessions,
         );
-        let mut base = step02_apis::AppState::build_with(&config.base, |_db, parts| {
+        let mut base = step02_apis::AppState::build_with(&config.base, |db, parts| {
             parts.revocations = Arc::new(revocations);
-            customize(parts)?;
+            customize(db, parts)?;
             if let Some(cache) = &cache {
                 cache.wrap(parts);
             }

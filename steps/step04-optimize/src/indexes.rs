@@ -100,6 +100,12 @@ pub const PLAN: &[QueryIndex] = &[
         4,
     ),
     q(
+        "products",
+        &[("rating_avg", -1), ("_id", 1)],
+        "listing: sort by the stored rating average (-rating)",
+        4,
+    ),
+    q(
         "reviews",
         &[("product_id", 1), ("_id", -1)],
         "reviews of a product, newest first; latest reviews of a page's products",

@@ -9,7 +9,9 @@
 //!   errors by status per endpoint (terminal table, JSON, a latency chart).
 //! - **Query-driven indexes**: one MongoDB index per query the API issues (listing filters and
 //!   sorts, reviews by product, orders by user, ...), created idempotently at startup or by
-//!   `step04-optimize indexes`, with explain output and before/after load runs as evidence.
+//!   `step04-optimize indexes`, with explain output and before/after load runs as evidence;
+//!   the `-rating` sort reads a stored, indexed average instead of computing one per product
+//!   per query, and page totals use the index-served `count` command.
 //! - **Profiling**: `GET /internal/profile?seconds=N` samples the CPU in-process (pprof-rs, no
 //!   `perf` needed) and answers a flamegraph SVG; `cargo xtask profile N` takes one during a
 //!   load run. criterion benchmarks of the hot paths live in `benches/`.
@@ -35,6 +37,7 @@
 //! - [`config`]: step 3's config plus the `optimize` section.
 //! - [`indexes`]: the query-driven index plan, and what the local stand-in cannot take.
 //! - [`profile`]: the CPU profile endpoint (flamegraph SVG).
+//! - [`rating`]: the stored rating average the `-rating` sort reads.
 //! - [`routes`]: the reference endpoint.
 //! - [`startup`]: state, router, [`build`].
 //!
@@ -46,6 +49,7 @@ pub mod catalog;
 pub mod config;
 pub mod indexes;
 pub mod profile;
+pub mod rating;
 pub mod routes;
 pub mod startup;
 

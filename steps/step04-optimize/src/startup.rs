@@ -1,6 +1,7 @@
-//! Wiring: step 4's state (step 3's, with the reference endpoint exempted from rate limits,
-//! plus step 4's settings), the router (step 3's, with step 4's routes merged in under the
-//! same layers), and [`build`], which binds the listener.
+//! Wiring: step 4's state (step 3's, with the stored rating average and the search that sorts
+//! by it, the reference endpoint exempted from rate limits, plus step 4's settings), the
+//! router (step 3's, with step 4's routes merged in under the same layers), and [`build`],
+//! which binds the listener.
 
 use std::sync::Arc;
 
@@ -8,9 +9,11 @@ use anyhow::Context;
 use axum::Router;
 use axum::extract::FromRef;
 use common::Application;
+use step02_apis::listing::MongoSearch;
 
 use crate::config::{Config, OptimizeConfig};
 use crate::profile::{PROFILE_PATH, Profiler};
+use crate::rating::{self, RatedProducts};
 use crate::routes::NOOP_PATH;
 
 /// Step 4's application state: step 3's, plus what step 4 adds.
@@ -28,8 +31,8 @@ impl AppState {
     /// Step 4's indexes (unless `optimize.create_indexes` is off), step 3's state, then step
     /// 4's changes to it.
     pub async fn build(config: &Config) -> anyhow::Result<Self> {
+        let db = common::store::mongo::connect(&config.common().mongodb).await?;
         if config.optimize.create_indexes {
-            let db = common::store::mongo::connect(&config.common().mongodb).await?;
             let outcomes = crate::indexes::ensure(&db)
                 .await
                 .context("creating step 4's query indexes")?;
@@ -39,7 +42,20 @@ impl AppState {
                 .count();
             tracing::info!(created, "query indexes in place");
         }
-        let base = step03_caching::AppState::build(&config.base).await?;
+        let backfilled = crate::rating::backfill(&db)
+            .await
+            .context("storing the rating averages of rated products")?;
+        if backfilled > 0 {
+            tracing::info!(backfilled, "stored the rating average of rated products");
+        }
+        let base = step03_caching::AppState::build_with(&config.base, |db, parts| {
+            // The `-rating` sort reads a stored, indexed average, which the product store
+            // keeps after every rating change (step 3's cache then wraps both).
+            parts.stores.products = Arc::new(RatedProducts::new(parts.stores.products.clone(), db));
+            parts.search = Arc::new(MongoSearch::new(db).with_stored_rating(rating::FIELD));
+            Ok(())
+        })
+        .await?;
         Ok(Self::from_base(config, base))
     }
 

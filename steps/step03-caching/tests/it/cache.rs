@@ -293,7 +293,7 @@ async fn spawn_counting(
     configure: impl FnOnce(&mut step03_caching::Config) + Send + 'static,
 ) -> App {
     spawn_built(redis, configure, move |config| async move {
-        AppState::build_with(&config, move |parts| {
+        AppState::build_with(&config, move |_, parts| {
             parts.stores.products = Arc::new(CountingProducts {
                 inner: parts.stores.products.clone(),
                 gets,
