@@ -5,7 +5,9 @@
 //!   or a local server, always owned and stopped by the harness.
 //! - [`app`]: `spawn_app()`, a real server per test on port 0 with its own database and
 //!   payment simulator, and a `TestApp` with one method per endpoint.
+//! - [`cargo`]: a nested cargo without the running crate's variables, and the `xtask` binary.
 pub mod app;
+pub mod cargo;
 pub mod services;
 
 pub use app::{

@@ -5,6 +5,8 @@ use std::process::{Command, Stdio};
 
 use anyhow::{Context, bail};
 
+use crate::services::Service;
+
 /// What the local MongoDB stand-in needs: python3 with the venv module (nx-27017 is installed
 /// from PyPI into a venv by the test harness). Not needed when `MONGODB_URI` is set or a
 /// `mongod` is on PATH.
@@ -26,33 +28,40 @@ pub fn ensure_mongo_prerequisites() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The PostgreSQL and Redis servers the workspace's own tests start (testkit proves its
-/// provisioning on real servers), and nginx for step 4's load-balancing tests, installed with
-/// apt-get where they are missing. Skipped for a service whose URL the environment gives.
-pub fn ensure_server_binaries() -> anyhow::Result<()> {
+/// A program the tests of a step start themselves, beside the services of its row (step 4's
+/// load-balancing tests start nginx in front of two instances).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tool {
+    Nginx,
+}
+
+/// The local server programs behind `services` and `tools`, installed with apt-get where they
+/// are missing (testkit falls back to a local server when no URL is given and no container
+/// answers). Skipped for a service whose URL the environment gives; MongoDB has its own
+/// check ([`ensure_mongo_prerequisites`]).
+pub fn ensure_local_programs(services: &[Service], tools: &[Tool]) -> anyhow::Result<()> {
     use testkit::services::postgres::{PostgresSettings, find_bin_dir};
     use testkit::services::redis::RedisSettings;
 
-    let postgres = PostgresSettings::from_env();
-    let has_postgres = postgres
-        .env_url
-        .as_deref()
-        .is_some_and(|u| !u.trim().is_empty())
-        || find_bin_dir(postgres.search_path.as_deref()).is_ok();
-    let redis = RedisSettings::from_env();
-    let has_redis = redis
-        .env_url
-        .as_deref()
-        .is_some_and(|u| !u.trim().is_empty())
-        || on_path("redis-server");
+    let given = |url: Option<&str>| url.is_some_and(|u| !u.trim().is_empty());
     let mut missing = Vec::new();
-    if !has_postgres {
-        missing.push("postgresql");
+    if services.contains(&Service::Postgres) {
+        let postgres = PostgresSettings::from_env();
+        if !given(postgres.env_url.as_deref())
+            && find_bin_dir(postgres.search_path.as_deref()).is_err()
+        {
+            missing.push("postgresql");
+        }
     }
-    if !has_redis {
-        missing.push("redis-server");
+    if services.contains(&Service::Redis) {
+        let redis = RedisSettings::from_env();
+        if !given(redis.env_url.as_deref()) && !on_path("redis-server") {
+            missing.push("redis-server");
+        }
     }
-    if testkit::services::nginx::find_nginx(std::env::var_os("PATH").as_deref()).is_err() {
+    if tools.contains(&Tool::Nginx)
+        && testkit::services::nginx::find_nginx(std::env::var_os("PATH").as_deref()).is_err()
+    {
         missing.push("nginx-light");
     }
     if missing.is_empty() {

@@ -171,11 +171,18 @@ impl Services {
     }
 
     /// `MONGODB_URI=...` and friends: what the tests read.
+    /// Also names this xtask binary (`STEPWISE_XTASK`), for the tests that run it (step 4's
+    /// test of `cargo xtask load` against a live step).
     pub fn test_env(&self) -> Vec<(&'static str, String)> {
-        self.running
+        let mut env: Vec<(&'static str, String)> = self
+            .running
             .iter()
             .map(|r| (r.service.env_var(), r.url.clone()))
-            .collect()
+            .collect();
+        if let Ok(exe) = std::env::current_exe() {
+            env.push((testkit::cargo::XTASK_VAR, exe.display().to_string()));
+        }
+        env
     }
 
     /// `APP__MONGODB__URI=...` and friends: what a step's server reads.
@@ -215,6 +222,7 @@ fn start_one(service: Service, origin: Origin) -> anyhow::Result<Started> {
             if owned {
                 settings.env_url = None;
             }
+            prereq::ensure_local_programs(&[service], &[])?;
             Ok(started(service, PostgresServer::start_with(&settings)?))
         }
         Service::Redis => {
@@ -222,6 +230,7 @@ fn start_one(service: Service, origin: Origin) -> anyhow::Result<Started> {
             if owned {
                 settings.env_url = None;
             }
+            prereq::ensure_local_programs(&[service], &[])?;
             Ok(started(service, RedisServer::start_with(&settings)?))
         }
     }

@@ -1,6 +1,7 @@
 //! The table of steps: which crate and binary each step is, where its chapter is, and which
 //! services it needs. One place, so every command agrees (a new step appends a row).
 
+use crate::prereq::Tool;
 use crate::services::Service;
 
 pub struct StepInfo {
@@ -17,6 +18,9 @@ pub struct StepInfo {
     /// tests and server connect to. The contract suites of earlier steps run against this
     /// step, so they need nothing more.
     pub services: &'static [Service],
+    /// Programs the step's own tests start beside those services (nginx for step 4's load
+    /// balancing); `cargo xtask step N` installs them where they are missing.
+    pub tools: &'static [Tool],
     /// Processes of the step's own that `run N` starts before the API (step 2's payments
     /// service), each told where to listen and the API told where to find it. Later steps
     /// inherit them, as they inherit the step's code: `run N` starts those of steps 0..=N.
@@ -58,6 +62,7 @@ pub const STEPS: &[StepInfo] = &[
         binary: "shop",
         chapter: "docs/00-baseline.md",
         services: &[Service::MongoDb],
+        tools: &[],
         companions: &[],
         endpoints: &[],
     },
@@ -69,6 +74,7 @@ pub const STEPS: &[StepInfo] = &[
         binary: "step01-security",
         chapter: "docs/01-security.md",
         services: &[Service::MongoDb],
+        tools: &[],
         companions: &[],
         endpoints: &[],
     },
@@ -80,6 +86,7 @@ pub const STEPS: &[StepInfo] = &[
         binary: "step02-apis",
         chapter: "docs/02-apis.md",
         services: &[Service::MongoDb],
+        tools: &[],
         companions: &[Companion {
             label: "gRPC",
             package: "step02-apis",
@@ -120,6 +127,7 @@ pub const STEPS: &[StepInfo] = &[
         binary: "step03-caching",
         chapter: "docs/03-caching.md",
         services: &[Service::MongoDb, Service::Redis],
+        tools: &[],
         companions: &[],
         endpoints: &[Endpoint {
             label: "cache stats",
@@ -135,6 +143,7 @@ pub const STEPS: &[StepInfo] = &[
         binary: "step04-optimize",
         chapter: "docs/04-optimize.md",
         services: &[Service::MongoDb, Service::Redis],
+        tools: &[Tool::Nginx],
         companions: &[],
         endpoints: &[Endpoint {
             label: "reference",
@@ -172,6 +181,17 @@ pub fn services_of<'a>(steps: impl IntoIterator<Item = &'a StepInfo>) -> Vec<Ser
         .collect();
     all.sort();
     all.dedup();
+    all
+}
+
+/// Every tool any step's tests start.
+pub fn tools_of<'a>(steps: impl IntoIterator<Item = &'a StepInfo>) -> Vec<Tool> {
+    let mut all: Vec<Tool> = Vec::new();
+    for tool in steps.into_iter().flat_map(|s| s.tools.iter().copied()) {
+        if !all.contains(&tool) {
+            all.push(tool);
+        }
+    }
     all
 }
 

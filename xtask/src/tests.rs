@@ -155,3 +155,41 @@ fn each_command_help_has_its_own_example() {
         assert!(help.contains("cargo xtask "), "{command}: {help}");
     }
 }
+
+#[test]
+fn load_passes_env_pairs_to_the_server_it_starts_and_refuses_them_for_another() {
+    let Command::Load(load) = parse(&[
+        "load",
+        "4",
+        "--env",
+        "APP__OPTIMIZE__CREATE_INDEXES=false",
+        "--env",
+        "APP__LOG__FORMAT=",
+        "--no-cache",
+    ])
+    .unwrap() else {
+        panic!("not load")
+    };
+    let env = load.server_env();
+    assert!(env.contains(&("APP__OPTIMIZE__CREATE_INDEXES".into(), "false".into())));
+    assert!(env.contains(&("APP__LOG__FORMAT".into(), String::new())));
+    assert!(env.contains(&("APP__CACHE__ENABLED".into(), "false".into())));
+    for bad in ["NO_EQUALS_SIGN", "=value", "TWO WORDS=x"] {
+        assert!(parse(&["load", "4", "--env", bad]).is_err(), "{bad}");
+    }
+
+    let Command::Load(external) = parse(&[
+        "load",
+        "4",
+        "--base-url",
+        "http://127.0.0.1:1",
+        "--env",
+        "A=b",
+    ])
+    .unwrap() else {
+        panic!("not load")
+    };
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let refused = external.target(&runtime, &[]).err().expect("refused");
+    assert!(refused.to_string().contains("--env"), "{refused}");
+}

@@ -51,6 +51,12 @@ pub struct Load {
     /// Workers in --max mode (and for the reference phase).
     #[arg(long, default_value_t = 32)]
     pub concurrency: usize,
+    /// With --rate: at most this many requests in flight (connections open); a request due
+    /// while all are busy waits for one, and its wait counts in its latency. A bound keeps
+    /// an overloaded run from opening thousands of connections, which would measure the
+    /// connection storm rather than the server.
+    #[arg(long, default_value_t = 64)]
+    pub max_in_flight: usize,
     /// Seconds of the reference endpoint before the scenario (0 skips it).
     #[arg(long, default_value_t = 5)]
     pub reference_secs: u64,
@@ -65,6 +71,10 @@ pub struct Load {
     /// Keep step 2's rate limits (off by default: one load client would hit them at once).
     #[arg(long)]
     pub keep_rate_limits: bool,
+    /// More environment for the server this command starts, `KEY=VALUE`, repeatable (e.g.
+    /// `--env APP__OPTIMIZE__CREATE_INDEXES=false` for a run without step 4's indexes).
+    #[arg(long = "env", value_name = "KEY=VALUE", value_parser = parse_env)]
+    pub server_env: Vec<(String, String)>,
     /// Load users the mix registers and signs in first.
     #[arg(long, default_value_t = 16)]
     pub users: usize,
@@ -78,7 +88,7 @@ impl Load {
         match self.rate {
             Some(per_sec) => Mode::Rate {
                 per_sec,
-                max_in_flight: 4096,
+                max_in_flight: self.max_in_flight,
             },
             None => Mode::Max {
                 concurrency: self.concurrency,
@@ -95,6 +105,7 @@ impl Load {
         if self.no_cache {
             env.push(("APP__CACHE__ENABLED".into(), "false".into()));
         }
+        env.extend(self.server_env.iter().cloned());
         env
     }
 
@@ -107,6 +118,12 @@ impl Load {
         if let Some(base) = &self.base_url {
             if self.catalog == Catalog::Large {
                 bail!("--catalog large seeds a server this command starts; without --base-url");
+            }
+            if self.no_cache || self.release || !self.server_env.is_empty() {
+                bail!(
+                    "--no-cache, --release and --env configure a server this command starts; \
+                     without --base-url"
+                );
             }
             return Ok((None, base.clone()));
         }
@@ -187,5 +204,15 @@ impl Load {
             return Ok(ExitCode::FAILURE);
         }
         Ok(ExitCode::SUCCESS)
+    }
+}
+
+/// `KEY=VALUE` of `--env`.
+fn parse_env(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.is_empty() && !key.contains(char::is_whitespace) => {
+            Ok((key.to_owned(), value.to_owned()))
+        }
+        _ => Err(format!("expected KEY=VALUE, got `{text}`")),
     }
 }

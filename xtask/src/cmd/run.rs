@@ -165,8 +165,9 @@ pub fn start(
         let mut command = std::process::Command::new(&binary);
         command.args(args).envs(env.iter().map(|(k, v)| (k, v)));
         eprintln!("{} {} ...", step.binary, args.join(" "));
-        run_to_completion(&mut command)
+        let said = run_to_completion(&mut command)
             .with_context(|| format!("running {} {}", step.binary, args.join(" ")))?;
+        eprint!("{said}");
     }
 
     let server = LocalServer::start_at(

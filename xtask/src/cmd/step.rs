@@ -76,6 +76,8 @@ fn validate(step: &StepInfo, runner_args: &[String]) -> anyhow::Result<Report> {
         step.number, step.title, step.package, step.chapter
     );
 
+    // nginx and the like: installed before anything starts, so a missing one is one message.
+    crate::prereq::ensure_local_programs(&[], step.tools)?;
     match Services::start(step.services, Origin::EnvironmentFirst, &ui) {
         Err(failure) => {
             report.checks.push(

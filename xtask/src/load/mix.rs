@@ -37,7 +37,7 @@ pub enum Scenario {
     Reference,
     /// Only product detail, over 100 hot products (cached after their first read).
     Detail,
-    /// Only listings, with filters, sorts and pages.
+    /// Only listings, with filters, sorts and pages; a row per query shape.
     Listing,
 }
 
@@ -194,7 +194,8 @@ impl Target {
         pool.choose(&mut rng).expect("prepare checked the catalog")
     }
 
-    fn listing_url(&self) -> String {
+    /// A listing request and its shape (`sort=price&category`): the query an index serves.
+    fn listing_url(&self) -> (String, String) {
         let mut rng = rand::rng();
         let sort = SORTS.choose(&mut rng).expect("not empty");
         let page = rng.random_range(1..=5);
@@ -202,13 +203,15 @@ impl Target {
             "{}/api/v1/products?limit=20&page={page}&sort={sort}",
             self.base
         );
+        let mut shape = format!("sort={sort}");
         if rng.random_bool(0.5)
             && let Some(category) = self.categories.choose(&mut rng)
         {
             url.push_str("&category=");
             url.push_str(category);
+            shape.push_str("&category");
         }
-        url
+        (url, shape)
     }
 
     fn checkout(&self) -> Option<Session> {
@@ -224,11 +227,11 @@ impl Target {
         match scenario {
             Scenario::Reference => self.reference().await,
             Scenario::Detail => self.view_product(true).await,
-            Scenario::Listing => self.list_products().await,
+            Scenario::Listing => self.list_products(true).await,
             Scenario::Mix => {
                 let roll = rand::rng().random_range(0..100);
                 match roll {
-                    0..35 => self.list_products().await,
+                    0..35 => self.list_products(false).await,
                     35..60 => self.view_product(false).await,
                     60..75 => self.read_reviews().await,
                     75..82 => self.place_order().await,
@@ -249,12 +252,16 @@ impl Target {
         )
     }
 
-    async fn list_products(&self) -> Outcome {
-        let url = self.listing_url();
-        (
-            "GET /products".to_owned(),
-            status(self.client.get(url).send().await),
-        )
+    /// A listing page; `by_shape` labels it by its query shape (the listing scenario, where
+    /// the rows then compare sorts and filters), else as one endpoint (the mix).
+    async fn list_products(&self, by_shape: bool) -> Outcome {
+        let (url, shape) = self.listing_url();
+        let label = if by_shape {
+            format!("GET /products?{shape}")
+        } else {
+            "GET /products".to_owned()
+        };
+        (label, status(self.client.get(url).send().await))
     }
 
     async fn view_product(&self, hot: bool) -> Outcome {
@@ -280,7 +287,7 @@ impl Target {
     async fn sign_in(&self) -> Outcome {
         let label = "POST /auth/login".to_owned();
         let Some(session) = self.checkout() else {
-            return self.list_products().await;
+            return self.list_products(false).await;
         };
         let answer = self
             .client
@@ -295,7 +302,7 @@ impl Target {
 
     async fn refresh(&self) -> Outcome {
         let Some(mut session) = self.checkout() else {
-            return self.list_products().await;
+            return self.list_products(false).await;
         };
         let Some(refresh) = session.refresh.clone() else {
             self.check_in(session);
@@ -326,7 +333,7 @@ impl Target {
 
     async fn add_review(&self) -> Outcome {
         let Some(mut session) = self.checkout() else {
-            return self.list_products().await;
+            return self.list_products(false).await;
         };
         let product = self.product(false).to_owned();
         if !session.reviewed.insert(product.clone()) {
@@ -347,7 +354,7 @@ impl Target {
 
     async fn place_order(&self) -> Outcome {
         let Some(session) = self.checkout() else {
-            return self.list_products().await;
+            return self.list_products(false).await;
         };
         let product = self.product(false).to_owned();
         let access = session.access.clone();

@@ -5,6 +5,8 @@
 mod contract;
 mod indexes;
 mod load_balancing;
+mod load_command;
 mod profile;
+mod rating;
 mod reference;
 mod support;
