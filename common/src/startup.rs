@@ -205,12 +205,8 @@ impl Application {
         self.listener.local_addr()
     }
 
-    /// Serves until Ctrl-C or SIGTERM, then lets in-flight requests finish.
-    pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.run_until(shutdown_signal()).await
-    }
-
-    /// Serves until `stop` completes (tests stop servers this way).
+    /// Serves until `stop` completes, then lets in-flight requests finish. Binaries pass
+    /// [`shutdown_signal`], taken before they announce their address; tests pass a channel.
     pub async fn run_until(
         self,
         stop: impl std::future::Future<Output = ()> + Send + 'static,
@@ -228,26 +224,48 @@ impl Application {
 }
 
 /// Ctrl-C or SIGTERM: what every long-running binary of the workspace stops on.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+///
+/// The handlers are installed when this is called, not when the future is first polled: call
+/// it before announcing the address, so that whoever reads the announcement and sends SIGTERM
+/// at once finds a handler (and a graceful stop) rather than the default action, death by
+/// signal. Must be called inside a Tokio runtime.
+pub fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
+    let stop = {
+        use tokio::signal::unix::{SignalKind, signal};
+        let interrupt = signal(SignalKind::interrupt());
+        let terminate = signal(SignalKind::terminate());
+        async move {
+            tokio::select! {
+                () = next_signal(interrupt, "SIGINT") => {},
+                () = next_signal(terminate, "SIGTERM") => {},
             }
-            Err(_) => std::future::pending::<()>().await,
         }
     };
     #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
+    let stop = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    async move {
+        stop.await;
+        tracing::info!("shutting down: finishing in-flight requests");
     }
-    tracing::info!("shutting down: finishing in-flight requests");
+}
+
+/// The next delivery of an installed signal; never, if it could not be installed.
+#[cfg(unix)]
+async fn next_signal(installed: std::io::Result<tokio::signal::unix::Signal>, name: &str) {
+    match installed {
+        Ok(mut signal) => {
+            signal.recv().await;
+        }
+        Err(err) => {
+            tracing::error!(%err, "cannot listen for {name}");
+            std::future::pending::<()>().await;
+        }
+    }
 }
 
 #[doc(hidden)]

@@ -86,12 +86,13 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let stop = shutdown_signal();
     println!(
         "payment simulator (test double for a card payment provider) listening on {}",
         simulator.base_url()
     );
 
-    shutdown_signal().await;
+    stop.await;
     tracing::info!("shutdown requested; finishing in-flight requests");
     simulator.stop().await;
     ExitCode::SUCCESS
@@ -106,29 +107,42 @@ async fn resolve(host: &str, port: u16) -> std::io::Result<SocketAddr> {
 }
 
 /// Ctrl-C anywhere, SIGTERM too on Unix (what `docker stop` and Kubernetes send).
-async fn shutdown_signal() {
-    let ctrl_c = async {
+///
+/// The handlers are installed when this is called, before the "listening on" line: a caller
+/// that reads the line and sends SIGTERM at once gets a graceful stop, not death by signal.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    #[cfg(unix)]
+    let stop = {
+        use tokio::signal::unix::{SignalKind, signal};
+        let interrupt = signal(SignalKind::interrupt());
+        let terminate = signal(SignalKind::terminate());
+        async move {
+            tokio::select! {
+                () = next_signal(interrupt, "SIGINT") => {}
+                () = next_signal(terminate, "SIGTERM") => {}
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let stop = async {
         if let Err(err) = tokio::signal::ctrl_c().await {
             tracing::error!(%err, "cannot listen for Ctrl-C");
             std::future::pending::<()>().await;
         }
     };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut sigterm) => {
-                sigterm.recv().await;
-            }
-            Err(err) => {
-                tracing::error!(%err, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
+    stop
+}
+
+/// The next delivery of an installed signal; never, if it could not be installed.
+#[cfg(unix)]
+async fn next_signal(installed: std::io::Result<tokio::signal::unix::Signal>, name: &str) {
+    match installed {
+        Ok(mut signal) => {
+            signal.recv().await;
         }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = terminate => {}
+        Err(err) => {
+            tracing::error!(%err, "cannot listen for {name}");
+            std::future::pending::<()>().await;
+        }
     }
 }

@@ -56,8 +56,9 @@ async fn main() -> anyhow::Result<()> {
                 seed_catalog(&config.base.mongodb).await?;
             }
             let app = step01_security::build(&config).await?;
+            let stop = common::startup::shutdown_signal();
             tracing::info!("step 1 listening on http://{}", app.local_addr()?);
-            app.run_until_stopped().await?;
+            app.run_until(stop).await?;
         }
         Command::CreateAdmin(args) => {
             // Step 0's `create_admin`, with step 1's accounts: the admin gets an argon2id hash.

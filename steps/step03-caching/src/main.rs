@@ -49,8 +49,9 @@ async fn main() -> anyhow::Result<()> {
                 seed_catalog(&config.common().mongodb).await?;
             }
             let app = step03_caching::build(&config).await?;
+            let stop = common::startup::shutdown_signal();
             tracing::info!("step 3 listening on http://{}", app.local_addr()?);
-            app.run_until_stopped().await?;
+            app.run_until(stop).await?;
         }
         Command::CreateAdmin(args) => {
             let state = AppState::build(&config).await?;

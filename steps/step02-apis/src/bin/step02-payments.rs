@@ -16,11 +16,12 @@ async fn main() -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding {addr}"))?;
     let running = serve(listener, &config.payments, config.token()?).await?;
+    let stop = common::startup::shutdown_signal();
     tracing::info!(
         provider = %config.payments.base_url,
         "step 2 payments service listening on http://{}",
         running.addr()
     );
-    running.run_until_stopped().await;
+    running.run_until(stop).await;
     Ok(())
 }

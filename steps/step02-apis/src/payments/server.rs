@@ -286,9 +286,10 @@ impl RunningPayments {
         tracing::info!(addr = %self.addr, "payments service stopped");
     }
 
-    /// Waits for Ctrl-C or SIGTERM, then [`RunningPayments::stop`]s.
-    pub async fn run_until_stopped(self) {
-        common::startup::shutdown_signal().await;
+    /// Waits for `stop` (a binary passes [`common::startup::shutdown_signal`], taken before it
+    /// announces its address), then [`RunningPayments::stop`]s.
+    pub async fn run_until(self, stop: impl std::future::Future<Output = ()>) {
+        stop.await;
         self.stop().await;
     }
 }
