@@ -74,8 +74,7 @@ pub enum Error {
 }
 
 /// One rejected field: `{"field":"items[0].quantity","reason":"must be at least 1"}`.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct FieldError {
     pub field: String,
     pub reason: String,
@@ -213,11 +212,10 @@ impl Error {
 }
 
 /// The `error` object of every error response.
-#[derive(Debug, Clone, Serialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ErrorDetail {
     /// Stable and machine-readable: `VALIDATION_FAILED`, `NOT_FOUND`, `OUT_OF_STOCK`, ...
-    #[cfg_attr(feature = "openapi", schema(value_type = String, example = "NOT_FOUND"))]
+    #[schema(value_type = String, example = "NOT_FOUND")]
     pub code: &'static str,
     pub message: String,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -228,10 +226,9 @@ pub struct ErrorDetail {
 }
 
 /// The body of every error response: `{"error":{...}}`.
-#[derive(Serialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct ErrorBody<'a> {
-    #[cfg_attr(feature = "openapi", schema(value_type = ErrorDetail))]
+    #[schema(value_type = ErrorDetail)]
     pub error: &'a ErrorDetail,
 }
 

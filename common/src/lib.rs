@@ -44,7 +44,6 @@ pub mod config;
 pub mod domain;
 pub mod error;
 pub mod extract;
-#[cfg(feature = "openapi")]
 pub mod openapi;
 pub mod payments;
 pub mod routes;

@@ -52,7 +52,6 @@ macro_rules! object_id {
         }
 
         /// On the wire: 24 hexadecimal characters.
-        #[cfg(feature = "openapi")]
         impl utoipa::PartialSchema for $name {
             fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
                 utoipa::openapi::ObjectBuilder::new()
@@ -63,7 +62,6 @@ macro_rules! object_id {
             }
         }
 
-        #[cfg(feature = "openapi")]
         impl utoipa::ToSchema for $name {}
 
         impl<'de> serde::Deserialize<'de> for $name {

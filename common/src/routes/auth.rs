@@ -64,8 +64,7 @@ pub struct LoginRequest {
     pub password: String,
 }
 
-#[derive(Debug, Serialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct UserResponse {
     pub id: UserId,
     pub email: String,
@@ -125,9 +124,7 @@ pub async fn login(
     Ok(Json(AuthResponse::new(user, token)))
 }
 
-#[cfg_attr(
-    feature = "openapi",
-    utoipa::path(
+#[utoipa::path(
         get,
         path = "/api/v1/auth/me",
         tag = "auth",
@@ -136,8 +133,7 @@ pub async fn login(
             (status = 200, description = "the signed-in user", body = UserResponse),
             (status = 401, response = crate::openapi::Unauthorized),
         )
-    )
-)]
+    )]
 #[tracing::instrument(skip_all, fields(user = %user.id))]
 pub async fn me(State(accounts): State<Accounts>, user: AuthUser) -> Result<Json<UserResponse>> {
     Ok(Json(accounts.me(user.id).await?.into()))

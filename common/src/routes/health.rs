@@ -20,7 +20,6 @@ where
 }
 
 /// `{"status":"ok"|"unavailable","checks":{"mongodb":"ok"|"unavailable",...}}`.
-#[cfg(feature = "openapi")]
 #[derive(utoipa::ToSchema)]
 #[allow(dead_code)] // only a schema: the handler builds the same shape with `json!`
 pub struct HealthResponse {
@@ -29,9 +28,7 @@ pub struct HealthResponse {
     checks: BTreeMap<String, String>,
 }
 
-#[cfg_attr(
-    feature = "openapi",
-    utoipa::path(
+#[utoipa::path(
         get,
         path = "/health",
         tag = "health",
@@ -39,8 +36,7 @@ pub struct HealthResponse {
             (status = 200, description = "every dependency answers", body = HealthResponse),
             (status = 503, description = "some dependency does not; `checks` names it", body = HealthResponse),
         )
-    )
-)]
+    )]
 pub async fn health(State(checks): State<HealthChecks>) -> impl IntoResponse {
     let results = checks.run().await;
     let healthy = results.iter().all(|(_, r)| r.is_ok());

@@ -83,18 +83,14 @@ where
 }
 
 /// `?page=&limit=` on every listing.
-#[derive(Debug, Default, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
-#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PageQuery {
     /// 1-based page number (default 1).
-    #[cfg_attr(
-        feature = "openapi",
-        param(minimum = 1, maximum = 92_233_720_368_547_758_i64)
-    )]
+    #[param(minimum = 1, maximum = 92_233_720_368_547_758_i64)]
     pub page: Option<u64>,
     /// Items per page (default 20).
-    #[cfg_attr(feature = "openapi", param(minimum = 1, maximum = 100))]
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u64>,
 }
 
@@ -119,8 +115,7 @@ impl PageQuery {
 }
 
 /// The body of every listing.
-#[derive(Debug, Serialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct PageResponse<T> {
     pub items: Vec<T>,
     pub page: u64,

@@ -35,22 +35,20 @@ where
 
 /// Any client-sent total or price is not a field here, hence ignored: prices come from the
 /// catalog at the moment the order is placed.
-#[derive(Debug, Deserialize, Validate)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Deserialize, Validate, utoipa::ToSchema)]
 pub struct PlaceOrderRequest {
     #[garde(length(min = 1, max = NewOrder::MAX_LINES), dive)]
-    #[cfg_attr(feature = "openapi", schema(min_items = 1, max_items = 100))]
+    #[schema(min_items = 1, max_items = 100)]
     pub items: Vec<OrderItemRequest>,
 }
 
-#[derive(Debug, Deserialize, Validate)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Deserialize, Validate, utoipa::ToSchema)]
 pub struct OrderItemRequest {
     /// A malformed id fails while the body is parsed: 422 naming `items[i].product_id`.
     #[garde(skip)]
     pub product_id: ProductId,
     #[garde(range(min = 1, max = Quantity::MAX as i64))]
-    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 1000))]
+    #[schema(minimum = 1, maximum = 1000)]
     pub quantity: i64,
 }
 
@@ -83,20 +81,15 @@ impl PlaceOrderRequest {
     }
 }
 
-#[derive(Debug, Deserialize, Validate)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Deserialize, Validate, utoipa::ToSchema)]
 pub struct PayRequest {
     /// The payment provider's card token (`tok_...`), never a card number.
     #[garde(length(min = 1, max = 100), pattern(r"^[A-Za-z0-9_\-]+$"))]
-    #[cfg_attr(
-        feature = "openapi",
-        schema(pattern = "^[A-Za-z0-9_-]{1,100}$", example = "tok_visa")
-    )]
+    #[schema(pattern = "^[A-Za-z0-9_-]{1,100}$", example = "tok_visa")]
     pub card_token: String,
 }
 
-#[derive(Debug, Serialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct OrderLineResponse {
     pub product_id: ProductId,
     pub sku: String,
@@ -106,8 +99,7 @@ pub struct OrderLineResponse {
     pub line_total_minor: i64,
 }
 
-#[derive(Debug, Serialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct PaymentResponse {
     pub provider_reference: String,
     pub amount_minor: i64,
@@ -117,8 +109,7 @@ pub struct PaymentResponse {
     pub paid_at: OffsetDateTime,
 }
 
-#[derive(Debug, Serialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct OrderResponse {
     pub id: OrderId,
     pub user_id: UserId,
@@ -166,9 +157,7 @@ impl From<Order> for OrderResponse {
     }
 }
 
-#[cfg_attr(
-    feature = "openapi",
-    utoipa::path(
+#[utoipa::path(
         post,
         path = "/api/v1/orders",
         tag = "orders",
@@ -183,8 +172,7 @@ impl From<Order> for OrderResponse {
             (status = 415, response = crate::openapi::UnsupportedMediaType),
             (status = 422, response = crate::openapi::ValidationFailed),
         )
-    )
-)]
+    )]
 #[tracing::instrument(skip_all, fields(user = %user.id))]
 pub async fn place_order(
     State(ordering): State<Ordering>,
@@ -195,9 +183,7 @@ pub async fn place_order(
     Ok((StatusCode::CREATED, Json(order.into())))
 }
 
-#[cfg_attr(
-    feature = "openapi",
-    utoipa::path(
+#[utoipa::path(
         get,
         path = "/api/v1/orders",
         tag = "orders",
@@ -208,8 +194,7 @@ pub async fn place_order(
             (status = 400, response = crate::openapi::BadRequest),
             (status = 401, response = crate::openapi::Unauthorized),
         )
-    )
-)]
+    )]
 #[tracing::instrument(skip_all, fields(user = %user.id))]
 pub async fn list_orders(
     State(ordering): State<Ordering>,
@@ -220,9 +205,7 @@ pub async fn list_orders(
     Ok(Json(PageResponse::from_paged(page, OrderResponse::from)))
 }
 
-#[cfg_attr(
-    feature = "openapi",
-    utoipa::path(
+#[utoipa::path(
         get,
         path = "/api/v1/orders/{id}",
         tag = "orders",
@@ -234,8 +217,7 @@ pub async fn list_orders(
             (status = 401, response = crate::openapi::Unauthorized),
             (status = 404, response = crate::openapi::NotFound),
         )
-    )
-)]
+    )]
 #[tracing::instrument(skip(ordering), fields(user = %user.id))]
 pub async fn get_order(
     State(ordering): State<Ordering>,
@@ -245,9 +227,7 @@ pub async fn get_order(
     Ok(Json(ordering.get_order(user, id).await?.into()))
 }
 
-#[cfg_attr(
-    feature = "openapi",
-    utoipa::path(
+#[utoipa::path(
         post,
         path = "/api/v1/orders/{id}/pay",
         tag = "orders",
@@ -266,8 +246,7 @@ pub async fn get_order(
             (status = 422, response = crate::openapi::ValidationFailed),
             (status = 503, response = crate::openapi::ServiceUnavailable),
         )
-    )
-)]
+    )]
 #[tracing::instrument(skip(ordering, request), fields(user = %user.id))]
 pub async fn pay_order(
     State(ordering): State<Ordering>,
@@ -284,9 +263,7 @@ pub async fn pay_order(
     ))
 }
 
-#[cfg_attr(
-    feature = "openapi",
-    utoipa::path(
+#[utoipa::path(
         post,
         path = "/api/v1/orders/{id}/ship",
         tag = "orders",
@@ -300,8 +277,7 @@ pub async fn pay_order(
             (status = 404, response = crate::openapi::NotFound),
             (status = 409, response = crate::openapi::Conflict),
         )
-    )
-)]
+    )]
 #[tracing::instrument(skip(ordering), fields(admin = %admin.0.id))]
 pub async fn ship_order(
     State(ordering): State<Ordering>,
@@ -311,9 +287,7 @@ pub async fn ship_order(
     Ok(Json(ordering.ship_order(id).await?.into()))
 }
 
-#[cfg_attr(
-    feature = "openapi",
-    utoipa::path(
+#[utoipa::path(
         post,
         path = "/api/v1/orders/{id}/cancel",
         tag = "orders",
@@ -327,8 +301,7 @@ pub async fn ship_order(
             (status = 404, response = crate::openapi::NotFound),
             (status = 409, response = crate::openapi::Conflict),
         )
-    )
-)]
+    )]
 #[tracing::instrument(skip(ordering), fields(admin = %admin.0.id))]
 pub async fn cancel_order(
     State(ordering): State<Ordering>,

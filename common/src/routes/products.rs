@@ -71,52 +71,42 @@ fn currency_rule(value: &str, _: &()) -> garde::Result {
 /// The editable fields of a product, for create and update alike. (The schema repeats the
 /// garde rules so that generated clients and fuzzers know them; `tests/it/openapi.rs` in
 /// step 2 sends the documented limits and checks they are accepted.)
-#[derive(Debug, Deserialize, Validate)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Deserialize, Validate, utoipa::ToSchema)]
 pub struct ProductRequest {
     /// Letters, digits, `-` and `_`; stored upper-case.
     #[garde(custom(sku_rule))]
-    #[cfg_attr(feature = "openapi", schema(pattern = "^[A-Za-z0-9_-]{1,64}$"))]
+    #[schema(pattern = "^[A-Za-z0-9_-]{1,64}$")]
     pub sku: String,
     #[garde(length(chars, max = 200), custom(not_blank))]
-    #[cfg_attr(
-        feature = "openapi",
-        schema(
-            max_length = 200,
-            pattern = "[^\\t\\n\\v\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
-        )
+    #[schema(
+        max_length = 200,
+        pattern = "[^\\t\\n\\v\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
     )]
     pub name: String,
     #[serde(default)]
     #[garde(length(chars, max = 5000))]
-    #[cfg_attr(feature = "openapi", schema(max_length = 5000))]
+    #[schema(max_length = 5000)]
     pub description: String,
     /// Minor units (cents): an integer; a JSON float is refused when the body is parsed.
     #[garde(range(min = 0, max = Money::MAX_PRICE_MINOR))]
-    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 10_000_000_000_i64))]
+    #[schema(minimum = 0, maximum = 10_000_000_000_i64)]
     pub price_minor: i64,
     /// ISO 4217, upper case.
     #[garde(custom(currency_rule))]
-    #[cfg_attr(feature = "openapi", schema(pattern = "^[A-Z]{3}$", example = "EUR"))]
+    #[schema(pattern = "^[A-Z]{3}$", example = "EUR")]
     pub currency: String,
     #[garde(range(min = 0, max = 1_000_000_000))]
-    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 1_000_000_000))]
+    #[schema(minimum = 0, maximum = 1_000_000_000)]
     pub stock: i64,
     #[garde(length(chars, max = 100), custom(not_blank))]
-    #[cfg_attr(
-        feature = "openapi",
-        schema(
-            max_length = 100,
-            pattern = "[^\\t\\n\\v\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
-        )
+    #[schema(
+        max_length = 100,
+        pattern = "[^\\t\\n\\v\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
     )]
     pub category: String,
     #[serde(default)]
     #[garde(length(max = 20), inner(length(chars, min = 1, max = 50)))]
-    #[cfg_attr(
-        feature = "openapi",
-        schema(value_type = Vec<crate::openapi::Tag>, max_items = 20)
-    )]
+    #[schema(value_type = Vec<crate::openapi::Tag>, max_items = 20)]
     pub tags: Vec<String>,
 }
 
@@ -137,8 +127,7 @@ impl ProductRequest {
     }
 }
 
-#[derive(Debug, Serialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ProductResponse {
     pub id: ProductId,
     pub sku: String,
@@ -177,20 +166,18 @@ impl From<Product> for ProductResponse {
     }
 }
 
-#[derive(Debug, Deserialize, Validate)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Deserialize, Validate, utoipa::ToSchema)]
 pub struct ReviewRequest {
     #[garde(range(min = 1, max = 5))]
-    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 5))]
+    #[schema(minimum = 1, maximum = 5)]
     pub rating: i64,
     #[serde(default)]
     #[garde(length(chars, max = 2000))]
-    #[cfg_attr(feature = "openapi", schema(max_length = 2000))]
+    #[schema(max_length = 2000)]
     pub comment: String,
 }
 
-#[derive(Debug, Serialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ReviewResponse {
     pub id: ReviewId,
     pub product_id: ProductId,
@@ -216,9 +203,7 @@ impl From<Review> for ReviewResponse {
     }
 }
 
-#[cfg_attr(
-    feature = "openapi",
-    utoipa::path(
+#[utoipa::path(
         get,
         path = "/api/v1/products",
         tag = "products",
@@ -227,8 +212,7 @@ impl From<Review> for ReviewResponse {
             (status = 200, description = "a page of products", body = PageResponse<ProductResponse>),
             (status = 400, response = crate::openapi::BadRequest),
         )
-    )
-)]
+    )]
 #[tracing::instrument(skip_all)]
 pub async fn list_products(
     State(catalog): State<Catalog>,
@@ -238,9 +222,7 @@ pub async fn list_products(
     Ok(Json(PageResponse::from_paged(page, ProductResponse::from)))
 }
 
-#[cfg_attr(
-    feature = "openapi",
-    utoipa::path(
+#[utoipa::path(
         get,
         path = "/api/v1/products/{id}",
         tag = "products",
@@ -250,8 +232,7 @@ pub async fn list_products(
             (status = 400, response = crate::openapi::BadRequest),
             (status = 404, response = crate::openapi::NotFound),
         )
-    )
-)]
+    )]
 #[tracing::instrument(skip(catalog))]
 pub async fn get_product(
     State(catalog): State<Catalog>,
@@ -260,9 +241,7 @@ pub async fn get_product(
     Ok(Json(catalog.get_product(id).await?.into()))
 }
 
-#[cfg_attr(
-    feature = "openapi",
-    utoipa::path(
+#[utoipa::path(
         post,
         path = "/api/v1/products",
         tag = "products",
@@ -278,8 +257,7 @@ pub async fn get_product(
             (status = 415, response = crate::openapi::UnsupportedMediaType),
             (status = 422, response = crate::openapi::ValidationFailed),
         )
-    )
-)]
+    )]
 #[tracing::instrument(skip_all, fields(admin = %admin.0.id))]
 pub async fn create_product(
     State(catalog): State<Catalog>,
@@ -290,9 +268,7 @@ pub async fn create_product(
     Ok((StatusCode::CREATED, Json(product.into())))
 }
 
-#[cfg_attr(
-    feature = "openapi",
-    utoipa::path(
+#[utoipa::path(
         put,
         path = "/api/v1/products/{id}",
         tag = "products",
@@ -310,8 +286,7 @@ pub async fn create_product(
             (status = 415, response = crate::openapi::UnsupportedMediaType),
             (status = 422, response = crate::openapi::ValidationFailed),
         )
-    )
-)]
+    )]
 #[tracing::instrument(skip(catalog, request), fields(admin = %admin.0.id))]
 pub async fn update_product(
     State(catalog): State<Catalog>,
@@ -324,9 +299,7 @@ pub async fn update_product(
     ))
 }
 
-#[cfg_attr(
-    feature = "openapi",
-    utoipa::path(
+#[utoipa::path(
         delete,
         path = "/api/v1/products/{id}",
         tag = "products",
@@ -339,8 +312,7 @@ pub async fn update_product(
             (status = 403, response = crate::openapi::Forbidden),
             (status = 404, response = crate::openapi::NotFound),
         )
-    )
-)]
+    )]
 #[tracing::instrument(skip(catalog), fields(admin = %admin.0.id))]
 pub async fn delete_product(
     State(catalog): State<Catalog>,
@@ -351,9 +323,7 @@ pub async fn delete_product(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[cfg_attr(
-    feature = "openapi",
-    utoipa::path(
+#[utoipa::path(
         get,
         path = "/api/v1/products/{id}/reviews",
         tag = "reviews",
@@ -363,8 +333,7 @@ pub async fn delete_product(
             (status = 400, response = crate::openapi::BadRequest),
             (status = 404, response = crate::openapi::NotFound),
         )
-    )
-)]
+    )]
 #[tracing::instrument(skip(catalog, query))]
 pub async fn list_reviews(
     State(catalog): State<Catalog>,
@@ -375,9 +344,7 @@ pub async fn list_reviews(
     Ok(Json(PageResponse::from_paged(page, ReviewResponse::from)))
 }
 
-#[cfg_attr(
-    feature = "openapi",
-    utoipa::path(
+#[utoipa::path(
         post,
         path = "/api/v1/products/{id}/reviews",
         tag = "reviews",
@@ -394,8 +361,7 @@ pub async fn list_reviews(
             (status = 415, response = crate::openapi::UnsupportedMediaType),
             (status = 422, response = crate::openapi::ValidationFailed),
         )
-    )
-)]
+    )]
 #[tracing::instrument(skip(catalog, request), fields(user = %user.id))]
 pub async fn create_review(
     State(catalog): State<Catalog>,

@@ -21,8 +21,7 @@ use crate::error::Result;
 use crate::store::{ProfileStore, Sealed, StoredProfile};
 
 /// A shipping address. Validated at the edge (`routes::profile`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Address {
     pub name: String,
     pub line1: String,
@@ -35,8 +34,7 @@ pub struct Address {
 }
 
 /// A profile in the clear, as the owner sees it.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Profile {
     pub phone: Option<String>,
     pub shipping_addresses: Vec<Address>,

@@ -52,66 +52,58 @@ fn not_blank(value: &str, _: &()) -> garde::Result {
 }
 
 /// Step 0's rules, with the password's upper limit raised. A `role` field is ignored.
-#[derive(Debug, Deserialize, Validate)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Deserialize, Validate, utoipa::ToSchema)]
 pub struct RegisterRequest {
     #[garde(custom(email_rule))]
-    #[cfg_attr(feature = "openapi", schema(format = Email, max_length = 254))]
+    #[schema(format = Email, max_length = 254)]
     pub email: String,
     /// 8 characters or more.
     #[garde(length(chars, min = 8), length(bytes, max = MAX_PASSWORD_BYTES))]
-    #[cfg_attr(feature = "openapi", schema(min_length = 8, max_length = 1024))]
+    #[schema(min_length = 8, max_length = 1024)]
     pub password: String,
     #[garde(length(chars, min = 1, max = 100), custom(not_blank))]
-    #[cfg_attr(
-        feature = "openapi",
-        schema(
-            max_length = 100,
-            pattern = "[^\\t\\n\\v\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
-        )
+    #[schema(
+        max_length = 100,
+        pattern = "[^\\t\\n\\v\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
     )]
     pub name: String,
 }
 
-#[derive(Debug, Deserialize, Validate)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Deserialize, Validate, utoipa::ToSchema)]
 pub struct LoginRequest {
     #[garde(length(max = 254))]
-    #[cfg_attr(feature = "openapi", schema(max_length = 254))]
+    #[schema(max_length = 254)]
     pub email: String,
     #[garde(length(bytes, max = MAX_PASSWORD_BYTES))]
-    #[cfg_attr(feature = "openapi", schema(max_length = 1024))]
+    #[schema(max_length = 1024)]
     pub password: String,
 }
 
 /// No length rule: any string that is not a live refresh token gets the same bare 401 (the
 /// body limit bounds it).
-#[derive(Debug, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct RefreshRequest {
     pub refresh_token: String,
 }
 
-#[derive(Debug, Deserialize, Validate)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Deserialize, Validate, utoipa::ToSchema)]
 pub struct ChangePasswordRequest {
     #[garde(length(bytes, max = MAX_PASSWORD_BYTES))]
-    #[cfg_attr(feature = "openapi", schema(max_length = 1024))]
+    #[schema(max_length = 1024)]
     pub current_password: String,
     #[garde(length(chars, min = 8), length(bytes, max = MAX_PASSWORD_BYTES))]
-    #[cfg_attr(feature = "openapi", schema(min_length = 8, max_length = 1024))]
+    #[schema(min_length = 8, max_length = 1024)]
     pub new_password: String,
 }
 
 /// Register, login, refresh and Google sign-in all answer this.
-#[derive(Debug, Serialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AuthResponse {
     pub user: UserResponse,
     /// Step 0's field, kept for old clients: the access token.
     pub token: String,
     pub access_token: String,
-    #[cfg_attr(feature = "openapi", schema(value_type = String, example = "Bearer"))]
+    #[schema(value_type = String, example = "Bearer")]
     pub token_type: &'static str,
     /// Seconds the access token is valid.
     pub expires_in: u64,
@@ -135,15 +127,12 @@ impl AuthResponse {
     }
 }
 
-#[derive(Debug, Serialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct RevokedResponse {
     pub revoked_sessions: usize,
 }
 
-#[cfg_attr(
-    feature = "openapi",
-    utoipa::path(
+#[utoipa::path(
         post,
         path = "/api/v1/auth/register",
         tag = "auth",
@@ -156,8 +145,7 @@ pub struct RevokedResponse {
             (status = 415, response = common::openapi::UnsupportedMediaType),
             (status = 422, response = common::openapi::ValidationFailed),
         )
-    )
-)]
+    )]
 #[tracing::instrument(skip_all)]
 pub async fn register(
     State(accounts): State<Accounts>,
@@ -188,9 +176,7 @@ pub async fn register(
     Ok((StatusCode::CREATED, Json(AuthResponse::new(user, pair))))
 }
 
-#[cfg_attr(
-    feature = "openapi",
-    utoipa::path(
+#[utoipa::path(
         post,
         path = "/api/v1/auth/login",
         tag = "auth",
@@ -203,8 +189,7 @@ pub async fn register(
             (status = 415, response = common::openapi::UnsupportedMediaType),
             (status = 422, response = common::openapi::ValidationFailed),
         )
-    )
-)]
+    )]
 #[tracing::instrument(skip_all)]
 pub async fn login(
     State(accounts): State<Accounts>,
@@ -231,9 +216,7 @@ pub async fn login(
     Ok(Json(AuthResponse::new(user, pair)))
 }
 
-#[cfg_attr(
-    feature = "openapi",
-    utoipa::path(
+#[utoipa::path(
         post,
         path = "/api/v1/auth/refresh",
         tag = "auth",
@@ -246,8 +229,7 @@ pub async fn login(
             (status = 415, response = common::openapi::UnsupportedMediaType),
             (status = 422, response = common::openapi::ValidationFailed),
         )
-    )
-)]
+    )]
 #[tracing::instrument(skip_all)]
 pub async fn refresh(
     State(sessions): State<Sessions>,
@@ -258,9 +240,7 @@ pub async fn refresh(
     Ok(Json(AuthResponse::new(user, pair)))
 }
 
-#[cfg_attr(
-    feature = "openapi",
-    utoipa::path(
+#[utoipa::path(
         post,
         path = "/api/v1/auth/logout",
         tag = "auth",
@@ -269,8 +249,7 @@ pub async fn refresh(
             (status = 204, description = "this session ended"),
             (status = 401, response = common::openapi::Unauthorized),
         )
-    )
-)]
+    )]
 /// Ends this device's session: its refresh tokens stop working, and its access tokens too
 /// (at once wherever the revocation list reaches: this instance in step 1, all in step 3).
 #[tracing::instrument(skip_all, fields(user = %auth.user.id))]
@@ -279,9 +258,7 @@ pub async fn logout(State(sessions): State<Sessions>, auth: AuthSession) -> Resu
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[cfg_attr(
-    feature = "openapi",
-    utoipa::path(
+#[utoipa::path(
         post,
         path = "/api/v1/auth/logout-all",
         tag = "auth",
@@ -290,8 +267,7 @@ pub async fn logout(State(sessions): State<Sessions>, auth: AuthSession) -> Resu
             (status = 200, description = "every session of the user ended, this one included", body = RevokedResponse),
             (status = 401, response = common::openapi::Unauthorized),
         )
-    )
-)]
+    )]
 /// Ends every session of the user, this one included.
 #[tracing::instrument(skip_all, fields(user = %auth.user.id))]
 pub async fn logout_all(
@@ -314,9 +290,7 @@ pub async fn logout_all(
     }))
 }
 
-#[cfg_attr(
-    feature = "openapi",
-    utoipa::path(
+#[utoipa::path(
         post,
         path = "/api/v1/auth/password",
         tag = "auth",
@@ -330,8 +304,7 @@ pub async fn logout_all(
             (status = 415, response = common::openapi::UnsupportedMediaType),
             (status = 422, response = common::openapi::ValidationFailed),
         )
-    )
-)]
+    )]
 /// Changes the password (the current one is required, and failures count towards the
 /// throttle like failed logins) and ends every *other* session: whoever else held one, for
 /// instance with a stolen password, is signed out.

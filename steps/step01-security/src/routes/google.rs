@@ -32,42 +32,38 @@ const COOKIE_PATH: &str = "/api/v1/auth/google";
 /// Only `next`: anything else (say, a `redirect_uri` of the caller's choosing) is a 400.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
-#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct StartQuery {
     pub next: Option<String>,
 }
 
 /// What the provider appends to the redirect URI. Google adds more (`scope`, `authuser`,
 /// `prompt`, `hd`); those are ignored.
-#[derive(Debug, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
-#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct CallbackQuery {
     /// Required unless `error` is present.
-    #[cfg_attr(feature = "openapi", param(min_length = 1, max_length = 2048))]
+    #[param(min_length = 1, max_length = 2048)]
     pub code: Option<String>,
     /// Required unless `error` is present.
-    #[cfg_attr(feature = "openapi", param(min_length = 1, max_length = 2048))]
+    #[param(min_length = 1, max_length = 2048)]
     pub state: Option<String>,
     pub error: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct GoogleAuthResponse {
     #[serde(flatten)]
     pub auth: AuthResponse,
     /// Where the front end should go now: a path on this site, or null.
     pub next: Option<String>,
     /// Whether this sign-in created the account or linked Google to an existing one.
-    #[cfg_attr(feature = "openapi", schema(value_type = String, example = "existing"))]
+    #[schema(value_type = String, example = "existing")]
     pub account: &'static str,
 }
 
-#[cfg_attr(
-    feature = "openapi",
-    utoipa::path(
+#[utoipa::path(
         get,
         path = "/api/v1/auth/google/start",
         tag = "auth",
@@ -79,8 +75,7 @@ pub struct GoogleAuthResponse {
             (status = 404, response = common::openapi::NotFound),
             (status = 503, response = common::openapi::ServiceUnavailable),
         )
-    )
-)]
+    )]
 #[tracing::instrument(skip_all)]
 pub async fn start_google_login(
     State(google): State<GoogleLogin>,
@@ -101,9 +96,7 @@ pub async fn start_google_login(
 /// Longest `code` and `state` accepted; real ones are far shorter.
 const MAX_PARAM_LEN: usize = 2048;
 
-#[cfg_attr(
-    feature = "openapi",
-    utoipa::path(
+#[utoipa::path(
         get,
         path = "/api/v1/auth/google/callback",
         tag = "auth",
@@ -116,8 +109,7 @@ const MAX_PARAM_LEN: usize = 2048;
             (status = 404, response = common::openapi::NotFound),
             (status = 503, response = common::openapi::ServiceUnavailable),
         )
-    )
-)]
+    )]
 #[tracing::instrument(skip_all)]
 pub async fn finish_google_login(
     State(google): State<GoogleLogin>,

@@ -87,79 +87,61 @@ fn optional_line(value: &Option<String>, _: &()) -> garde::Result {
 
 #[derive(Debug, Deserialize, Validate)]
 #[serde(deny_unknown_fields)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(utoipa::ToSchema)]
 pub struct AddressRequest {
     #[garde(length(chars, min = 1, max = 100), custom(not_blank))]
-    #[cfg_attr(
-        feature = "openapi",
-        schema(
-            max_length = 100,
-            pattern = "[^\\t\\n\\v\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
-        )
+    #[schema(
+        max_length = 100,
+        pattern = "[^\\t\\n\\v\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
     )]
     pub name: String,
     #[garde(length(chars, min = 1, max = 200), custom(not_blank))]
-    #[cfg_attr(
-        feature = "openapi",
-        schema(
-            max_length = 200,
-            pattern = "[^\\t\\n\\v\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
-        )
+    #[schema(
+        max_length = 200,
+        pattern = "[^\\t\\n\\v\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
     )]
     pub line1: String,
     #[garde(custom(optional_line))]
-    #[cfg_attr(feature = "openapi", schema(max_length = 200))]
+    #[schema(max_length = 200)]
     pub line2: Option<String>,
     #[garde(length(chars, min = 1, max = 100), custom(not_blank))]
-    #[cfg_attr(
-        feature = "openapi",
-        schema(
-            max_length = 100,
-            pattern = "[^\\t\\n\\v\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
-        )
+    #[schema(
+        max_length = 100,
+        pattern = "[^\\t\\n\\v\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
     )]
     pub city: String,
     #[garde(length(chars, min = 1, max = 20), custom(not_blank))]
-    #[cfg_attr(
-        feature = "openapi",
-        schema(
-            max_length = 20,
-            pattern = "[^\\t\\n\\v\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
-        )
+    #[schema(
+        max_length = 20,
+        pattern = "[^\\t\\n\\v\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
     )]
     pub postal_code: String,
     /// ISO 3166-1 alpha-2; stored upper-case.
     #[garde(custom(country_rule))]
-    #[cfg_attr(feature = "openapi", schema(pattern = "^[A-Za-z]{2}$", example = "DE"))]
+    #[schema(pattern = "^[A-Za-z]{2}$", example = "DE")]
     pub country: String,
 }
 
 /// The whole profile; an omitted field is cleared.
 #[derive(Debug, Deserialize, Validate)]
 #[serde(deny_unknown_fields)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(utoipa::ToSchema)]
 pub struct ProfileRequest {
     /// 7 to 15 digits, optionally after a `+`; spaces, dashes, dots and parentheses are
     /// allowed between them and dropped.
     #[garde(custom(phone_rule))]
-    #[cfg_attr(
-        feature = "openapi",
-        schema(
-            pattern = "^\\s*\\+?[ ().-]*(?:[0-9][ ().-]*){7,15}\\s*$",
-            example = "+49 151 1234-5678"
-        )
+    #[schema(
+        pattern = "^\\s*\\+?[ ().-]*(?:[0-9][ ().-]*){7,15}\\s*$",
+        example = "+49 151 1234-5678"
     )]
     pub phone: Option<String>,
     #[serde(default)]
     #[garde(length(max = 5), dive)]
-    #[cfg_attr(feature = "openapi", schema(max_items = 5))]
+    #[schema(max_items = 5)]
     pub shipping_addresses: Vec<AddressRequest>,
     /// The payment provider's reference to a saved card.
     #[garde(custom(payment_method_rule))]
-    #[cfg_attr(
-        feature = "openapi",
-        schema(pattern = "^[A-Za-z0-9_-]{1,100}$", example = "pm_card_visa")
-    )]
+    #[schema(pattern = "^[A-Za-z0-9_-]{1,100}$", example = "pm_card_visa")]
     pub payment_method: Option<String>,
 }
 
@@ -192,9 +174,7 @@ impl ProfileRequest {
     }
 }
 
-#[cfg_attr(
-    feature = "openapi",
-    utoipa::path(
+#[utoipa::path(
         get,
         path = "/api/v1/profile",
         tag = "profile",
@@ -203,8 +183,7 @@ impl ProfileRequest {
             (status = 200, description = "the caller's profile (empty if never set)", body = Profile),
             (status = 401, response = common::openapi::Unauthorized),
         )
-    )
-)]
+    )]
 #[tracing::instrument(skip_all, fields(user = %user.id))]
 pub async fn get_profile(
     State(profiles): State<Profiles>,
@@ -213,9 +192,7 @@ pub async fn get_profile(
     Ok(Json(profiles.get(user.id).await?))
 }
 
-#[cfg_attr(
-    feature = "openapi",
-    utoipa::path(
+#[utoipa::path(
         put,
         path = "/api/v1/profile",
         tag = "profile",
@@ -229,8 +206,7 @@ pub async fn get_profile(
             (status = 415, response = common::openapi::UnsupportedMediaType),
             (status = 422, response = common::openapi::ValidationFailed),
         )
-    )
-)]
+    )]
 #[tracing::instrument(skip_all, fields(user = %user.id))]
 pub async fn update_profile(
     State(profiles): State<Profiles>,

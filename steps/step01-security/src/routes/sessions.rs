@@ -22,8 +22,7 @@ pub fn router() -> Router<AppState> {
         .route("/auth/sessions/{id}", delete(revoke_session))
 }
 
-#[derive(Debug, Serialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct SessionResponse {
     pub id: String,
     /// `password` or `google`.
@@ -40,8 +39,7 @@ pub struct SessionResponse {
     pub current: bool,
 }
 
-#[derive(Debug, Serialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct SessionsResponse {
     pub items: Vec<SessionResponse>,
 }
@@ -59,9 +57,7 @@ fn response(session: SessionRecord, current: &str) -> SessionResponse {
     }
 }
 
-#[cfg_attr(
-    feature = "openapi",
-    utoipa::path(
+#[utoipa::path(
         get,
         path = "/api/v1/auth/sessions",
         tag = "sessions",
@@ -70,8 +66,7 @@ fn response(session: SessionRecord, current: &str) -> SessionResponse {
             (status = 200, description = "the user's active sessions", body = SessionsResponse),
             (status = 401, response = common::openapi::Unauthorized),
         )
-    )
-)]
+    )]
 #[tracing::instrument(skip_all, fields(user = %auth.user.id))]
 pub async fn list_sessions(
     State(sessions): State<Sessions>,
@@ -86,9 +81,7 @@ pub async fn list_sessions(
     Ok(Json(SessionsResponse { items }))
 }
 
-#[cfg_attr(
-    feature = "openapi",
-    utoipa::path(
+#[utoipa::path(
         delete,
         path = "/api/v1/auth/sessions/{id}",
         tag = "sessions",
@@ -100,8 +93,7 @@ pub async fn list_sessions(
             (status = 401, response = common::openapi::Unauthorized),
             (status = 404, response = common::openapi::NotFound),
         )
-    )
-)]
+    )]
 /// 204, or 404 for a session that is not the caller's, or not active: the same answer, so
 /// nobody learns whether another user's session id exists.
 #[tracing::instrument(skip_all, fields(user = %auth.user.id))]
