@@ -1,16 +1,135 @@
-//! The operator commands every step's binary shares: `create-admin` and `seed`. A step's
-//! binary flattens these argument structs into its own clap CLI and calls the functions with
-//! its own accounts service, so an admin gets that step's password hashing.
+//! The binary every step ships, written once: `serve` (the default), `create-admin`, `seed`,
+//! and the commands of the step and the steps before it. A step's `main.rs` is one call,
+//! [`main::<AppState>()`](main); what differs between steps is its [`Binary`] implementation:
+//! what `seed` takes beyond the demo catalog and which commands it adds (step 1's
+//! `rotate-keys`, step 4's `indexes`), each extending the previous step's.
 
+use std::future::Future;
 use std::io::BufRead;
 
 use anyhow::Context;
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
-use crate::config::MongoConfig;
+use crate::config::{MongoConfig, StepConfig};
 use crate::domain::Email;
 use crate::seed;
 use crate::services::Accounts;
+use crate::startup::shutdown_signal;
+use crate::step::Step;
 use crate::store::{Stores, mongo};
+use crate::telemetry;
+
+/// What a step's binary adds to the commands every step has.
+pub trait Binary: Step {
+    /// One line for `--help`.
+    const ABOUT: &'static str;
+    /// The longest password `create-admin` accepts: bcrypt reads 72 bytes; argon2id (step 1
+    /// on) takes long passwords whole, and this only bounds the work one command may ask for.
+    const MAX_PASSWORD_BYTES: usize = 1024;
+    /// What `seed` takes beyond inserting the demo catalog: the previous step's options plus
+    /// this step's (`#[command(flatten)]`).
+    type Seed: Args + Send;
+    /// The commands of this step and the steps before it, beyond serve, create-admin and seed:
+    /// the previous step's (`#[command(flatten)]` in a variant) plus this step's own.
+    type Command: Subcommand + Send;
+
+    /// `seed`: the demo catalog has been inserted; insert what `seed` asks for beyond it.
+    fn seed(
+        config: &Self::Config,
+        seed: Self::Seed,
+    ) -> impl Future<Output = anyhow::Result<()>> + Send;
+
+    /// Runs one of [`Binary::Command`].
+    fn command(
+        config: &Self::Config,
+        command: Self::Command,
+    ) -> impl Future<Output = anyhow::Result<()>> + Send;
+}
+
+/// `seed` with nothing beyond the demo catalog (step 0's).
+#[derive(Debug, Clone, Copy, Default, Args)]
+pub struct DemoCatalog {}
+
+/// No commands beyond serve, create-admin and seed (step 0's).
+#[derive(Debug, Clone, Copy, Subcommand)]
+pub enum NoCommand {}
+
+#[derive(Parser)]
+struct Cli<A: Args, C: Subcommand> {
+    #[command(subcommand)]
+    command: Option<Command<A, C>>,
+}
+
+#[derive(Subcommand)]
+enum Command<A: Args, C: Subcommand> {
+    /// Serve the API (the default). Configuration: APP__* variables; the step's chapter in
+    /// docs/ lists them.
+    Serve {
+        /// Insert the demo catalog before serving (products whose SKU exists are kept).
+        #[arg(long)]
+        seed: bool,
+    },
+    /// Create the first admin, or promote an existing account (its password is kept). Admins
+    /// never come from the public register route.
+    CreateAdmin(AdminArgs),
+    /// Insert the demo catalog (idempotent), and what the options ask for.
+    Seed(A),
+    #[command(flatten)]
+    Step(C),
+}
+
+/// The whole binary of step `S`: logs, arguments, configuration, then the command. Exits
+/// with the error (and its causes) on stderr when the command fails.
+pub fn main<S: Binary>() -> anyhow::Result<()> {
+    tokio::runtime::Runtime::new()
+        .context("starting the Tokio runtime")?
+        .block_on(run::<S>())
+}
+
+async fn run<S: Binary>() -> anyhow::Result<()> {
+    telemetry::init();
+    let name = std::env::args()
+        .next()
+        .and_then(|arg0| {
+            std::path::Path::new(&arg0)
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+        })
+        .unwrap_or_else(|| format!("step{:02}", S::NUMBER));
+    let parser = Cli::<S::Seed, S::Command>::command()
+        .name(name)
+        .about(S::ABOUT)
+        .version(env!("CARGO_PKG_VERSION"));
+    let cli = Cli::<S::Seed, S::Command>::from_arg_matches(&parser.get_matches())
+        .unwrap_or_else(|e| e.exit());
+    let config = S::Config::load()?;
+    match cli.command.unwrap_or(Command::Serve { seed: false }) {
+        Command::Serve { seed } => {
+            if seed {
+                seed_catalog(&config.common().mongodb).await?;
+            }
+            let app = S::application(&config).await?;
+            let stop = shutdown_signal();
+            tracing::info!(
+                "step {} ({}) listening on http://{}",
+                S::NUMBER,
+                S::TITLE,
+                app.local_addr()?
+            );
+            app.run_until(stop).await?;
+        }
+        Command::CreateAdmin(args) => {
+            let state = S::build(&config).await?;
+            args.run(state.accounts(), S::MAX_PASSWORD_BYTES).await?;
+        }
+        Command::Seed(options) => {
+            seed_catalog(&config.common().mongodb).await?;
+            S::seed(&config, options).await?;
+        }
+        Command::Step(command) => S::command(&config, command).await?,
+    }
+    Ok(())
+}
 
 /// `create-admin`: create the first admin, or promote an existing account (whose password is
 /// kept). Admins never come from the public register route.
@@ -60,4 +179,20 @@ pub async fn seed_catalog(config: &MongoConfig) -> anyhow::Result<()> {
     let inserted = seed::seed_demo_catalog(stores.products.as_ref()).await?;
     println!("demo catalog: {inserted} products inserted");
     Ok(())
+}
+
+impl Binary for crate::AppState {
+    const ABOUT: &'static str = "stepwise-shop step 0: the baseline monolith";
+    /// bcrypt reads at most 72 bytes of a password.
+    const MAX_PASSWORD_BYTES: usize = 72;
+    type Seed = DemoCatalog;
+    type Command = NoCommand;
+
+    async fn seed(_config: &crate::Config, _seed: DemoCatalog) -> anyhow::Result<()> {
+        Ok(())
+    }
+
+    async fn command(_config: &crate::Config, command: NoCommand) -> anyhow::Result<()> {
+        match command {}
+    }
 }

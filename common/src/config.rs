@@ -12,6 +12,7 @@ use figment::Figment;
 use figment::providers::{Env, Format, Toml};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 
 /// Where the app runs. Controls the safety checks at load time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -143,14 +144,9 @@ impl Default for PaymentsConfig {
 }
 
 impl Config {
-    /// Defaults, then the file named by `APP_CONFIG` (or `shop.toml` when present), then
-    /// `APP__*` environment variables; then the safety checks of [`Config::validate`].
-    pub fn load() -> anyhow::Result<Self> {
-        Self::from_figment(Self::layers()?)
-    }
-
-    /// The file and environment layers [`Config::load`] reads, unextracted, so a later step's
-    /// larger config (which flattens this one) loads from exactly the same sources.
+    /// The file and environment layers every step's configuration is read from, unextracted:
+    /// the file named by `APP_CONFIG` (or `shop.toml` when present), then `APP__*` variables.
+    /// A later step's larger config (which flattens this one) loads from exactly these.
     pub fn layers() -> anyhow::Result<Figment> {
         let file = match std::env::var("APP_CONFIG") {
             // Named explicitly, the file must exist: a typo must not silently mean defaults.
@@ -164,13 +160,33 @@ impl Config {
             .merge(Toml::file(file))
             .merge(Env::prefixed("APP__").split("__")))
     }
+}
 
-    pub fn from_figment(figment: Figment) -> anyhow::Result<Self> {
-        extract_checked(figment, Self::validate)
+/// A step's configuration: step N's holds step N-1's (`#[serde(flatten)]`, reached through
+/// `Deref`, so `config.mongodb` or `config.security` read the same at every step) plus its own
+/// sections with defaults. Loading is the same for every step; each step says only what it
+/// checks.
+pub trait StepConfig: DeserializeOwned + Clone + std::fmt::Debug + Send + Sync + 'static {
+    /// Refuses configurations that would be unsafe to run: the previous step's checks, then
+    /// this step's own.
+    fn validate(&self) -> anyhow::Result<()>;
+
+    /// Step 0's settings (server, MongoDB, payment provider), however deep they sit.
+    fn common(&self) -> &Config;
+
+    /// Defaults, then [`Config::layers`] (the file, then `APP__*` variables); then the checks.
+    fn load() -> anyhow::Result<Self> {
+        Self::from_figment(Config::layers()?)
     }
 
-    /// Refuses configurations that would be unsafe to run.
-    pub fn validate(&self) -> anyhow::Result<()> {
+    /// Extracts the configuration from `figment` and checks it.
+    fn from_figment(figment: Figment) -> anyhow::Result<Self> {
+        extract_checked(figment, Self::validate)
+    }
+}
+
+impl StepConfig for Config {
+    fn validate(&self) -> anyhow::Result<()> {
         match &self.auth.jwt_secret {
             None if self.environment != Environment::Development => bail!(
                 "APP__AUTH__JWT_SECRET is required when environment is {:?} \
@@ -193,11 +209,16 @@ impl Config {
         self.server.addr()?;
         Ok(())
     }
+
+    fn common(&self) -> &Config {
+        self
+    }
 }
 
-/// Every step's configuration is loaded the same way: extracted from the layers, then checked
-/// by its own `validate` (which calls the previous step's first).
-pub fn extract_checked<T: serde::de::DeserializeOwned>(
+/// Every configuration is loaded the same way: extracted from the layers, then checked by its
+/// own `validate` (a step's calls the previous step's first). [`StepConfig::from_figment`]
+/// is this; step 2's payments service, which is no step, loads its own through it too.
+pub fn extract_checked<T: DeserializeOwned>(
     figment: Figment,
     validate: impl FnOnce(&T) -> anyhow::Result<()>,
 ) -> anyhow::Result<T> {

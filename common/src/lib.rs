@@ -14,6 +14,8 @@
 //! cannot charge twice. The seams later steps plug into are named where they sit: the store
 //! traits ([`store`]), the payment gateway ([`payments::PaymentGateway`]), the token verifier
 //! ([`auth::TokenVerifier`]), the generic routers ([`routes`]) and [`startup::with_layers`].
+//! How every later step plugs in is the same for all of them: [`Step`] and
+//! [`config::StepConfig`], implemented here for step 0 (`docs/architecture.md`).
 //!
 //! ## Try it
 //! ```text
@@ -31,8 +33,10 @@
 //! - [`payments`]: the payment provider client.
 //! - [`auth`]: password hashing, tokens, the `AuthUser` / `AdminUser` extractors.
 //! - [`routes`], [`extract`], [`error`]: the HTTP surface and its one error shape.
-//! - [`startup`], [`telemetry`], [`seed`]: wiring, logs, demo data.
-//! - [`cli`]: the operator commands every step's binary shares (`create-admin`, `seed`).
+//! - [`step`]: the seams every step exposes ([`Step`]); [`startup`]: step 0's state and the
+//!   layers every step serves with; [`telemetry`], [`seed`]: logs, demo data.
+//! - [`cli`]: the binary every step ships (`serve`, `create-admin`, `seed`, and its own).
+//! - [`testing`]: how a step makes its test configuration, for the harness in `testkit`.
 //!
 //! ## Next
 //! Step 1 (`steps/step01-security`) hardens authentication: short-lived access tokens with
@@ -50,9 +54,12 @@ pub mod routes;
 pub mod seed;
 pub mod services;
 pub mod startup;
+pub mod step;
 pub mod store;
 pub mod telemetry;
+pub mod testing;
 
-pub use config::Config;
+pub use config::{Config, StepConfig};
 pub use error::{Error, Result};
 pub use startup::{AppState, Application};
+pub use step::Step;

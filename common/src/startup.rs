@@ -1,15 +1,17 @@
-//! Wiring: the application state, the router with its layers, and [`Application`], which binds
-//! the listener (port 0 in tests) and serves until Ctrl-C or SIGTERM.
+//! Wiring: step 0's application state and its [`Step`] implementation (the parts it is wired
+//! from, its routes, the layers every step serves with), and [`Application`], which binds the
+//! listener (port 0 in tests) and serves until Ctrl-C or SIGTERM.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, FromRef, Request};
+use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{HeaderName, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
+use mongodb::Database;
 use tokio::net::TcpListener;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -23,12 +25,23 @@ use crate::error::{Error, ErrorDetail};
 use crate::payments::{HttpPaymentGateway, PaymentGateway};
 use crate::routes;
 use crate::services::{Accounts, Catalog, HealthChecks, MongoHealth, Ordering};
-use crate::store::Stores;
-use crate::store::mongo;
+use crate::step::Step;
+use crate::store::{Stores, mongo};
 
-/// Step 0's application state. Handlers extract the piece they need through `FromRef`.
-#[derive(Clone, FromRef)]
-pub struct AppState {
+crate::shared_state! {
+    /// Step 0's application state, behind one `Arc` (see [`shared_state!`]). Handlers extract
+    /// the piece they need through `FromRef` (`State<Catalog>`).
+    pub struct AppState(State);
+    Accounts => accounts,
+    Catalog => catalog,
+    Ordering => ordering,
+    Verifier => verifier,
+    HealthChecks => health,
+}
+
+/// What [`AppState`] holds: the services the routes call.
+#[derive(Clone)]
+pub struct State {
     pub accounts: Accounts,
     pub catalog: Catalog,
     pub ordering: Ordering,
@@ -36,33 +49,47 @@ pub struct AppState {
     pub health: HealthChecks,
 }
 
-impl AppState {
-    /// Connects to MongoDB, makes sure the indexes exist, and wires the services.
-    pub async fn build(config: &Config) -> anyhow::Result<Self> {
-        let db = mongo::connect(&config.mongodb).await?;
-        mongo::ensure_indexes(&db)
-            .await
-            .context("preparing MongoDB (is it running? `cargo xtask doctor` checks)")?;
-        let gateway = Arc::new(HttpPaymentGateway::new(&config.payments)?);
-        let health = HealthChecks::default().with(MongoHealth(db.clone()));
-        Ok(Self::from_parts(
-            config,
-            Stores::mongo(&db),
-            gateway,
-            health,
-        ))
+/// What step 0's state is wired from; later steps' parts hold these and add their own.
+pub struct Parts {
+    /// The prepared database, for a customizer that needs one (step 4 keeps a rating average
+    /// beside the product store).
+    pub db: Database,
+    pub stores: Stores,
+    /// The card payment provider (HTTP here; step 2 puts its gRPC payments service here).
+    pub gateway: Arc<dyn PaymentGateway>,
+    /// What `GET /health` checks; later steps add theirs.
+    pub health: HealthChecks,
+}
+
+impl Step for AppState {
+    const NUMBER: u8 = 0;
+    const TITLE: &'static str = "the baseline monolith";
+    type Config = Config;
+    type Parts = Parts;
+
+    async fn prepare(db: &Database, _config: &Config) -> anyhow::Result<()> {
+        mongo::ensure_indexes(db).await
     }
 
-    /// The state from already-built parts: tests and later steps swap stores or the gateway.
-    pub fn from_parts(
-        config: &Config,
-        stores: Stores,
-        gateway: Arc<dyn PaymentGateway>,
-        health: HealthChecks,
-    ) -> Self {
+    async fn parts(db: &Database, config: &Config) -> anyhow::Result<Parts> {
+        Ok(Parts {
+            db: db.clone(),
+            stores: Stores::mongo(db),
+            gateway: Arc::new(HttpPaymentGateway::new(&config.payments)?),
+            health: HealthChecks::default().with(MongoHealth(db.clone())),
+        })
+    }
+
+    async fn from_parts(config: &Config, parts: Parts) -> anyhow::Result<Self> {
+        let Parts {
+            stores,
+            gateway,
+            health,
+            ..
+        } = parts;
         let keys = JwtKeys::new(&config.auth);
         let passwords = Arc::new(Bcrypt::new(config.auth.bcrypt_cost));
-        Self {
+        Ok(Self::from(State {
             accounts: Accounts::new(stores.users.clone(), keys.clone(), passwords),
             catalog: Catalog::new(
                 stores.products.clone(),
@@ -77,13 +104,20 @@ impl AppState {
             },
             verifier: Arc::new(keys),
             health,
-        }
+        }))
     }
-}
 
-/// Step 0's complete router: the routes, the fallbacks, and the layers.
-pub fn router(state: AppState, server: &ServerConfig) -> Router {
-    with_layers(routes::router(), server).with_state(state)
+    fn routes(&self, _config: &Config) -> Router {
+        routes::router().with_state(self.clone())
+    }
+
+    fn layer(&self, routes: Router, config: &Config) -> Router {
+        with_layers(routes, &config.server)
+    }
+
+    fn accounts(&self) -> &Accounts {
+        &self.accounts
+    }
 }
 
 /// The fallbacks and cross-cutting layers every step serves with: request ids, tracing, panic
@@ -182,13 +216,8 @@ pub struct Application {
 }
 
 impl Application {
-    /// Step 0: builds the state from `config` and binds `config.server`.
-    pub async fn build(config: Config) -> anyhow::Result<Self> {
-        let state = AppState::build(&config).await?;
-        Self::bind(&config.server, router(state, &config.server)).await
-    }
-
-    /// Binds any router: later steps build their own and serve it through here.
+    /// Binds `router` on `server` (port 0 picks a free one); [`Step::application`] builds a
+    /// step's state and router and binds them through here.
     pub async fn bind(server: &ServerConfig, router: Router) -> anyhow::Result<Self> {
         let addr = server.addr()?;
         let listener = TcpListener::bind(addr)
@@ -274,18 +303,32 @@ pub use axum as __axum;
 /// A step's application state behind one `Arc`: the newtype, `Deref` to what it holds,
 /// copy-on-write `DerefMut` (for wiring, while there is one owner), `From` the inner value,
 /// and `FromRef` for each listed field, so handlers keep asking for the piece they need.
+/// Every step's state is made this way, the same for all.
 ///
-/// Why: axum clones a router's state for every request (each route's service, and every
-/// middleware made with `from_fn_with_state`, is cloned to serve it). Step 4's flamegraph of
-/// cached reads showed a fifth of the CPU in cloning and dropping states that were plain
-/// structs of services; behind one `Arc` a clone is one counter increment.
+/// A later step's inner state holds the previous step's state in a field `base` and derefs
+/// to it (`derive_more::Deref`), so `state.catalog` reads step 0's catalog at any step, and a
+/// listed field may sit in any earlier step (`Catalog => catalog`): list only what this
+/// step's own handlers ask for.
+///
+/// Why the `Arc`: axum clones a router's state for every request (each route's service, and
+/// every middleware made with `from_fn_with_state`, is cloned to serve it). Step 4's
+/// flamegraph of cached reads showed a fifth of the CPU in cloning and dropping states that
+/// were plain structs of services; behind one `Arc` a clone is one counter increment.
 ///
 /// ```ignore
 /// common::shared_state! {
 ///     /// Step 1's state.
 ///     pub struct AppState(State);
-///     common::AppState => base,
 ///     Sessions => sessions,
+///     Verifier => verifier, // step 0's, through `State`'s `Deref` to `base`
+/// }
+///
+/// #[derive(Clone, derive_more::Deref, derive_more::DerefMut)]
+/// pub struct State {
+///     #[deref]
+///     #[deref_mut]
+///     pub base: common::AppState,
+///     pub sessions: Sessions,
 /// }
 /// ```
 #[macro_export]

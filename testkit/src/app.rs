@@ -1,16 +1,20 @@
-//! `spawn_app()`: a real server for one test, on port 0, with a fresh MongoDB database and its
-//! own payment simulator, and a [`TestApp`] with one method per endpoint.
-//!
-//! Later steps reuse [`TestApp::spawn`] with their own router builder: the environment (config
-//! pointing at the test database and simulator) is prepared the same way for every step.
+//! [`TestApp`]: a real server of any step for one test, on port 0, with a fresh MongoDB
+//! database, its own payment simulator and whatever the step's test configuration asks for
+//! (`common::testing::TestStep`: step 2 a payments service, step 3 a Redis key prefix, ...),
+//! and one method per endpoint. `TestApp::<step03_caching::AppState>::spawn()` starts step 3;
+//! step 0 is the default (`spawn_app()`). The state comes back too (`app.state`), so a test
+//! reads a step's counters or handles directly.
 
-use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use anyhow::Context;
 use axum::Router;
-use common::config::{Config, Environment};
+use common::Step;
+use common::config::{Config, Environment, StepConfig};
 use common::domain::Email;
+use common::testing::{Fixture, Services, Slot, TestEnv, TestStep};
+use futures::future::BoxFuture;
 use payment_sim::{RunningSimulator, SimConfig};
 use reqwest::{Method, Response};
 use secrecy::SecretString;
@@ -18,43 +22,48 @@ use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
 use crate::services::mongo::{TestDatabase, test_database};
+use crate::services::postgres::test_postgres_database;
+use crate::services::redis::{TestRedis, test_redis};
 
 /// The JWT secret every test app signs with.
 pub const TEST_JWT_SECRET: &str = "test-secret-that-is-long-enough-for-hs256!";
 /// The password of every account the harness creates.
 pub const TEST_PASSWORD: &str = "correct-horse-battery";
 
-/// A running app and everything it talks to, owned by one test; dropping it stops them all
-/// and drops the database.
-pub struct TestApp {
+/// A running app of step `S` and everything it talks to, owned by one test; dropping it stops
+/// the server. The database, the payment simulator and the step's fixtures belong to the
+/// deployment, shared with the instances started [beside](TestApp::beside) it, and go with the
+/// last of them (the database is dropped).
+pub struct TestApp<S: Step = common::AppState> {
     /// `http://127.0.0.1:PORT`
     pub address: String,
     pub addr: SocketAddr,
-    pub config: Config,
+    /// The full configuration the app was built with.
+    pub config: S::Config,
+    /// The app's state, as built: its services, handles and counters.
+    pub state: S,
     pub http: reqwest::Client,
-    pub payments: RunningSimulator,
-    pub db: TestDatabase,
+    pub payments: Arc<RunningSimulator>,
+    pub db: Arc<TestDatabase>,
+    /// What the step's test configuration keeps beside the app (a payments service, a Redis
+    /// key prefix): [`TestApp::fixture`] finds one by its type.
+    fixtures: Arc<Vec<Fixture>>,
     stop: Option<oneshot::Sender<()>>,
     server: tokio::task::JoinHandle<()>,
 }
 
 /// Step 0 with default test settings.
 pub async fn spawn_app() -> TestApp {
-    spawn_app_with(|_| {}).await
+    TestApp::spawn().await
 }
 
 /// Step 0 with the test settings adjusted by `customize` (e.g. a short payment timeout).
-pub async fn spawn_app_with(customize: impl FnOnce(&mut Config)) -> TestApp {
-    TestApp::spawn(customize, |config| async move {
-        let state = common::AppState::build(&config).await?;
-        Ok(common::startup::router(state, &config.server))
-    })
-    .await
-    .expect("the test app starts")
+pub async fn spawn_app_with(customize: impl FnOnce(&mut Config) + Send + 'static) -> TestApp {
+    TestApp::spawn_with(customize).await
 }
 
 /// The configuration every test app starts from: test environment, port 0, cheap bcrypt, the
-/// given database and payment provider.
+/// given database and payment provider. Each step's `TestStep::test_config` builds on it.
 pub fn test_config(db: &TestDatabase, payments_url: &str) -> Config {
     let mut config = Config {
         environment: Environment::Test,
@@ -71,28 +80,121 @@ pub fn test_config(db: &TestDatabase, payments_url: &str) -> Config {
     config
 }
 
-impl TestApp {
-    /// Prepares the environment, lets `customize` adjust the config, builds the router with
-    /// `build`, and serves it in the background.
-    pub async fn spawn<F, Fut>(
-        customize: impl FnOnce(&mut Config),
-        build: F,
-    ) -> anyhow::Result<Self>
-    where
-        F: FnOnce(Config) -> Fut,
-        Fut: Future<Output = anyhow::Result<Router>>,
-    {
+type Customize<T> = Box<dyn FnOnce(&mut T) + Send>;
+type CustomizeParts<T> = Box<dyn FnOnce(&mut T) -> anyhow::Result<()> + Send>;
+type Wrap = Box<dyn FnOnce(Router) -> Router + Send>;
+
+/// How a [`TestApp`] is started: [`TestApp::builder`] for a new deployment,
+/// [`TestApp::beside`] for another instance of an existing one.
+pub struct Spawn<S: TestStep> {
+    config: Vec<Customize<S::Config>>,
+    parts: Option<CustomizeParts<S::Parts>>,
+    wrap: Option<Wrap>,
+    redis: Option<TestRedis>,
+    unprepared: bool,
+    beside: Option<Deployment<S>>,
+}
+
+/// What the instances of one deployment share.
+struct Deployment<S: Step> {
+    config: S::Config,
+    payments: Arc<RunningSimulator>,
+    db: Arc<TestDatabase>,
+    fixtures: Arc<Vec<Fixture>>,
+}
+
+impl<S: TestStep> Spawn<S> {
+    /// Adjusts the test configuration after the step made it (run in the order given).
+    pub fn config(mut self, customize: impl FnOnce(&mut S::Config) + Send + 'static) -> Self {
+        self.config.push(Box::new(customize));
+        self
+    }
+
+    /// Wraps or replaces parts of the state before it is wired (`Step::build_with`): a store
+    /// that counts its calls, say.
+    pub fn parts(
+        mut self,
+        customize: impl FnOnce(&mut S::Parts) -> anyhow::Result<()> + Send + 'static,
+    ) -> Self {
+        self.parts = Some(Box::new(customize));
+        self
+    }
+
+    /// Passes the finished router through `wrap` before it serves (a test makes one instance
+    /// fail the way it chooses).
+    pub fn router(mut self, wrap: impl FnOnce(Router) -> Router + Send + 'static) -> Self {
+        self.wrap = Some(Box::new(wrap));
+        self
+    }
+
+    /// Gives the step this Redis key prefix (on a server the test started) instead of one on
+    /// the shared test Redis.
+    pub fn redis(mut self, redis: TestRedis) -> Self {
+        self.redis = Some(redis);
+        self
+    }
+
+    /// Serves without preparing the database (`Step::assemble`): what an instance is when its
+    /// database went away after it started. For tests of that case, whose database is not
+    /// there to prepare.
+    pub fn unprepared(mut self) -> Self {
+        self.unprepared = true;
+        self
+    }
+
+    /// Starts the app; panics with the reason when it cannot.
+    pub async fn spawn(self) -> TestApp<S> {
+        self.try_spawn().await.expect("the test app starts")
+    }
+
+    /// Starts the app.
+    pub async fn try_spawn(self) -> anyhow::Result<TestApp<S>> {
         if std::env::var_os("TEST_LOG").is_some() {
             common::telemetry::init();
         }
-        let db = test_database().await?;
-        let payments = RunningSimulator::start(SimConfig::default())
-            .await
-            .context("starting the payment simulator")?;
-        let mut config = test_config(&db, &payments.base_url());
-        customize(&mut config);
-        let router = build(config.clone()).await?;
-        let app = common::Application::bind(&config.server, router).await?;
+        let deployment = match self.beside {
+            Some(deployment) => deployment,
+            None => {
+                let db = Arc::new(test_database().await?);
+                let payments = Arc::new(
+                    RunningSimulator::start(SimConfig::default())
+                        .await
+                        .context("starting the payment simulator")?,
+                );
+                let services = Arc::new(Provided {
+                    redis: std::sync::Mutex::new(self.redis),
+                });
+                let mut env = TestEnv::new(test_config(&db, &payments.base_url()), services);
+                let config = S::test_config(&mut env).await?;
+                Deployment {
+                    config,
+                    payments,
+                    db,
+                    fixtures: Arc::new(env.into_fixtures()),
+                }
+            }
+        };
+        let mut config = deployment.config.clone();
+        for customize in self.config {
+            customize(&mut config);
+        }
+        config.validate()?;
+        let parts = self.parts;
+        let customize = move |p: &mut S::Parts| match parts {
+            Some(customize) => customize(p),
+            None => Ok(()),
+        };
+        let state = if self.unprepared {
+            let db = common::store::mongo::connect(&config.common().mongodb).await?;
+            S::assemble(&db, &config, customize).await?
+        } else {
+            S::build_with(&config, customize).await?
+        };
+        let mut router = state.router(&config);
+        if let Some(wrap) = self.wrap {
+            router = wrap(router);
+        }
+        let app = common::Application::bind(&config.common().server, router).await?;
         let addr = app.local_addr()?;
         let (stop, stopped) = oneshot::channel();
         let server = tokio::spawn(async move {
@@ -102,15 +204,104 @@ impl TestApp {
                 })
                 .await;
         });
-        Ok(Self {
+        Ok(TestApp {
             address: format!("http://{addr}"),
             addr,
             config,
+            state,
             http: reqwest::Client::new(),
-            payments,
-            db,
+            payments: deployment.payments,
+            db: deployment.db,
+            fixtures: deployment.fixtures,
             stop: Some(stop),
             server,
+        })
+    }
+}
+
+/// The services a step's test configuration asks for, from testkit's provisioning.
+struct Provided {
+    /// A prefix the test brought (on a Redis it started), handed out instead of a new one.
+    redis: std::sync::Mutex<Option<TestRedis>>,
+}
+
+impl Services for Provided {
+    fn redis(&self) -> BoxFuture<'_, anyhow::Result<(Slot, Fixture)>> {
+        let brought = self.redis.lock().expect("not poisoned").take();
+        Box::pin(async move {
+            let redis = match brought {
+                Some(redis) => redis,
+                None => test_redis().await?,
+            };
+            let slot = Slot {
+                url: redis.url.clone(),
+                namespace: redis.prefix.clone(),
+            };
+            Ok((slot, Arc::new(redis) as Fixture))
+        })
+    }
+
+    fn postgres(&self) -> BoxFuture<'_, anyhow::Result<(Slot, Fixture)>> {
+        Box::pin(async move {
+            let database = test_postgres_database().await?;
+            let slot = Slot {
+                url: database.url.clone(),
+                namespace: database.name.clone(),
+            };
+            Ok((slot, Arc::new(database) as Fixture))
+        })
+    }
+}
+
+impl<S: TestStep> TestApp<S> {
+    /// Step `S` with its default test configuration.
+    pub async fn spawn() -> Self {
+        Self::builder().spawn().await
+    }
+
+    /// Step `S` with `customize` applied to its test configuration.
+    pub async fn spawn_with(customize: impl FnOnce(&mut S::Config) + Send + 'static) -> Self {
+        Self::builder().config(customize).spawn().await
+    }
+
+    /// A new deployment of step `S`, configured step by step before it starts.
+    pub fn builder() -> Spawn<S> {
+        Spawn {
+            config: Vec::new(),
+            parts: None,
+            wrap: None,
+            redis: None,
+            unprepared: false,
+            beside: None,
+        }
+    }
+
+    /// Another instance of this app's deployment: the same configuration, database, payment
+    /// simulator and fixtures (the same Redis prefix, the same payments service), with a
+    /// state and a port of its own: several instances of one shop.
+    pub fn beside(&self) -> Spawn<S> {
+        Spawn {
+            beside: Some(Deployment {
+                config: self.config.clone(),
+                payments: self.payments.clone(),
+                db: self.db.clone(),
+                fixtures: self.fixtures.clone(),
+            }),
+            ..Self::builder()
+        }
+    }
+}
+
+impl<S: Step> TestApp<S> {
+    /// The fixture of type `T` the step's test configuration kept (its payments service, its
+    /// Redis prefix); panics if there is none.
+    pub fn fixture<T: std::any::Any + Send + Sync>(&self) -> &T {
+        common::testing::find(&self.fixtures).unwrap_or_else(|| {
+            panic!(
+                "step {} keeps no fixture of type {}",
+                S::NUMBER,
+                std::any::type_name::<T>()
+            )
         })
     }
 
@@ -179,7 +370,9 @@ impl TestApp {
     /// `(email, token)`.
     pub async fn admin(&self) -> (String, String) {
         let email = unique_email("admin");
-        let state = common::AppState::build(&self.config)
+        // Step 0's code, whatever the step: a bcrypt hash, as an upgraded deployment has it
+        // (step 1 upgrades it to argon2id at the first login).
+        let state = common::AppState::build(self.config.common())
             .await
             .expect("state for create-admin");
         state
@@ -310,6 +503,18 @@ impl TestApp {
         expect_status(response, 200).await
     }
 
+    /// `GET path` as an anonymous client, expecting 200; the JSON body.
+    pub async fn get_ok(&self, path: &str) -> Value {
+        expect_status(self.get(path, None).await, 200).await
+    }
+
+    /// Where the contract suites (`tests/`) run against this app: its address and a fresh
+    /// admin's credentials.
+    pub async fn contract_target(&self) -> contract::Target {
+        let (admin_email, _) = self.admin().await;
+        contract::Target::new(self.address.clone(), admin_email, TEST_PASSWORD)
+    }
+
     pub async fn product(&self, id: &str) -> Value {
         expect_status(self.get(&format!("/api/v1/products/{id}"), None).await, 200).await
     }
@@ -323,7 +528,7 @@ impl TestApp {
     }
 }
 
-impl Drop for TestApp {
+impl<S: Step> Drop for TestApp<S> {
     fn drop(&mut self) {
         self.server.abort();
     }

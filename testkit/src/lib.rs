@@ -3,13 +3,54 @@
 //! - [`services`]: real backing services for tests and xtask (MongoDB, PostgreSQL, Redis):
 //!   from an environment URL, a container (testcontainers, official or locally built images),
 //!   or a local server, always owned and stopped by the harness.
-//! - [`app`]: `spawn_app()`, a real server per test on port 0 with its own database and
-//!   payment simulator, and a `TestApp` with one method per endpoint.
+//! - [`app`]: [`TestApp`], a real server of any step per test on port 0 with its own database,
+//!   payment simulator and what the step's test configuration needs, one method per
+//!   endpoint; [`contract_suites!`], a step's contract tests in one line.
 //! - [`cargo`]: a nested cargo without the running crate's variables, and the `xtask` binary.
 pub mod app;
 pub mod cargo;
 pub mod services;
 
 pub use app::{
-    PlacedOrder, TestApp, expect_error, expect_status, spawn_app, spawn_app_with, unique_email,
+    PlacedOrder, Spawn, TestApp, expect_error, expect_status, spawn_app, spawn_app_with,
+    unique_email,
 };
+
+#[doc(hidden)]
+pub use common as __common;
+#[doc(hidden)]
+pub use contract as __contract;
+
+/// The contract suites (`tests/`) a step keeps, one test each, run against a fresh server of
+/// the step: `testkit::contract_suites!(step03_caching::AppState: step00, step01, step02,
+/// step03);` makes `contract::step00::passes_against_this_step` and so on, so nextest shows
+/// and reruns each suite on its own; one more test checks that the
+/// list is every suite from step 0 to this step, so a new suite cannot be left out.
+#[macro_export]
+macro_rules! contract_suites {
+    ($state:ty: $($suite:ident),+ $(,)?) => {
+        $(
+            mod $suite {
+                #[tokio::test]
+                async fn passes_against_this_step() {
+                    let app = $crate::TestApp::<$state>::spawn().await;
+                    $crate::__contract::assert_suite_passes(
+                        stringify!($suite),
+                        &app.contract_target().await,
+                    )
+                    .await;
+                }
+            }
+        )+
+
+        #[test]
+        fn every_suite_of_steps_0_to_this_one_runs() {
+            let number = <$state as $crate::__common::Step>::NUMBER;
+            assert_eq!(
+                [$(stringify!($suite)),+].as_slice(),
+                $crate::__contract::suites_up_to(number).as_slice(),
+                "the contract suites of steps 0 to {number}",
+            );
+        }
+    };
+}

@@ -56,6 +56,19 @@ pub fn suites() -> Vec<Suite> {
     ]
 }
 
+/// The names of the suites a step claims: those of steps 0 to `step`, in order.
+pub fn suites_up_to(step: u8) -> Vec<&'static str> {
+    suites()
+        .into_iter()
+        .map(|(name, _)| name)
+        .filter(|name| {
+            name.strip_prefix("step")
+                .and_then(|n| n.parse::<u8>().ok())
+                .is_some_and(|n| n <= step)
+        })
+        .collect()
+}
+
 /// Looks a suite up by name (`"step00"`).
 pub fn suite(name: &str) -> Option<Suite> {
     suites().into_iter().find(|(n, _)| *n == name)

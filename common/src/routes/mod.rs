@@ -27,12 +27,12 @@ where
     Verifier: FromRef<S>,
     HealthChecks: FromRef<S>,
 {
-    router_with(auth::router())
+    router_with_auth(auth::router())
 }
 
 /// [`router`] with another `/auth` router in place of step 0's: the seam through which step 1
 /// changes what register and login answer while every other route stays as it is.
-pub fn router_with<S>(auth: Router<S>) -> Router<S>
+pub fn router_with_auth<S>(auth: Router<S>) -> Router<S>
 where
     S: Clone + Send + Sync + 'static,
     Catalog: FromRef<S>,

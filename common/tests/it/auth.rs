@@ -159,18 +159,11 @@ async fn raising_the_bcrypt_cost_upgrades_a_hash_at_the_next_login() {
     assert!(stored_hash(&app).await.starts_with("$2b$04$"));
 
     // The same database, served with a higher cost.
-    let stronger = testkit::TestApp::spawn(
-        |config| {
-            config.mongodb.database = app.db.name.clone();
-            config.auth.bcrypt_cost = 5;
-        },
-        |config| async move {
-            let state = common::AppState::build(&config).await?;
-            Ok(common::startup::router(state, &config.server))
-        },
-    )
-    .await
-    .unwrap();
+    let stronger = app
+        .beside()
+        .config(|config| config.auth.bcrypt_cost = 5)
+        .spawn()
+        .await;
     expect_error(
         stronger.login(&email, "wrong-password").await,
         401,

@@ -1,31 +1,20 @@
 //! A failing database: a clear 503 with the one error shape, and `/health` says so.
 
-use std::sync::Arc;
-
 use common::config::Config;
-use common::services::{HealthChecks, MongoHealth};
-use common::store::{Stores, mongo};
-use common::{AppState, startup};
+use common::{AppState, Step};
 use secrecy::SecretString;
 use testkit::{TestApp, expect_error, expect_status};
 
 /// An app whose MongoDB is a port nothing listens on.
 async fn app_without_database() -> TestApp {
-    TestApp::spawn(
-        |config| {
+    TestApp::<AppState>::builder()
+        .config(|config| {
             config.mongodb.uri = SecretString::from("mongodb://127.0.0.1:9/?connectTimeoutMS=300");
             config.mongodb.timeout_ms = 300;
-        },
-        |config: Config| async move {
-            let db = mongo::connect(&config.mongodb).await?;
-            let gateway = Arc::new(common::payments::HttpPaymentGateway::new(&config.payments)?);
-            let health = HealthChecks::default().with(MongoHealth(db.clone()));
-            let state = AppState::from_parts(&config, Stores::mongo(&db), gateway, health);
-            Ok(startup::router(state, &config.server))
-        },
-    )
-    .await
-    .unwrap()
+        })
+        .unprepared()
+        .spawn()
+        .await
 }
 
 #[tokio::test]

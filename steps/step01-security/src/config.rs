@@ -12,15 +12,18 @@ use std::collections::BTreeMap;
 use anyhow::{Context, bail, ensure};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use common::config::Environment;
-use figment::Figment;
+use common::config::{Environment, StepConfig};
+use derive_more::{Deref, DerefMut};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
-/// Everything step 1 reads. `base` is step 0's configuration, unchanged.
-#[derive(Debug, Clone, Deserialize, Default)]
+/// Everything step 1 reads. `base` is step 0's configuration, unchanged; `Deref` reaches it
+/// (`config.mongodb`), at this step and every later one.
+#[derive(Debug, Clone, Deserialize, Default, Deref, DerefMut)]
 pub struct Config {
     #[serde(flatten)]
+    #[deref]
+    #[deref_mut]
     pub base: common::Config,
     #[serde(default)]
     pub security: SecurityConfig,
@@ -227,20 +230,9 @@ pub const DEFAULT_TOKEN_KID: &str = "primary";
 const DEVELOPMENT_ENCRYPTION_KEY: &str = "ZGV2ZWxvcG1lbnQtb25seS1rZXktMzItYnl0ZXMhISE=";
 const DEVELOPMENT_ENCRYPTION_KID: &str = "dev";
 
-impl Config {
-    /// Step 0's layers, unchanged (`common::Config::layers`: defaults, the file named by
-    /// `APP_CONFIG` or `shop.toml` when present, `APP__*` variables); then
-    /// [`Config::validate`].
-    pub fn load() -> anyhow::Result<Self> {
-        Self::from_figment(common::Config::layers()?)
-    }
-
-    pub fn from_figment(figment: Figment) -> anyhow::Result<Self> {
-        common::config::extract_checked(figment, Self::validate)
-    }
-
+impl StepConfig for Config {
     /// Step 0's checks, then step 1's: refuses configurations that would be unsafe to run.
-    pub fn validate(&self) -> anyhow::Result<()> {
+    fn validate(&self) -> anyhow::Result<()> {
         self.base.validate()?;
         let production = self.base.environment == Environment::Production;
         let tokens = &self.security.tokens;
@@ -343,6 +335,12 @@ impl Config {
         Ok(())
     }
 
+    fn common(&self) -> &common::Config {
+        &self.base
+    }
+}
+
+impl Config {
     /// The token key ring: the configured one, or step 0's secret under [`DEFAULT_TOKEN_KID`].
     pub fn token_keys(&self) -> BTreeMap<String, SecretString> {
         if self.security.tokens.keys.is_empty() {

@@ -47,12 +47,14 @@
 //! - [`store`]: step 1's stores (sessions, audit log, sign-in attempts, profiles).
 //! - [`routes`], [`error`]: the new routes and step 1's error answers; [`client_ip`]: who is
 //!   calling, by address (also behind proxies).
-//! - [`startup`]: state, router, layers.
+//! - [`startup`]: step 1's [`common::Step`]: parts, state, routes, layers; [`cli`]: its
+//!   binary's commands; [`testing`]: its test configuration, which later steps build on.
 //!
 //! ## Next
 //! Step 2 (`steps/step02-apis`) refines the API: pagination, filtering, `/api/v2`, rate
 //! limiting with standard headers, OpenAPI, GraphQL and gRPC.
 
+pub mod cli;
 pub mod client_ip;
 pub mod config;
 pub mod crypto;
@@ -64,9 +66,10 @@ pub mod routes;
 pub mod sessions;
 pub mod startup;
 pub mod store;
+pub mod testing;
 pub mod throttle;
 pub mod tokens;
 
 pub use config::Config;
 pub use error::{Error, Result};
-pub use startup::{AppState, build, router};
+pub use startup::AppState;

@@ -1,19 +1,18 @@
-//! Wiring: step 1's state (step 0's state, with argon2id accounts and the new token verifier
-//! swapped in, plus the new components), the router (step 0's routes with step 1's `/auth`,
-//! plus security headers and CORS), and [`build`], which binds the listener.
+//! Wiring: step 1's [`Step`]: its parts (step 0's, plus step 1's stores and where revoked
+//! sessions are remembered), its state (step 0's, with argon2id accounts and the new token
+//! verifier swapped in, plus the new components), its routes (step 0's with step 1's `/auth`)
+//! and its layers (security headers and CORS around step 0's).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use axum::Router;
-use axum::extract::FromRef;
 use axum::http::{HeaderName, HeaderValue, Method, header};
-use common::Application;
+use common::Step;
 use common::auth::{JwtKeys, PasswordScheme, Verifier};
-use common::payments::{HttpPaymentGateway, PaymentGateway};
-use common::services::{Accounts, Catalog, HealthChecks, MongoHealth, Ordering};
-use common::store::{Stores, mongo as base_mongo};
+use common::services::{Accounts, Catalog};
+use derive_more::{Deref, DerefMut};
 use mongodb::Database;
 use tower::ServiceBuilder;
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -67,7 +66,6 @@ common::shared_state! {
     /// `Arc` (axum clones a router's state per request; see `common::shared_state!`).
     /// Handlers still ask for the piece they need (`State<Sessions>`, `State<Catalog>`).
     pub struct AppState(State);
-    common::AppState => base,
     AccessTokens => tokens,
     Sessions => sessions,
     LoginThrottle => throttle,
@@ -76,13 +74,19 @@ common::shared_state! {
     Passwords => passwords,
     ClientIpPolicy => client_ip,
     CookiePolicy => cookies,
+    // Step 0's, asked for by step 1's handlers.
+    Accounts => accounts,
+    Catalog => catalog,
+    Verifier => verifier,
 }
 
-/// What [`AppState`] holds.
-#[derive(Clone)]
+/// What [`AppState`] holds: step 0's state (`base`, reached through `Deref`) and step 1's.
+#[derive(Clone, Deref, DerefMut)]
 pub struct State {
     /// Step 0's state, with `accounts` (argon2id) and `verifier` (step 1's access tokens)
     /// replaced, so every step-0 route authenticates the step-1 way.
+    #[deref]
+    #[deref_mut]
     pub base: common::AppState,
     pub tokens: AccessTokens,
     pub sessions: Sessions,
@@ -94,88 +98,63 @@ pub struct State {
     pub cookies: CookiePolicy,
 }
 
-macro_rules! from_base {
-    ($($ty:ty => $field:ident),* $(,)?) => {
-        $(impl FromRef<AppState> for $ty {
-            fn from_ref(state: &AppState) -> Self {
-                state.base.$field.clone()
-            }
-        })*
-    };
+/// What step 1's state is wired from: step 0's parts, step 1's stores, and where revoked
+/// sessions are remembered (this process's memory here; step 3 keeps them in Redis, shared by
+/// every instance).
+#[derive(Deref, DerefMut)]
+pub struct Parts {
+    #[deref]
+    #[deref_mut]
+    pub base: common::startup::Parts,
+    pub security: SecurityStores,
+    pub revocations: Arc<dyn SessionRevocations>,
 }
 
-from_base!(
-    Accounts => accounts,
-    Catalog => catalog,
-    Ordering => ordering,
-    Verifier => verifier,
-    HealthChecks => health,
-);
+impl Step for AppState {
+    const NUMBER: u8 = 1;
+    const TITLE: &'static str = "security";
+    type Config = Config;
+    type Parts = Parts;
 
-impl AppState {
-    /// Connects to MongoDB, makes sure step 0's and step 1's indexes exist, and wires it all.
-    pub async fn build(config: &Config) -> anyhow::Result<Self> {
-        let db = base_mongo::connect(&config.base.mongodb).await?;
-        base_mongo::ensure_indexes(&db)
+    async fn prepare(db: &Database, config: &Config) -> anyhow::Result<()> {
+        common::AppState::prepare(db, config).await?;
+        crate::store::mongo::ensure_indexes(db)
             .await
-            .context("preparing MongoDB (is it running? see `cargo xtask doctor`)")?;
-        crate::store::mongo::ensure_indexes(&db)
-            .await
-            .context("preparing step 1's collections")?;
-        let gateway = Arc::new(HttpPaymentGateway::new(&config.base.payments)?);
-        let health = HealthChecks::default().with(MongoHealth(db.clone()));
-        Self::from_parts(
-            config,
-            Stores::mongo(&db),
-            SecurityStores::mongo(&db),
-            gateway,
-            health,
-        )
+            .context("preparing step 1's collections")
     }
 
-    /// The state from already-built parts, like `common::AppState::from_parts`, with revoked
-    /// sessions remembered in this process's memory.
-    pub fn from_parts(
-        config: &Config,
-        stores: Stores,
-        security: SecurityStores,
-        gateway: Arc<dyn PaymentGateway>,
-        health: HealthChecks,
-    ) -> anyhow::Result<Self> {
+    async fn parts(db: &Database, config: &Config) -> anyhow::Result<Parts> {
         let tokens = &config.security.tokens;
-        let revocations = Arc::new(RevokedSessions::new(
-            tokens.access_ttl_secs,
-            tokens.leeway_secs,
-        ));
-        Self::from_parts_with(config, stores, security, gateway, health, revocations)
+        Ok(Parts {
+            base: common::AppState::parts(db, config).await?,
+            security: SecurityStores::mongo(db),
+            revocations: Arc::new(RevokedSessions::new(
+                tokens.access_ttl_secs,
+                tokens.leeway_secs,
+            )),
+        })
     }
 
-    /// [`AppState::from_parts`] with another list of revoked sessions (step 3: Redis).
-    pub fn from_parts_with(
-        config: &Config,
-        stores: Stores,
-        security: SecurityStores,
-        gateway: Arc<dyn PaymentGateway>,
-        health: HealthChecks,
-        revocations: Arc<dyn SessionRevocations>,
-    ) -> anyhow::Result<Self> {
-        let mut base = common::AppState::from_parts(&config.base, stores.clone(), gateway, health);
+    async fn from_parts(config: &Config, parts: Parts) -> anyhow::Result<Self> {
+        let Parts {
+            base: parts,
+            security,
+            revocations,
+        } = parts;
+        let users = parts.stores.users.clone();
+        let mut base = common::AppState::from_parts(config, parts).await?;
         let passwords: Arc<dyn PasswordScheme> =
             Arc::new(Argon2id::new(&config.security.passwords)?);
         // Step 0's HS256 keys stay inside `Accounts` only for its own `login`/`register`,
         // which step 1's routes do not call.
-        base.accounts = Accounts::new(
-            stores.users.clone(),
-            JwtKeys::new(&config.base.auth),
-            passwords.clone(),
-        );
+        base.accounts = Accounts::new(users.clone(), JwtKeys::new(&config.auth), passwords.clone());
         let token_config = &config.security.tokens;
         let tokens = AccessTokens::with_revocations(config, revocations)?;
         base.verifier = Arc::new(tokens.clone());
         let sessions = Sessions::new(
             security.sessions,
             security.audit,
-            stores.users.clone(),
+            users.clone(),
             tokens.clone(),
             token_config.refresh_ttl_secs,
             token_config.session_max_age_secs,
@@ -185,7 +164,7 @@ impl AppState {
             &config.security.google,
             token_config.leeway_secs.max(30),
             security.oauth,
-            stores.users.clone(),
+            users,
             passwords.clone(),
         )?;
         Ok(Self::from(State {
@@ -205,14 +184,24 @@ impl AppState {
             },
         }))
     }
-}
 
-/// Step 1's complete router: step 0's routes with step 1's `/auth` and `/profile`, step 0's
-/// layers, then security headers and CORS around everything (error answers included).
-pub fn router(state: AppState, config: &Config) -> Router {
-    let routes = common::routes::router_with(routes::api_v1());
-    let routes = common::startup::with_layers(routes, &config.base.server);
-    with_security_layers(routes, config).with_state(state)
+    /// Step 0's routes with step 1's `/auth` and `/profile` in place of step 0's `/auth`
+    /// (`common::routes::router_with_auth`); step 0's run with step 0's state, whose accounts and
+    /// verifier are step 1's.
+    fn routes(&self, _config: &Config) -> Router {
+        let step1 = routes::api_v1().with_state(self.clone());
+        common::routes::router_with_auth(step1).with_state(self.base.clone())
+    }
+
+    /// Step 0's layers, then security headers and CORS around everything (error answers
+    /// included).
+    fn layer(&self, routes: Router, config: &Config) -> Router {
+        with_security_layers(self.base.layer(routes, config), config)
+    }
+
+    fn accounts(&self) -> &Accounts {
+        &self.accounts
+    }
 }
 
 /// The headers every answer carries, and CORS when origins are configured.
@@ -286,10 +275,4 @@ where
         );
     }
     routes
-}
-
-/// Builds step 1's state and router from `config` and binds `config.base.server`.
-pub async fn build(config: &Config) -> anyhow::Result<Application> {
-    let state = AppState::build(config).await?;
-    Application::bind(&config.base.server, router(state, config)).await
 }

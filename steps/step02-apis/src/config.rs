@@ -2,12 +2,17 @@
 //! key keeps its name and its `APP__*` variable, plus an `apis` section with defaults, e.g.
 //! `APP__APIS__RATE_LIMIT__ENABLED=false` or `APP__APIS__PAYMENTS__URL=http://...`.
 
-use figment::Figment;
+use common::config::StepConfig;
+use derive_more::{Deref, DerefMut};
 use serde::Deserialize;
 
-#[derive(Debug, Clone, Deserialize)]
+/// Everything step 2 reads: step 1's configuration (`base`, reached through `Deref`) and the
+/// `apis` section.
+#[derive(Debug, Clone, Deserialize, Deref, DerefMut)]
 pub struct Config {
     #[serde(flatten)]
+    #[deref]
+    #[deref_mut]
     pub base: step01_security::Config,
     #[serde(default)]
     pub apis: ApisConfig,
@@ -23,28 +28,18 @@ pub struct ApisConfig {
     pub payments: crate::payments::PaymentsClientConfig,
 }
 
-impl Config {
-    /// The same layers as every step (`common::Config::layers`), then [`Config::validate`].
-    pub fn load() -> anyhow::Result<Self> {
-        Self::from_figment(common::Config::layers()?)
-    }
-
-    pub fn from_figment(figment: Figment) -> anyhow::Result<Self> {
-        common::config::extract_checked(figment, Self::validate)
-    }
-
+impl StepConfig for Config {
     /// Step 1's checks, then each of step 2's sections.
-    pub fn validate(&self) -> anyhow::Result<()> {
+    fn validate(&self) -> anyhow::Result<()> {
         self.base.validate()?;
         self.apis.rest.validate()?;
         self.apis.rate_limit.validate()?;
         self.apis.graphql.validate()?;
-        self.apis.payments.validate(self.common().environment)?;
+        self.apis.payments.validate(self.environment)?;
         Ok(())
     }
 
-    /// Step 0's settings (server, MongoDB, payments provider).
-    pub fn common(&self) -> &common::Config {
-        &self.base.base
+    fn common(&self) -> &common::Config {
+        self.base.common()
     }
 }

@@ -48,12 +48,15 @@
 //! - [`openapi`]: the document and the Swagger UI.
 //! - [`graphql`]: schema, loaders, limits, GraphiQL.
 //! - [`payments`]: the proto's server and client, token interceptors, status mapping.
-//! - [`startup`]: state, router, layers.
+//! - [`startup`]: step 2's [`common::Step`]: parts, state, routes, layers; [`cli`]: its
+//!   binary (step 1's commands); [`testing`]: its test configuration (a payments service of
+//!   the test's own), which later steps build on.
 //!
 //! ## Next
 //! Step 3 (`steps/step03-caching`) puts Redis in front of the catalogue and moves token state
 //! and the rate limiter there, so several instances share them.
 
+pub mod cli;
 pub mod config;
 pub mod graphql;
 pub mod listing;
@@ -62,6 +65,7 @@ pub mod payments;
 pub mod rate_limit;
 pub mod rest;
 pub mod startup;
+pub mod testing;
 
 pub use config::Config;
-pub use startup::{AppState, Parts, build, router, router_with};
+pub use startup::{AppState, Parts};

@@ -6,26 +6,31 @@
 //! checks while Redis is away, `APP__SESSIONS__OUTAGE_GRACE_SECS`).
 
 use anyhow::bail;
-use figment::Figment;
+use common::config::StepConfig;
+use derive_more::{Deref, DerefMut};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
-#[derive(Debug, Clone, Deserialize)]
+/// Everything step 3 reads: step 2's configuration (`base`, reached through `Deref`) and the
+/// `redis`, `cache` and `sessions` sections.
+#[derive(Debug, Clone, Deserialize, Deref, DerefMut)]
 pub struct Config {
     #[serde(flatten)]
+    #[deref]
+    #[deref_mut]
     pub base: step02_apis::Config,
     #[serde(default)]
     pub redis: RedisConfig,
     #[serde(default)]
     pub cache: CacheConfig,
-    /// Token checks while Redis is away (defined beside them, in [`crate::sessions`]).
+    /// Token checks while Redis is away (defined beside them, in [`crate::revocations`]).
     #[serde(default)]
-    pub sessions: crate::sessions::SessionStateConfig,
+    pub sessions: crate::revocations::SessionStateConfig,
 }
 
 /// Where Redis is and how long we wait for it. The timeouts are short on purpose: Redis
 /// answers in well under a millisecond, so a call that takes longer means trouble, and the
-/// request is better served from MongoDB than kept waiting (see [`crate::redis`]).
+/// request is better served from MongoDB than kept waiting (see [`crate::redis_handle`]).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
 pub struct RedisConfig {
@@ -152,18 +157,9 @@ impl CacheConfig {
     }
 }
 
-impl Config {
-    /// The same layers as every step (`common::Config::layers`), then [`Config::validate`].
-    pub fn load() -> anyhow::Result<Self> {
-        Self::from_figment(common::Config::layers()?)
-    }
-
-    pub fn from_figment(figment: Figment) -> anyhow::Result<Self> {
-        common::config::extract_checked(figment, Self::validate)
-    }
-
+impl StepConfig for Config {
     /// Step 2's checks, then step 3's sections.
-    pub fn validate(&self) -> anyhow::Result<()> {
+    fn validate(&self) -> anyhow::Result<()> {
         self.base.validate()?;
         self.redis.validate()?;
         self.cache.validate()?;
@@ -171,8 +167,7 @@ impl Config {
         Ok(())
     }
 
-    /// Step 0's settings (server, MongoDB, payments provider).
-    pub fn common(&self) -> &common::Config {
+    fn common(&self) -> &common::Config {
         self.base.common()
     }
 }

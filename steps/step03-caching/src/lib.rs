@@ -39,14 +39,16 @@
 //!
 //! ## Map of the crate
 //! - [`config`]: step 2's config plus the `redis` and `cache` sections.
-//! - [`redis`]: the shared Redis handle: timeouts, breaker, counters.
+//! - [`redis_handle`]: the shared Redis handle: timeouts, breaker, counters.
 //! - [`cache`]: cache-aside, generations, stampede protection, the store decorators.
-//! - [`sessions`]: revoked sessions (the access-token deny list, revoked refresh families)
-//!   in Redis, and why token checks fail safe.
+//! - [`revocations`]: revoked sessions (the access-token deny list, revoked refresh
+//!   families) in Redis, and why token checks fail safe.
 //! - [`rate_limit`]: the rate limits of step 2, as one GCRA Lua script in Redis.
 //! - [`routes`]: the `/internal/cache` counters.
-//! - [`startup`]: state, router, [`build`].
-//! - [`bench`]: the benchmark catalog (`seed --products N`).
+//! - [`startup`]: step 3's [`common::Step`]: parts, state, routes, layers.
+//! - [`bench`]: the benchmark catalog; [`cli`]: its binary (`seed --products N`, and the
+//!   commands of the steps before); [`testing`]: its test configuration (a key prefix of the
+//!   test's own on a Redis), which later steps build on.
 //!
 //! ## Next
 //! Step 4 (`steps/step04-optimize`) profiles the service under load, adds the indexes the
@@ -54,12 +56,14 @@
 
 pub mod bench;
 pub mod cache;
+pub mod cli;
 pub mod config;
 pub mod rate_limit;
-pub mod redis;
+pub mod redis_handle;
+pub mod revocations;
 pub mod routes;
-pub mod sessions;
 pub mod startup;
+pub mod testing;
 
 pub use config::Config;
-pub use startup::{AppState, build, router, router_with};
+pub use startup::{AppState, Parts};

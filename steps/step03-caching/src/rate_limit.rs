@@ -25,7 +25,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use step02_apis::rate_limit::{ClientKey, Decision, Policy, RateLimiter};
 
-use crate::redis::RedisHandle;
+use crate::redis_handle::RedisHandle;
 
 /// GCRA over microseconds. Lua numbers are doubles, exact to 2^53 µs (285 years), and a TAT is
 /// written with `%.0f` because `tostring` would round it to 14 significant digits.

@@ -5,13 +5,17 @@
 //! startup (`APP__OPTIMIZE__CREATE_INDEXES`).
 
 use anyhow::bail;
-use common::config::Environment;
-use figment::Figment;
+use common::config::{Environment, StepConfig};
+use derive_more::{Deref, DerefMut};
 use serde::Deserialize;
 
-#[derive(Debug, Clone, Deserialize)]
+/// Everything step 4 reads: step 3's configuration (`base`, reached through `Deref`) and the
+/// `optimize` section.
+#[derive(Debug, Clone, Deserialize, Deref, DerefMut)]
 pub struct Config {
     #[serde(flatten)]
+    #[deref]
+    #[deref_mut]
     pub base: step03_caching::Config,
     #[serde(default)]
     pub optimize: OptimizeConfig,
@@ -63,31 +67,23 @@ impl OptimizeConfig {
     }
 }
 
-impl Config {
-    /// The same layers as every step (`common::Config::layers`), then [`Config::validate`].
-    pub fn load() -> anyhow::Result<Self> {
-        Self::from_figment(common::Config::layers()?)
-    }
-
-    pub fn from_figment(figment: Figment) -> anyhow::Result<Self> {
-        common::config::extract_checked(figment, Self::validate)
-    }
-
+impl StepConfig for Config {
     /// Step 3's checks, then step 4's section.
-    pub fn validate(&self) -> anyhow::Result<()> {
+    fn validate(&self) -> anyhow::Result<()> {
         self.base.validate()?;
         self.optimize.validate()
     }
 
-    /// Step 0's settings (server, MongoDB, payments provider).
-    pub fn common(&self) -> &common::Config {
+    fn common(&self) -> &common::Config {
         self.base.common()
     }
+}
 
+impl Config {
     /// Whether `/internal/profile` is served: the explicit setting, else development only.
     pub fn profiling_enabled(&self) -> bool {
         self.optimize
             .profiling_enabled
-            .unwrap_or(self.common().environment == Environment::Development)
+            .unwrap_or(self.environment == Environment::Development)
     }
 }

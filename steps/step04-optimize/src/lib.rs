@@ -36,22 +36,27 @@
 //! ## Map of the crate
 //! - [`config`]: step 3's config plus the `optimize` section.
 //! - [`indexes`]: the query-driven index plan, and what the local stand-in cannot take.
-//! - [`profile`]: the CPU profile endpoint (flamegraph SVG).
+//! - [`profiling`]: the CPU profile endpoint (flamegraph SVG).
 //! - [`rating`]: the stored rating average the `-rating` sort reads.
 //! - [`routes`]: the reference endpoint.
-//! - [`startup`]: state, router, [`build`].
+//! - [`large_catalog`]: the load runs' catalog (`seed --large`).
+//! - [`startup`]: step 4's [`common::Step`]: parts, state, routes, layers; [`cli`]: its
+//!   binary (`indexes`, `seed --large`, and the commands of the steps before); [`testing`]:
+//!   its test configuration, which later steps build on.
 //!
 //! ## Next
 //! Step 5 (`steps/step05-hybrid-dbs`) moves orders and payments to PostgreSQL, and measures
 //! the change with this step's load generator.
 
-pub mod catalog;
+pub mod cli;
 pub mod config;
 pub mod indexes;
-pub mod profile;
+pub mod large_catalog;
+pub mod profiling;
 pub mod rating;
 pub mod routes;
 pub mod startup;
+pub mod testing;
 
 pub use config::Config;
-pub use startup::{AppState, build, router};
+pub use startup::AppState;

@@ -1,25 +1,38 @@
-//! Wiring: step 4's state (step 3's, with the stored rating average and the search that sorts
-//! by it, the reference endpoint exempted from rate limits, plus step 4's settings), the
-//! router (step 3's, with step 4's routes merged in under the same layers), and [`build`],
-//! which binds the listener.
+//! Wiring: step 4's [`Step`]: its preparation (step 3's, then the query indexes and the
+//! stored rating averages), its parts (step 3's, with the product store keeping each product's
+//! rating average and the search sorting by it), its state (step 3's, with the reference and
+//! profiling endpoints exempted from rate limits, plus step 4's settings and the profiler),
+//! its routes (step 3's, plus `/internal/noop` and `/internal/profile`) and step 3's layers.
 
 use std::sync::Arc;
 
 use anyhow::Context;
 use axum::Router;
-use axum::extract::FromRef;
-use common::Application;
+use common::Step;
+use common::services::Accounts;
+use derive_more::{Deref, DerefMut};
+use mongodb::Database;
 use step02_apis::listing::MongoSearch;
 
 use crate::config::{Config, OptimizeConfig};
-use crate::profile::{PROFILE_PATH, Profiler};
+use crate::profiling::{PROFILE_PATH, Profiler};
 use crate::rating::{self, RatedProducts};
 use crate::routes::NOOP_PATH;
 
-/// Step 4's application state: step 3's, plus what step 4 adds.
-#[derive(Clone, FromRef)]
-pub struct AppState {
+common::shared_state! {
+    /// Step 4's application state: step 3's, plus what step 4 adds ([`State`]), behind one
+    /// `Arc` like every step's.
+    pub struct AppState(State);
+    Profiler => profiler,
+    Arc<OptimizeConfig> => optimize,
+}
+
+/// What [`AppState`] holds: step 3's state (`base`, reached through `Deref`) and step 4's.
+#[derive(Clone, Deref, DerefMut)]
+pub struct State {
     /// Step 3's state (its cache, Redis handle, rate limits counted in Redis).
+    #[deref]
+    #[deref_mut]
     pub base: step03_caching::AppState,
     /// Step 4's settings, read by the profiling endpoint.
     pub optimize: Arc<OptimizeConfig>,
@@ -27,13 +40,21 @@ pub struct AppState {
     pub profiler: Profiler,
 }
 
-impl AppState {
-    /// Step 4's indexes (unless `optimize.create_indexes` is off), step 3's state, then step
-    /// 4's changes to it.
-    pub async fn build(config: &Config) -> anyhow::Result<Self> {
-        let db = common::store::mongo::connect(&config.common().mongodb).await?;
+/// Step 4 is wired from step 3's parts; it changes two of them.
+pub type Parts = step03_caching::Parts;
+
+impl Step for AppState {
+    const NUMBER: u8 = 4;
+    const TITLE: &'static str = "optimize";
+    type Config = Config;
+    type Parts = Parts;
+
+    /// Step 3's preparation, then step 4's query indexes (unless `optimize.create_indexes` is
+    /// off) and the rating averages of products rated before step 4 kept them.
+    async fn prepare(db: &Database, config: &Config) -> anyhow::Result<()> {
+        step03_caching::AppState::prepare(db, config).await?;
         if config.optimize.create_indexes {
-            let outcomes = crate::indexes::ensure(&db)
+            let outcomes = crate::indexes::ensure(db)
                 .await
                 .context("creating step 4's query indexes")?;
             let created = outcomes
@@ -42,54 +63,56 @@ impl AppState {
                 .count();
             tracing::info!(created, "query indexes in place");
         }
-        let backfilled = crate::rating::backfill(&db)
+        let backfilled = rating::backfill(db)
             .await
             .context("storing the rating averages of rated products")?;
         if backfilled > 0 {
             tracing::info!(backfilled, "stored the rating average of rated products");
         }
-        let base = step03_caching::AppState::build_with(&config.base, |db, parts| {
-            // The `-rating` sort reads a stored, indexed average, which the product store
-            // keeps after every rating change (step 3's cache then wraps both).
-            parts.stores.products = Arc::new(RatedProducts::new(parts.stores.products.clone(), db));
-            parts.search = Arc::new(MongoSearch::new(db).with_stored_rating(rating::FIELD));
-            Ok(())
-        })
-        .await?;
-        Ok(Self::from_base(config, base))
+        Ok(())
     }
 
-    /// Step 4's state around an already-built step-3 state.
-    pub fn from_base(config: &Config, mut base: step03_caching::AppState) -> Self {
+    /// The `-rating` sort reads a stored, indexed average, which the product store keeps after
+    /// every rating change (step 3's cache then wraps both).
+    async fn parts(db: &Database, config: &Config) -> anyhow::Result<Parts> {
+        let mut parts = step03_caching::AppState::parts(db, config).await?;
+        parts.stores.products = Arc::new(RatedProducts::new(parts.stores.products.clone(), db));
+        parts.search = Arc::new(MongoSearch::new(db).with_stored_rating(rating::FIELD));
+        Ok(parts)
+    }
+
+    async fn from_parts(config: &Config, parts: Parts) -> anyhow::Result<Self> {
+        let mut base = step03_caching::AppState::from_parts(config, parts).await?;
         // The reference endpoint measures the stack; a quota refusing it would measure the
         // limiter (and a Redis round trip) instead.
-        base.base.rate_limits = base
-            .base
+        base.rate_limits = base
             .rate_limits
             .clone()
             .exempting(NOOP_PATH)
             .exempting(PROFILE_PATH);
-        Self {
+        Ok(Self::from(State {
             base,
             optimize: Arc::new(config.optimize.clone()),
             profiler: Profiler::default(),
+        }))
+    }
+
+    /// Step 3's routes, plus `/internal/noop` and (when enabled) `/internal/profile`.
+    fn routes(&self, config: &Config) -> Router {
+        let mut routes = crate::routes::router();
+        if config.profiling_enabled() {
+            routes = routes.merge(crate::profiling::router());
         }
+        self.base
+            .routes(config)
+            .merge(routes.with_state(self.clone()))
     }
-}
 
-/// Step 4's complete router: step 3's, plus `/internal/noop` and (when enabled)
-/// `/internal/profile`, under the same layers.
-pub fn router(state: AppState, config: &Config) -> Router {
-    let mut routes = crate::routes::router();
-    if config.profiling_enabled() {
-        routes = routes.merge(crate::profile::router());
+    fn layer(&self, routes: Router, config: &Config) -> Router {
+        self.base.layer(routes, config)
     }
-    let extra = routes.with_state(state.clone());
-    step03_caching::router_with(extra, state.base, &config.base)
-}
 
-/// Builds step 4's state and router from `config` and binds `config.common().server`.
-pub async fn build(config: &Config) -> anyhow::Result<Application> {
-    let state = AppState::build(config).await?;
-    Application::bind(&config.common().server, router(state, config)).await
+    fn accounts(&self) -> &Accounts {
+        self.base.accounts()
+    }
 }

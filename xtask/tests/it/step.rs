@@ -110,7 +110,7 @@ fn step_0_passes_end_to_end_reports_every_check_and_leaves_nothing_running() {
     assert!(
         checks
             .iter()
-            .any(|c| c["name"] == "contract::the_step00_contract_suite_passes_against_step_0"),
+            .any(|c| c["name"] == "contract::step00::passes_against_this_step"),
         "the step-0 contract suite ran"
     );
     assert_eq!(report["services"][0]["service"], "mongodb");
@@ -142,7 +142,7 @@ fn a_failing_test_fails_the_step_with_exit_code_1_and_its_rerun_command() {
         "[profile.default]\nslow-timeout = { period = \"100ms\", terminate-after = 1 }\n",
     )
     .unwrap();
-    let test = "contract::the_step00_contract_suite_passes_against_step_0";
+    let test = "contract::step00::passes_against_this_step";
     let output = run(xtask(tmp.path())
         .args(["step", "0"])
         .arg(format!("--json={}", json.display()))

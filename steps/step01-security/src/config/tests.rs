@@ -1,6 +1,7 @@
 //! Configuration rules: step 0's keys still load under the flattened config, the `security`
 //! section has safe defaults, and unsafe settings are refused with a message naming the fix.
 
+use figment::Figment;
 use figment::providers::Serialized;
 
 use super::*;

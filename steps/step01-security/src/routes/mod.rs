@@ -1,5 +1,5 @@
 //! Step 1's HTTP surface, merged into step 0's `/api/v1` in place of its `/auth` router
-//! (`common::routes::router_with`): every other step-0 route stays as it is.
+//! (`common::routes::router_with_auth`): every other step-0 route stays as it is.
 //!
 //! - [`auth`]: register, login (now access + refresh tokens), me, refresh, logout, logout-all,
 //!   password change;

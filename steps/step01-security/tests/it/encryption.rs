@@ -16,7 +16,8 @@ use step01_security::profiles::{self, Profile, Profiles};
 use step01_security::store::mongo::MongoProfiles;
 use testkit::{expect_error, expect_status};
 
-use crate::support::{App, random_key, spawn};
+use crate::support::Sessions as _;
+use crate::support::{App, random_key};
 
 const PHONE: &str = "+49 151 2345-6789";
 const STREET: &str = "Unter den Linden 77";
@@ -54,8 +55,8 @@ async fn raw_profile(app: &App, user_id: &str) -> Document {
 
 #[tokio::test]
 async fn a_profile_round_trips_and_the_raw_document_holds_no_plaintext() {
-    let app = spawn().await;
-    let (_, session) = app.customer().await;
+    let app = App::spawn().await;
+    let (_, session) = app.customer_session().await;
     let saved = expect_status(
         put_profile(&app, &session.access, profile_body()).await,
         200,
@@ -100,8 +101,8 @@ async fn a_profile_round_trips_and_the_raw_document_holds_no_plaintext() {
 
 #[tokio::test]
 async fn an_empty_profile_reads_as_empty_and_bad_fields_are_422() {
-    let app = spawn().await;
-    let (_, session) = app.customer().await;
+    let app = App::spawn().await;
+    let (_, session) = app.customer_session().await;
     let empty = expect_status(app.get("/api/v1/profile", Some(&session.access)).await, 200).await;
     assert_eq!(
         empty,
@@ -130,9 +131,9 @@ async fn an_empty_profile_reads_as_empty_and_bad_fields_are_422() {
 
 #[tokio::test]
 async fn a_ciphertext_moved_tampered_or_under_an_unknown_key_is_a_clear_500_without_plaintext() {
-    let app = spawn().await;
-    let (_, victim) = app.customer().await;
-    let (_, attacker) = app.customer().await;
+    let app = App::spawn().await;
+    let (_, victim) = app.customer_session().await;
+    let (_, attacker) = app.customer_session().await;
     expect_status(put_profile(&app, &victim.access, profile_body()).await, 200).await;
     expect_status(
         put_profile(&app, &attacker.access, json!({"phone": "+1 555 0100 999"})).await,
@@ -225,12 +226,12 @@ async fn kids(app: &App) -> Vec<String> {
 
 #[tokio::test]
 async fn key_rotation_re_encrypts_in_batches_and_resumes_where_it_stopped() {
-    let app = spawn().await;
+    let app = App::spawn().await;
     let old = k1(&app);
     let new = random_key();
     let mut users = Vec::new();
     for _ in 0..5 {
-        let (_, session) = app.customer().await;
+        let (_, session) = app.customer_session().await;
         expect_status(
             put_profile(&app, &session.access, profile_body()).await,
             200,
@@ -261,12 +262,12 @@ async fn key_rotation_re_encrypts_in_batches_and_resumes_where_it_stopped() {
 
 #[tokio::test]
 async fn key_rotation_while_the_app_serves_loses_no_update() {
-    let app = spawn().await;
+    let app = App::spawn().await;
     let old = k1(&app);
     let new = random_key();
-    let (_, writer) = app.customer().await;
+    let (_, writer) = app.customer_session().await;
     for _ in 0..20 {
-        let (_, session) = app.customer().await;
+        let (_, session) = app.customer_session().await;
         expect_status(
             put_profile(&app, &session.access, profile_body()).await,
             200,
@@ -303,10 +304,10 @@ async fn key_rotation_while_the_app_serves_loses_no_update() {
 
 #[tokio::test]
 async fn the_rotate_keys_command_rotates_a_live_database() {
-    let app = spawn().await;
+    let app = App::spawn().await;
     let old = k1(&app);
     let new = random_key();
-    let (_, session) = app.customer().await;
+    let (_, session) = app.customer_session().await;
     expect_status(
         put_profile(&app, &session.access, profile_body()).await,
         200,

@@ -15,13 +15,14 @@ use testkit::app::TEST_PASSWORD;
 use testkit::{expect_error, expect_status, unique_email};
 
 use crate::oidc::{self, Identity, Provider, REDIRECT_URI, Spoil};
-use crate::support::{App, bare_401, spawn, spawn_with};
+use crate::support::Sessions as _;
+use crate::support::{App, bare_401};
 
 /// The app and the provider it trusts.
 async fn spawn_google() -> (App, Provider) {
     let provider = Provider::start().await;
     let base = provider.base_url.clone();
-    let app = spawn_with(move |config| oidc::configure(&base, config)).await;
+    let app = App::spawn_with(move |config| oidc::configure(&base, config)).await;
     (app, provider)
 }
 
@@ -141,7 +142,7 @@ async fn a_new_google_user_gets_an_account_and_a_session_and_lands_on_next() {
 #[tokio::test]
 async fn a_verified_google_email_links_to_the_existing_account() {
     let (app, provider) = spawn_google().await;
-    let (email, session) = app.customer().await;
+    let (email, session) = app.customer_session().await;
     provider.sign_in_as(Identity::verified(&email));
     let body = expect_status(complete(&app, &begin(&app, "").await).await, 200).await;
     assert_eq!(body["account"], "linked");
@@ -160,7 +161,7 @@ async fn a_verified_google_email_links_to_the_existing_account() {
 #[tokio::test]
 async fn an_unverified_email_matching_an_existing_account_is_neither_linked_nor_signed_in() {
     let (app, provider) = spawn_google().await;
-    let (email, _) = app.customer().await;
+    let (email, _) = app.customer_session().await;
     provider.sign_in_as(Identity {
         email_verified: false,
         ..Identity::verified(&email)
@@ -314,7 +315,7 @@ async fn an_external_next_or_a_chosen_redirect_uri_is_refused_at_the_start() {
 async fn a_sign_in_that_took_too_long_is_refused() {
     let provider = Provider::start().await;
     let base = provider.base_url.clone();
-    let app = spawn_with(move |config| {
+    let app = App::spawn_with(move |config| {
         oidc::configure(&base, config);
         config.security.google.attempt_ttl_secs = 1;
     })
@@ -353,7 +354,7 @@ async fn a_provider_error_or_a_declined_consent_is_401() {
 
 #[tokio::test]
 async fn without_a_client_id_the_google_routes_are_404() {
-    let app = spawn().await;
+    let app = App::spawn().await;
     let answer = browser()
         .get(app.url("/api/v1/auth/google/start"))
         .send()

@@ -4,7 +4,8 @@
 use reqwest::Method;
 use reqwest::header::{ACCESS_CONTROL_ALLOW_ORIGIN, ORIGIN};
 
-use crate::support::{spawn, spawn_with};
+use crate::support::App;
+use crate::support::Sessions as _;
 
 const EXPECTED: &[(&str, &str)] = &[
     ("x-content-type-options", "nosniff"),
@@ -25,8 +26,8 @@ const EXPECTED: &[(&str, &str)] = &[
 
 #[tokio::test]
 async fn every_answer_carries_the_security_headers() {
-    let app = spawn().await;
-    let (_, session) = app.customer().await;
+    let app = App::spawn().await;
+    let (_, session) = app.customer_session().await;
     for (what, response) in [
         ("a product list", app.get("/api/v1/products", None).await),
         ("/auth/me", app.me(&session.access).await),
@@ -51,7 +52,7 @@ async fn every_answer_carries_the_security_headers() {
 
 #[tokio::test]
 async fn cors_answers_only_the_configured_origin() {
-    let app = spawn_with(|config| {
+    let app = App::spawn_with(|config| {
         config.security.cors.allowed_origins = vec!["https://shop.example".to_owned()];
     })
     .await;
@@ -101,7 +102,7 @@ async fn cors_answers_only_the_configured_origin() {
 
 #[tokio::test]
 async fn without_configured_origins_no_cross_origin_access_is_granted() {
-    let app = spawn().await;
+    let app = App::spawn().await;
     let answer = app
         .http
         .get(app.url("/api/v1/products"))

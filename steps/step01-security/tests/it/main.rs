@@ -1,5 +1,5 @@
 //! The one integration-test binary of step 1. Every test gets a real step-1 server on port 0,
-//! a fresh MongoDB database and its own payment simulator (`support::spawn`); the Google
+//! a fresh MongoDB database and its own payment simulator (`App::spawn()`, testkit's `TestApp` with this step's test configuration); the Google
 //! tests also get a local OpenID provider (`oidc`).
 
 mod contract;

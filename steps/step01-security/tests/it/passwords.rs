@@ -2,13 +2,15 @@
 //! login, bcrypt's 72-byte limit lifted, and sign-in throttling that does not reveal which
 //! accounts exist.
 
+use common::Step;
 use common::domain::Email;
 use common::services::Registration;
 use mongodb::bson::{Document, doc};
 use testkit::app::TEST_PASSWORD;
 use testkit::{expect_error, expect_status, unique_email};
 
-use crate::support::{App, spawn, spawn_with};
+use crate::support::App;
+use crate::support::Sessions as _;
 
 async fn stored_hash(app: &App, email: &str) -> String {
     app.database()
@@ -24,7 +26,7 @@ async fn stored_hash(app: &App, email: &str) -> String {
 
 #[tokio::test]
 async fn a_bcrypt_user_created_by_step_0_logs_in_on_step_1_and_is_upgraded_to_argon2id() {
-    let app = spawn().await;
+    let app = App::spawn().await;
     // Step 0's own register path, with step 0's bcrypt scheme, on step 1's database.
     let step0 = common::AppState::build(&app.config.base).await.unwrap();
     let email = unique_email("legacy");
@@ -68,8 +70,8 @@ async fn a_bcrypt_user_created_by_step_0_logs_in_on_step_1_and_is_upgraded_to_ar
 
 #[tokio::test]
 async fn new_accounts_get_argon2id_and_the_document_holds_no_plain_password() {
-    let app = spawn().await;
-    let (email, _) = app.customer().await;
+    let app = App::spawn().await;
+    let (email, _) = app.customer_session().await;
     let raw = app
         .database()
         .collection::<Document>("users")
@@ -87,7 +89,7 @@ async fn new_accounts_get_argon2id_and_the_document_holds_no_plain_password() {
 
 #[tokio::test]
 async fn passwords_longer_than_bcrypts_72_bytes_count_in_full() {
-    let app = spawn().await;
+    let app = App::spawn().await;
     let email = unique_email("long");
     let long = "x".repeat(100);
     expect_status(app.register(&email, &long, "Long Password").await, 201).await;
@@ -103,8 +105,8 @@ async fn passwords_longer_than_bcrypts_72_bytes_count_in_full() {
 
 #[tokio::test]
 async fn an_account_is_throttled_after_5_failures_even_with_the_right_password() {
-    let app = spawn().await;
-    let (email, _) = app.customer().await;
+    let app = App::spawn().await;
+    let (email, _) = app.customer_session().await;
     for _ in 0..5 {
         expect_error(
             app.login(&email, "wrong-password").await,
@@ -125,14 +127,14 @@ async fn an_account_is_throttled_after_5_failures_even_with_the_right_password()
     );
     expect_error(throttled, 429, "TOO_MANY_ATTEMPTS").await;
     // Another account from the same address is not affected.
-    let (other, _) = app.customer().await;
+    let (other, _) = app.customer_session().await;
     expect_status(app.login(&other, TEST_PASSWORD).await, 200).await;
 }
 
 #[tokio::test]
 async fn unknown_emails_are_throttled_exactly_like_real_ones() {
-    let app = spawn().await;
-    let (known, _) = app.customer().await;
+    let app = App::spawn().await;
+    let (known, _) = app.customer_session().await;
     let unknown = unique_email("nobody");
     let mut answers = Vec::new();
     for email in [&known, &unknown] {
@@ -152,8 +154,8 @@ async fn unknown_emails_are_throttled_exactly_like_real_ones() {
 
 #[tokio::test]
 async fn an_address_is_throttled_after_its_failures_over_many_accounts() {
-    let app = spawn_with(|config| config.security.throttle.max_failures_per_ip = 3).await;
-    let (victim, _) = app.customer().await;
+    let app = App::spawn_with(|config| config.security.throttle.max_failures_per_ip = 3).await;
+    let (victim, _) = app.customer_session().await;
     for _ in 0..3 {
         let sprayed = unique_email("spray");
         expect_error(
@@ -173,8 +175,8 @@ async fn an_address_is_throttled_after_its_failures_over_many_accounts() {
 
 #[tokio::test]
 async fn registering_taken_emails_counts_against_the_address() {
-    let app = spawn_with(|config| config.security.throttle.max_failures_per_ip = 2).await;
-    let (taken, _) = app.customer().await;
+    let app = App::spawn_with(|config| config.security.throttle.max_failures_per_ip = 2).await;
+    let (taken, _) = app.customer_session().await;
     for _ in 0..2 {
         expect_error(
             app.register(&taken, TEST_PASSWORD, "Probe").await,

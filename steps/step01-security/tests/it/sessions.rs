@@ -9,7 +9,8 @@ use step01_security::sessions::sha256_hex;
 use testkit::app::TEST_PASSWORD;
 use testkit::{expect_error, expect_status};
 
-use crate::support::{App, Session, bare_401, spawn};
+use crate::support::Sessions as _;
+use crate::support::{App, Session, bare_401};
 
 async fn audit_kinds(app: &App, user_id: &str) -> Vec<String> {
     use futures::TryStreamExt;
@@ -30,8 +31,8 @@ async fn audit_kinds(app: &App, user_id: &str) -> Vec<String> {
 
 #[tokio::test]
 async fn login_answers_step_0_fields_plus_a_refresh_token_and_its_session() {
-    let app = spawn().await;
-    let (email, _) = app.customer().await;
+    let app = App::spawn().await;
+    let (email, _) = app.customer_session().await;
     let body = expect_status(app.login(&email, TEST_PASSWORD).await, 200).await;
     assert_eq!(body["token_type"], "Bearer");
     assert_eq!(body["expires_in"], 900);
@@ -47,8 +48,8 @@ async fn login_answers_step_0_fields_plus_a_refresh_token_and_its_session() {
 
 #[tokio::test]
 async fn a_refresh_returns_a_new_pair_and_retires_the_token_it_used() {
-    let app = spawn().await;
-    let (_, session) = app.customer().await;
+    let app = App::spawn().await;
+    let (_, session) = app.customer_session().await;
     let body = expect_status(app.refresh(&session.refresh).await, 200).await;
     let next = Session::from_body(&body);
     assert_ne!(next.refresh, session.refresh);
@@ -62,8 +63,8 @@ async fn a_refresh_returns_a_new_pair_and_retires_the_token_it_used() {
 
 #[tokio::test]
 async fn a_reused_refresh_token_revokes_the_whole_family_and_is_audited() {
-    let app = spawn().await;
-    let (email, stolen) = app.customer().await;
+    let app = App::spawn().await;
+    let (email, stolen) = app.customer_session().await;
     let other_device = app.sign_in(&email).await;
     // The legitimate client refreshes; the thief then replays the old token.
     let legit = Session::from_body(&expect_status(app.refresh(&stolen.refresh).await, 200).await);
@@ -87,8 +88,8 @@ async fn a_reused_refresh_token_revokes_the_whole_family_and_is_audited() {
 
 #[tokio::test]
 async fn concurrent_refreshes_with_one_token_never_leave_two_live_branches() {
-    let app = spawn().await;
-    let (_, session) = app.customer().await;
+    let app = App::spawn().await;
+    let (_, session) = app.customer_session().await;
     let answers = join_all((0..8).map(|_| app.refresh(&session.refresh))).await;
     let mut issued = Vec::new();
     for answer in answers {
@@ -123,8 +124,8 @@ async fn concurrent_refreshes_with_one_token_never_leave_two_live_branches() {
 
 #[tokio::test]
 async fn refresh_tokens_are_stored_only_as_their_sha256() {
-    let app = spawn().await;
-    let (_, session) = app.customer().await;
+    let app = App::spawn().await;
+    let (_, session) = app.customer_session().await;
     let tokens = app.database().collection::<Document>("refresh_tokens");
     let stored = tokens
         .find_one(doc! { "_id": sha256_hex(&session.refresh) })
@@ -144,8 +145,8 @@ async fn refresh_tokens_are_stored_only_as_their_sha256() {
 
 #[tokio::test]
 async fn malformed_unknown_and_expired_refresh_tokens_are_401() {
-    let app = spawn().await;
-    let (_, session) = app.customer().await;
+    let app = App::spawn().await;
+    let (_, session) = app.customer_session().await;
     let unknown = "A".repeat(43);
     for token in [
         "",
@@ -177,8 +178,8 @@ async fn malformed_unknown_and_expired_refresh_tokens_are_401() {
 
 #[tokio::test]
 async fn logout_ends_only_this_device_and_logout_all_ends_every_session() {
-    let app = spawn().await;
-    let (email, phone) = app.customer().await;
+    let app = App::spawn().await;
+    let (email, phone) = app.customer_session().await;
     let laptop = app.sign_in(&email).await;
     let tablet = app.sign_in(&email).await;
 
@@ -203,8 +204,8 @@ async fn logout_ends_only_this_device_and_logout_all_ends_every_session() {
 
 #[tokio::test]
 async fn the_session_list_shows_each_sign_in_and_one_can_be_revoked() {
-    let app = spawn().await;
-    let (email, first) = app.customer().await;
+    let app = App::spawn().await;
+    let (email, first) = app.customer_session().await;
     let second = app.sign_in(&email).await;
     let list = expect_status(
         app.get("/api/v1/auth/sessions", Some(&second.access)).await,
@@ -236,7 +237,7 @@ async fn the_session_list_shows_each_sign_in_and_one_can_be_revoked() {
     assert_eq!(list["items"].as_array().unwrap().len(), 1);
 
     // Someone else's session is "not found", like one that never existed; a bad id is 400.
-    let (_, stranger) = app.customer().await;
+    let (_, stranger) = app.customer_session().await;
     let foreign = app
         .request(
             reqwest::Method::DELETE,
@@ -260,8 +261,8 @@ async fn the_session_list_shows_each_sign_in_and_one_can_be_revoked() {
 
 #[tokio::test]
 async fn a_password_change_ends_every_other_session_and_needs_the_current_password() {
-    let app = spawn().await;
-    let (email, here) = app.customer().await;
+    let app = App::spawn().await;
+    let (email, here) = app.customer_session().await;
     let elsewhere = app.sign_in(&email).await;
     let change =
         |current: &str, new: &str| json!({ "current_password": current, "new_password": new });

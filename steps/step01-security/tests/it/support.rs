@@ -1,63 +1,20 @@
-//! The step-1 harness: `testkit`'s real server per test (port 0, a fresh database, its own
-//! payment simulator), serving step 1's router, plus the helpers the tests share.
-
-use std::sync::{Arc, Mutex};
+//! What step 1's tests share beyond testkit's `TestApp` (a real step-1 server per test, made
+//! from step 1's test configuration): the sign-in flows, decoding tokens, the bare 401.
 
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use reqwest::Response;
 use serde_json::{Value, json};
-use step01_security::Config;
-use step01_security::config::SecurityConfig;
 use testkit::TestApp;
 use testkit::app::TEST_PASSWORD;
 use testkit::{expect_status, unique_email};
 
-/// A running step-1 app and the full configuration it was built with.
-pub struct App {
-    pub app: TestApp,
-    pub config: Config,
-}
-
-impl std::ops::Deref for App {
-    type Target = TestApp;
-    fn deref(&self) -> &TestApp {
-        &self.app
-    }
-}
+/// A running step-1 app (testkit's, with step 1's test configuration).
+pub type App = TestApp<step01_security::AppState>;
 
 /// Base64 of 32 random bytes: an AES-256 key as configuration holds it.
 pub fn random_key() -> String {
     STANDARD.encode(rand::random::<[u8; 32]>())
-}
-
-pub async fn spawn() -> App {
-    spawn_with(|_| {}).await
-}
-
-/// Step 1 with `customize` applied to the test configuration.
-pub async fn spawn_with(customize: impl FnOnce(&mut Config) + Send + 'static) -> App {
-    let used = Arc::new(Mutex::new(None));
-    let keep = used.clone();
-    let app = TestApp::spawn(
-        |_| {},
-        move |base| async move {
-            let mut config = Config {
-                base,
-                security: SecurityConfig::with_random_key(),
-            };
-            customize(&mut config);
-            config.validate()?;
-            let state = step01_security::AppState::build(&config).await?;
-            let router = step01_security::router(state, &config);
-            *keep.lock().unwrap() = Some(config);
-            Ok(router)
-        },
-    )
-    .await
-    .expect("the step-1 test app starts");
-    let config = used.lock().unwrap().take().expect("the config was kept");
-    App { app, config }
 }
 
 /// What login and register answer.
@@ -90,20 +47,28 @@ impl Session {
     }
 }
 
-impl App {
+/// Step 1's sign-in flows, as a client uses them.
+pub trait Sessions {
     /// Registers a fresh customer; returns the email and the session register started.
-    pub async fn customer(&self) -> (String, Session) {
+    async fn customer_session(&self) -> (String, Session);
+    async fn sign_in(&self, email: &str) -> Session;
+    async fn refresh(&self, refresh_token: &str) -> Response;
+    async fn me(&self, access: &str) -> Response;
+}
+
+impl Sessions for App {
+    async fn customer_session(&self) -> (String, Session) {
         let email = unique_email("c");
         let body = expect_status(self.register(&email, TEST_PASSWORD, "Customer").await, 201).await;
         (email, Session::from_body(&body))
     }
 
-    pub async fn sign_in(&self, email: &str) -> Session {
+    async fn sign_in(&self, email: &str) -> Session {
         let body = expect_status(self.login(email, TEST_PASSWORD).await, 200).await;
         Session::from_body(&body)
     }
 
-    pub async fn refresh(&self, refresh_token: &str) -> Response {
+    async fn refresh(&self, refresh_token: &str) -> Response {
         self.post(
             "/api/v1/auth/refresh",
             None,
@@ -112,7 +77,7 @@ impl App {
         .await
     }
 
-    pub async fn me(&self, access: &str) -> Response {
+    async fn me(&self, access: &str) -> Response {
         self.get("/api/v1/auth/me", Some(access)).await
     }
 }

@@ -5,6 +5,7 @@ use axum::body::Body;
 use axum::http::Request;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use common::{Step, StepConfig};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use secrecy::SecretString;
 use serde_json::{Value, json};
@@ -15,12 +16,13 @@ use testkit::app::TEST_JWT_SECRET;
 use testkit::expect_status;
 use tower::ServiceExt;
 
-use crate::support::{App, bare_401, decode_parts, spawn};
+use crate::support::Sessions as _;
+use crate::support::{App, bare_401, decode_parts};
 
 #[tokio::test]
 async fn an_access_token_carries_every_required_claim_a_kid_and_lives_15_minutes() {
-    let app = spawn().await;
-    let (_, session) = app.customer().await;
+    let app = App::spawn().await;
+    let (_, session) = app.customer_session().await;
     let (header, claims) = decode_parts(&session.access);
     assert_eq!(header["alg"], "HS256");
     assert_eq!(header["kid"], DEFAULT_TOKEN_KID);
@@ -37,17 +39,15 @@ async fn an_access_token_carries_every_required_claim_a_kid_and_lives_15_minutes
         claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
         900
     );
-    let (_, again) = decode_parts(&app.sign_in_fresh_token(&session).await);
+    let (_, again) = decode_parts(&sign_in_fresh_token(&app, &session).await);
     assert_ne!(again["jti"], claims["jti"], "every token has its own jti");
     expect_status(app.me(&session.access).await, 200).await;
 }
 
-impl App {
-    /// Another access token of the same session, through a refresh.
-    async fn sign_in_fresh_token(&self, session: &crate::support::Session) -> String {
-        let body = expect_status(self.refresh(&session.refresh).await, 200).await;
-        body["access_token"].as_str().unwrap().to_owned()
-    }
+/// Another access token of the same session, through a refresh.
+async fn sign_in_fresh_token(app: &App, session: &crate::support::Session) -> String {
+    let body = expect_status(app.refresh(&session.refresh).await, 200).await;
+    body["access_token"].as_str().unwrap().to_owned()
 }
 
 /// Claims of a valid token, re-signed with `alg` and `secret` under `kid`, after `edit`.
@@ -200,8 +200,8 @@ fn hostile_tokens(genuine: &str) -> Vec<(&'static str, String)> {
 
 #[tokio::test]
 async fn every_hand_made_hostile_token_is_answered_401_without_detail() {
-    let app = spawn().await;
-    let (_, session) = app.customer().await;
+    let app = App::spawn().await;
+    let (_, session) = app.customer_session().await;
     let reference = bare_401(app.me("").await).await;
     // The genuine token works, so every 401 below is the forgery's doing.
     expect_status(app.me(&session.access).await, 200).await;
@@ -219,8 +219,8 @@ async fn every_hand_made_hostile_token_is_answered_401_without_detail() {
 
 #[tokio::test]
 async fn a_1_mb_token_is_refused_unread() {
-    let app = spawn().await;
-    let (_, session) = app.customer().await;
+    let app = App::spawn().await;
+    let (_, session) = app.customer_session().await;
     let huge = format!("{}{}", session.access, "A".repeat(1024 * 1024));
     // Over the wire, the HTTP server refuses a 1 MB header before any handler runs (431);
     // whatever answers, it is never a success or a server error.
@@ -230,8 +230,7 @@ async fn a_1_mb_token_is_refused_unread() {
         "a 1 MB bearer header got {over_the_wire}"
     );
     // In-process, past the HTTP parser: the app itself answers the bare 401.
-    let state = step01_security::AppState::build(&app.config).await.unwrap();
-    let router = step01_security::router(state, &app.config);
+    let router = app.state.router(&app.config);
     let response = router
         .oneshot(
             Request::get("/api/v1/auth/me")
@@ -306,8 +305,8 @@ async fn after_key_rotation_old_tokens_verify_until_their_key_is_retired() {
 
 #[tokio::test]
 async fn a_token_of_a_revoked_session_is_refused_at_once() {
-    let app = spawn().await;
-    let (email, first) = app.customer().await;
+    let app = App::spawn().await;
+    let (email, first) = app.customer_session().await;
     let second = app.sign_in(&email).await;
     let logout = app
         .post("/api/v1/auth/logout", Some(&first.access), json!({}))

@@ -51,6 +51,6 @@ pub mod pb {
 pub async fn gateway(config: &crate::Config) -> anyhow::Result<Arc<dyn PaymentGateway>> {
     Ok(Arc::new(GrpcPaymentGateway::new(
         &config.apis.payments,
-        config.common().environment,
+        config.environment,
     )?))
 }

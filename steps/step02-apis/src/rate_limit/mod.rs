@@ -140,6 +140,11 @@ impl RateLimitConfig {
     }
 
     /// The policies, by the names the limiter knows them by.
+    /// The in-memory limiter for these policies: a [`GovernorLimiter`] per instance.
+    pub fn in_memory_limiter(&self) -> anyhow::Result<GovernorLimiter> {
+        GovernorLimiter::new(&self.policies().all(), self.sweep_every)
+    }
+
     pub fn policies(&self) -> Policies {
         let policy = |name, quota: &QuotaConfig| Policy {
             name,
@@ -240,8 +245,7 @@ impl RateLimits {
         client_ip: ClientIpPolicy,
         verifier: Verifier,
     ) -> anyhow::Result<Self> {
-        let policies = config.policies();
-        let limiter = Arc::new(GovernorLimiter::new(&policies.all(), config.sweep_every)?);
+        let limiter = Arc::new(config.in_memory_limiter()?);
         Ok(Self::with_limiter(config, client_ip, verifier, limiter))
     }
 

@@ -7,13 +7,12 @@ mod counting;
 use common::config::Environment;
 use serde_json::{Value, json};
 use step02_apis::graphql::{GraphqlConfig, GraphqlSchema};
-use testkit::TestApp;
 use testkit::app::expect_status;
 
-use crate::support::{spawn, spawn_with};
+use crate::support::App;
 
 /// Posts one operation; returns the status and the JSON body.
-async fn gql(app: &TestApp, token: Option<&str>, query: &str, variables: Value) -> (u16, Value) {
+async fn gql(app: &App, token: Option<&str>, query: &str, variables: Value) -> (u16, Value) {
     post_raw(
         app,
         token,
@@ -22,7 +21,7 @@ async fn gql(app: &TestApp, token: Option<&str>, query: &str, variables: Value) 
     .await
 }
 
-async fn post_raw(app: &TestApp, token: Option<&str>, body: String) -> (u16, Value) {
+async fn post_raw(app: &App, token: Option<&str>, body: String) -> (u16, Value) {
     let mut request = app
         .http
         .post(app.url("/graphql"))
@@ -38,7 +37,7 @@ async fn post_raw(app: &TestApp, token: Option<&str>, body: String) -> (u16, Val
 }
 
 /// The data of a successful operation (no errors).
-async fn data(app: &TestApp, token: Option<&str>, query: &str, variables: Value) -> Value {
+async fn data(app: &App, token: Option<&str>, query: &str, variables: Value) -> Value {
     let (status, body) = gql(app, token, query, variables).await;
     assert_eq!(status, 200, "body: {body}");
     assert!(body.get("errors").is_none(), "unexpected errors: {body}");
@@ -65,7 +64,7 @@ fn fields(body: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
-async fn review(app: &TestApp, token: &str, product: &str, rating: i64) {
+async fn review(app: &App, token: &str, product: &str, rating: i64) {
     expect_status(
         app.post(
             &format!("/api/v1/products/{product}/reviews"),
@@ -85,7 +84,7 @@ const PRODUCT_WITH_REVIEWS: &str = "query($id: ID!) { product(id: $id) {
 
 #[tokio::test]
 async fn a_product_comes_with_its_rating_and_newest_reviews() {
-    let app = spawn().await;
+    let app = App::spawn().await;
     let (_, admin) = app.admin().await;
     let product = app
         .create_product(&admin, json!({ "price_minor": 1999 }))
@@ -115,7 +114,7 @@ async fn a_product_comes_with_its_rating_and_newest_reviews() {
 
 #[tokio::test]
 async fn an_unknown_product_is_not_found_and_a_malformed_id_is_invalid() {
-    let app = spawn().await;
+    let app = App::spawn().await;
     let query = "query($id: ID!) { product(id: $id) { name } }";
 
     let (status, body) = gql(
@@ -136,7 +135,7 @@ async fn an_unknown_product_is_not_found_and_a_malformed_id_is_invalid() {
 
 #[tokio::test]
 async fn me_is_the_signed_in_user_and_unauthenticated_without_a_token() {
-    let app = spawn().await;
+    let app = App::spawn().await;
     let (email, token) = app.customer().await;
 
     let me = data(
@@ -157,7 +156,7 @@ async fn me_is_the_signed_in_user_and_unauthenticated_without_a_token() {
 
 #[tokio::test]
 async fn a_bad_or_revoked_token_is_refused_rather_than_treated_as_anonymous() {
-    let app = spawn().await;
+    let app = App::spawn().await;
     // Public fields only: an anonymous request would succeed.
     let query = "{ products(first: 1) { edges { node { id } } } }";
     for token in ["garbage", "eyJhbGciOiJIUzI1NiJ9.e30.c2lnbmF0dXJl"] {
@@ -180,7 +179,7 @@ async fn a_bad_or_revoked_token_is_refused_rather_than_treated_as_anonymous() {
     assert_eq!((status, code(&body)), (401, "UNAUTHENTICATED"));
 }
 
-async fn post_raw_with_header(app: &TestApp, authorization: &str, query: &str) -> (u16, Value) {
+async fn post_raw_with_header(app: &App, authorization: &str, query: &str) -> (u16, Value) {
     let response = app
         .http
         .post(app.url("/graphql"))
@@ -201,7 +200,7 @@ const PAY: &str = "mutation($id: ID!, $card: String!) {
 
 #[tokio::test]
 async fn placing_paying_and_listing_orders_works_with_items_and_their_products() {
-    let app = spawn().await;
+    let app = App::spawn().await;
     let (_, admin) = app.admin().await;
     let lamp = app
         .create_product(
@@ -275,7 +274,7 @@ async fn placing_paying_and_listing_orders_works_with_items_and_their_products()
 
 #[tokio::test]
 async fn a_customer_never_sees_or_pays_another_customers_order() {
-    let app = spawn().await;
+    let app = App::spawn().await;
     let (_, admin) = app.admin().await;
     let placed = app.place_new_order(&admin, json!({}), 1).await;
     let (_, other) = app.customer().await;
@@ -319,7 +318,7 @@ async fn a_customer_never_sees_or_pays_another_customers_order() {
 
 #[tokio::test]
 async fn bad_input_gets_the_rest_codes_with_the_fields_named_and_changes_nothing() {
-    let app = spawn().await;
+    let app = App::spawn().await;
     let (_, admin) = app.admin().await;
     let product = app.create_product(&admin, json!({ "stock": 2 })).await;
     let id = product["id"].as_str().unwrap();
@@ -410,7 +409,7 @@ async fn bad_input_gets_the_rest_codes_with_the_fields_named_and_changes_nothing
 
 #[tokio::test]
 async fn a_payment_provider_outage_is_a_clear_unavailable_error_and_the_order_stays_pending() {
-    let app = spawn_with(|config| {
+    let app = App::spawn_with(|config| {
         // Nothing listens on port 9 (discard) here: the payments service is unreachable.
         config.apis.payments.url = "http://127.0.0.1:9".to_owned();
     })
@@ -563,12 +562,12 @@ async fn queries_costlier_than_the_complexity_limit_are_refused() {
 #[tokio::test]
 async fn introspection_is_answered_in_development_only() {
     let introspect = "{ __schema { queryType { name } } }";
-    let test_env = spawn().await;
+    let test_env = App::spawn().await;
     let (_, body) = gql(&test_env, None, introspect, json!({})).await;
     // Disabled introspection answers nothing rather than failing the operation.
     assert!(body["data"]["__schema"].is_null(), "{body}");
 
-    let development = spawn_with(|c| c.base.base.environment = Environment::Development).await;
+    let development = App::spawn_with(|c| c.environment = Environment::Development).await;
     let data = data(&development, None, introspect, json!({})).await;
     assert_eq!(data["__schema"]["queryType"]["name"], "Query");
 }
@@ -576,7 +575,7 @@ async fn introspection_is_answered_in_development_only() {
 #[tokio::test]
 async fn field_suggestions_are_given_except_in_production() {
     let misspelt = "{ prodcts { edges { cursor } } }";
-    let app = spawn().await;
+    let app = App::spawn().await;
     let (_, body) = gql(&app, None, misspelt, json!({})).await;
     assert!(
         body["errors"][0]["message"]
@@ -599,7 +598,7 @@ async fn field_suggestions_are_given_except_in_production() {
 #[tokio::test]
 async fn batches_are_refused_by_default_and_capped_when_enabled() {
     let one = json!({ "query": "{ products(first: 1) { edges { cursor } } }" });
-    let app = spawn().await;
+    let app = App::spawn().await;
     assert_eq!(app.config.apis.graphql.max_batch_size, 0, "off by default");
     let (status, body) = post_raw(&app, None, json!([one, one]).to_string()).await;
     assert_eq!((status, code(&body)), (400, "BATCH_NOT_ALLOWED"));
@@ -641,7 +640,7 @@ async fn oversized_queries_and_bodies_are_refused_before_parsing() {
 
 #[tokio::test]
 async fn graphiql_is_served_from_the_binary_with_every_asset_it_references() {
-    let app = spawn().await;
+    let app = App::spawn().await;
     let response = app.get("/graphql", None).await;
     assert_eq!(response.status(), 200);
     let header = |r: &reqwest::Response, name: &str| {

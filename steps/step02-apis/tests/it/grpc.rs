@@ -18,11 +18,14 @@ use tokio::net::TcpListener;
 use tonic::transport::Channel;
 use tonic::{Code, Request};
 
-use crate::support::{App, TEST_SERVICE_TOKEN, spawn, spawn_with};
+use step02_apis::payments::RunningPayments;
+use step02_apis::testing::TEST_SERVICE_TOKEN;
+
+use crate::support::App;
 
 /// A raw client of the app's payments service.
 async fn raw_client(app: &App) -> PaymentsClient<Channel> {
-    PaymentsClient::connect(app.payments_service.url())
+    PaymentsClient::connect(app.fixture::<RunningPayments>().url())
         .await
         .expect("the payments service accepts connections")
 }
@@ -61,7 +64,7 @@ async fn dead_address() -> std::net::SocketAddr {
 
 #[tokio::test]
 async fn charge_get_and_refund_go_through_the_service_to_the_provider() {
-    let app = spawn().await;
+    let app = App::spawn().await;
     let mut client = raw_client(&app).await;
 
     let payment = client
@@ -116,7 +119,7 @@ async fn charge_get_and_refund_go_through_the_service_to_the_provider() {
 
 #[tokio::test]
 async fn the_same_idempotency_key_twice_charges_once() {
-    let app = spawn().await;
+    let app = App::spawn().await;
     let mut client = raw_client(&app).await;
     let first = client
         .charge(authed(charge("same-key", "tok_success")))
@@ -143,7 +146,7 @@ async fn the_same_idempotency_key_twice_charges_once() {
 
 #[tokio::test]
 async fn bad_requests_are_invalid_argument_and_never_reach_the_provider() {
-    let app = spawn().await;
+    let app = App::spawn().await;
     let mut client = raw_client(&app).await;
     let status = client
         .charge(authed(ChargeRequest {
@@ -179,7 +182,7 @@ async fn bad_requests_are_invalid_argument_and_never_reach_the_provider() {
 
 #[tokio::test]
 async fn calls_without_the_right_service_token_are_unauthenticated_and_charge_nothing() {
-    let app = spawn().await;
+    let app = App::spawn().await;
     let mut client = raw_client(&app).await;
     for token in [None, Some("wrong-token-of-the-wrong-kind-entirely")] {
         let status = client
@@ -193,7 +196,7 @@ async fn calls_without_the_right_service_token_are_unauthenticated_and_charge_no
 
 #[tokio::test]
 async fn an_app_with_the_wrong_service_token_answers_503_and_keeps_the_order_pending() {
-    let app = spawn_with(|config| {
+    let app = App::spawn_with(|config| {
         config.apis.payments.service_token = Some(secrecy::SecretString::from(
             "another-token-that-is-long-enough-but-wrong",
         ));
@@ -216,7 +219,7 @@ async fn an_app_with_the_wrong_service_token_answers_503_and_keeps_the_order_pen
 
 #[tokio::test]
 async fn a_declined_card_is_402_through_the_rest_pay_endpoint() {
-    let app = spawn().await;
+    let app = App::spawn().await;
     let (_, admin) = app.admin().await;
     let order = app.place_new_order(&admin, json!({}), 1).await;
     let body = expect_error(
@@ -256,7 +259,8 @@ async fn a_declined_card_is_402_through_the_rest_pay_endpoint() {
 #[tokio::test]
 async fn paying_while_the_payments_service_is_down_is_503_and_the_order_stays_payable() {
     let down = dead_address().await;
-    let app = spawn_with(move |config| config.apis.payments.url = format!("http://{down}")).await;
+    let app =
+        App::spawn_with(move |config| config.apis.payments.url = format!("http://{down}")).await;
     let (_, admin) = app.admin().await;
     let order = app.place_new_order(&admin, json!({ "stock": 5 }), 2).await;
 
@@ -281,7 +285,7 @@ async fn paying_while_the_payments_service_is_down_is_503_and_the_order_stays_pa
         TcpListener::bind(down)
             .await
             .expect("the port is free again"),
-        &app.config.common().payments,
+        &app.config.payments,
         secrecy::SecretString::from(TEST_SERVICE_TOKEN),
     )
     .await
@@ -298,7 +302,7 @@ async fn paying_while_the_payments_service_is_down_is_503_and_the_order_stays_pa
 
 #[tokio::test]
 async fn a_provider_slower_than_the_deadline_is_deadline_exceeded_and_pay_answers_503() {
-    let app = spawn_with(|config| config.apis.payments.deadline_ms = 400).await;
+    let app = App::spawn_with(|config| config.apis.payments.deadline_ms = 400).await;
     let (_, admin) = app.admin().await;
     let order = app.place_new_order(&admin, json!({}), 1).await;
     app.payments.set_latency(Duration::from_millis(1_500));
@@ -356,7 +360,7 @@ async fn a_payments_service_that_never_answers_is_cut_off_by_the_apps_own_deadli
             open.push(socket);
         }
     });
-    let app = spawn_with(move |config| {
+    let app = App::spawn_with(move |config| {
         config.apis.payments.url = format!("http://{addr}");
         config.apis.payments.deadline_ms = 300;
         config.apis.payments.connect_timeout_ms = 5_000;
@@ -386,7 +390,7 @@ async fn a_payments_service_that_never_answers_is_cut_off_by_the_apps_own_deadli
 
 #[tokio::test]
 async fn cancelling_a_paid_order_refunds_it_over_grpc() {
-    let app = spawn().await;
+    let app = App::spawn().await;
     let (_, admin) = app.admin().await;
     let order = app.place_new_order(&admin, json!({}), 1).await;
     let paid = expect_status(
@@ -407,8 +411,8 @@ async fn health_reports_serving_for_the_payments_service() {
     use tonic_health::pb::health_client::HealthClient;
     use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus};
 
-    let app = spawn().await;
-    let channel = Channel::from_shared(app.payments_service.url())
+    let app = App::spawn().await;
+    let channel = Channel::from_shared(app.fixture::<RunningPayments>().url())
         .unwrap()
         .connect()
         .await
@@ -438,8 +442,8 @@ async fn health_reports_serving_for_the_payments_service() {
 async fn reflection_lists_the_payments_service_in_v1_and_v1alpha() {
     use tonic_reflection::pb::{v1, v1alpha};
 
-    let app = spawn().await;
-    let channel = Channel::from_shared(app.payments_service.url())
+    let app = App::spawn().await;
+    let channel = Channel::from_shared(app.fixture::<RunningPayments>().url())
         .unwrap()
         .connect()
         .await

@@ -6,7 +6,7 @@
 use serde_json::{Value, json};
 use testkit::{expect_error, expect_status};
 
-use crate::support::{App, spawn};
+use crate::support::App;
 
 /// Creates products as an admin; each entry overrides the harness's valid default.
 async fn seed(app: &App, products: &[Value]) -> Vec<Value> {
@@ -39,7 +39,7 @@ fn catalog() -> Vec<Value> {
 
 #[tokio::test]
 async fn every_filter_narrows_the_v1_listing() {
-    let app = spawn().await;
+    let app = App::spawn().await;
     seed(&app, &catalog()).await;
     let cases = [
         ("category=kitchen", vec!["Blue Mug", "Red Mug"]),
@@ -70,7 +70,7 @@ async fn every_filter_narrows_the_v1_listing() {
 
 #[tokio::test]
 async fn every_sort_orders_the_listing_and_oldest_first_is_the_default() {
-    let app = spawn().await;
+    let app = App::spawn().await;
     let created = seed(&app, &catalog()).await;
     // Ratings: Chisel 5, Anvil 4 and 2 (3.0), Blue Mug 1; Red Mug none.
     let rate = |index: usize, rating: i64| {
@@ -146,7 +146,7 @@ async fn every_sort_orders_the_listing_and_oldest_first_is_the_default() {
 
 #[tokio::test]
 async fn v1_pages_keep_step_0s_shape_defaults_and_order() {
-    let app = spawn().await;
+    let app = App::spawn().await;
     let created = seed(&app, &[json!({}), json!({}), json!({})]).await;
     let response = app.get("/api/v1/products?page=2&limit=2", None).await;
     let body = expect_status(response, 200).await;
@@ -175,7 +175,7 @@ async fn v1_pages_keep_step_0s_shape_defaults_and_order() {
 
 #[tokio::test]
 async fn every_v1_response_carries_the_deprecation_headers() {
-    let app = spawn().await;
+    let app = App::spawn().await;
     let created = seed(&app, &[json!({})]).await;
     let id = created[0]["id"].as_str().unwrap();
     for (path, successor) in [
@@ -225,7 +225,7 @@ async fn every_v1_response_carries_the_deprecation_headers() {
 
 #[tokio::test]
 async fn the_sunset_date_comes_from_the_configuration() {
-    let app = crate::support::spawn_with(|config| {
+    let app = App::spawn_with(|config| {
         config.apis.rest.v1_sunset = "2028-06-30".to_owned();
     })
     .await;
@@ -239,7 +239,7 @@ async fn the_sunset_date_comes_from_the_configuration() {
 
 #[tokio::test]
 async fn cursor_pages_neither_repeat_nor_miss_while_products_are_inserted() {
-    let app = spawn().await;
+    let app = App::spawn().await;
     let (_, admin) = app.admin().await;
     let mut originals = Vec::new();
     for price in [500, 700, 700, 700, 900, 1100, 1300] {
@@ -287,7 +287,7 @@ async fn cursor_pages_neither_repeat_nor_miss_while_products_are_inserted() {
 
 #[tokio::test]
 async fn a_cursor_made_for_another_sort_or_garbage_is_a_400_naming_cursor() {
-    let app = spawn().await;
+    let app = App::spawn().await;
     seed(&app, &[json!({}), json!({}), json!({})]).await;
     let body = expect_status(
         app.get("/api/v2/products?sort=price&limit=1", None).await,
@@ -327,7 +327,7 @@ async fn a_cursor_made_for_another_sort_or_garbage_is_a_400_naming_cursor() {
 
 #[tokio::test]
 async fn unknown_and_malformed_parameters_are_a_400_naming_them() {
-    let app = spawn().await;
+    let app = App::spawn().await;
     let cases = [
         ("catgory=tools", "catgory"),
         ("cursor=abc", "cursor"),
@@ -371,7 +371,7 @@ async fn unknown_and_malformed_parameters_are_a_400_naming_them() {
 
 #[tokio::test]
 async fn a_restart_over_a_populated_catalog_keeps_its_indexes_and_text_search() {
-    let app = spawn().await;
+    let app = App::spawn().await;
     seed(&app, &catalog()).await;
 
     // What the next start of the app does: the indexes exist and the collection is full.

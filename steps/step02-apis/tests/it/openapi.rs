@@ -10,7 +10,7 @@ use reqwest::Method;
 use serde_json::Value;
 use step02_apis::openapi::{DOCS_CSP, DOCUMENT_PATH};
 
-use crate::support::{App, spawn, spawn_with};
+use crate::support::App;
 
 /// Every route step 2 serves, as `METHOD path` (OpenAPI's `{param}` syntax), except the
 /// docs themselves and `/graphql` (GraphQL describes itself). Kept by hand on purpose: the
@@ -79,7 +79,7 @@ fn concrete(path: &str) -> String {
 
 #[tokio::test]
 async fn the_document_is_openapi_3_1_and_documents_exactly_the_routes_served() {
-    let app = spawn().await;
+    let app = App::spawn().await;
     let doc = document(&app).await;
 
     let version = doc["openapi"].as_str().expect("an openapi version");
@@ -100,7 +100,7 @@ async fn the_document_is_openapi_3_1_and_documents_exactly_the_routes_served() {
 
 #[tokio::test]
 async fn every_documented_operation_is_served_and_no_other_method_is() {
-    let app = spawn().await;
+    let app = App::spawn().await;
     let doc = document(&app).await;
 
     for operation in operations(&doc) {
@@ -133,7 +133,7 @@ async fn every_documented_operation_is_served_and_no_other_method_is() {
 
 #[tokio::test]
 async fn every_api_operation_documents_the_error_shape_429_and_503() {
-    let app = spawn().await;
+    let app = App::spawn().await;
     let doc = document(&app).await;
 
     let responses = &doc["components"]["responses"];
@@ -172,7 +172,7 @@ async fn every_api_operation_documents_the_error_shape_429_and_503() {
 
 #[tokio::test]
 async fn the_documented_page_limit_is_the_one_the_code_enforces() {
-    let app = spawn().await;
+    let app = App::spawn().await;
     let doc = document(&app).await;
     let params = doc["paths"]["/api/v1/orders"]["get"]["parameters"]
         .as_array()
@@ -200,7 +200,7 @@ async fn the_documented_page_limit_is_the_one_the_code_enforces() {
 /// Found by schemathesis: `(page - 1) * limit` overflowed, and the listing answered 500.
 #[tokio::test]
 async fn a_page_past_the_last_possible_one_is_a_400_not_a_500() {
-    let app = spawn().await;
+    let app = App::spawn().await;
     let (_, token) = app.customer().await;
     let max = common::domain::Page::MAX_PAGE;
     for path in [
@@ -222,7 +222,7 @@ async fn a_page_past_the_last_possible_one_is_a_400_not_a_500() {
 
 #[tokio::test]
 async fn swagger_ui_is_served_from_this_server_with_its_own_csp() {
-    let app = spawn().await;
+    let app = App::spawn().await;
 
     let page = app.get("/api-docs/", None).await;
     assert_eq!(page.status(), 200);
@@ -279,7 +279,7 @@ async fn schemathesis_finds_no_failures_against_the_document() {
     // The rate limiter is tested in `rate_limit.rs`; here a few thousand requests from one
     // user and one address would spend the default quotas within seconds and leave most
     // operations answering only 429, so the run gets quotas it cannot exhaust.
-    let app = spawn_with(|config| {
+    let app = App::spawn_with(|config| {
         let limits = &mut config.apis.rate_limit;
         for quota in [
             &mut limits.default,
@@ -295,7 +295,7 @@ async fn schemathesis_finds_no_failures_against_the_document() {
     let (_, admin) = app.admin().await;
     app.create_product(&admin, serde_json::json!({})).await;
 
-    let client_timeout = app.config.common().server.request_timeout_ms / 1000 + 5;
+    let client_timeout = app.config.server.request_timeout_ms / 1000 + 5;
     let report = tempfile::tempdir().unwrap();
     let config = concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -361,7 +361,7 @@ async fn schemathesis_finds_no_failures_against_the_document() {
 /// Found by schemathesis: a NUL in a search word reached the database, which answered 500.
 #[tokio::test]
 async fn a_nul_in_a_text_parameter_is_a_400_not_a_500() {
-    let app = spawn().await;
+    let app = App::spawn().await;
     for path in ["/api/v1/products?q=a%00b", "/api/v2/products?category=%00"] {
         let response = app.get(path, None).await;
         assert_eq!(response.status(), 400, "{path}");

@@ -10,7 +10,7 @@ use serde_json::json;
 use step02_apis::rate_limit::QuotaConfig;
 use testkit::app::{expect_error, expect_status};
 
-use crate::support::{App, spawn_with};
+use crate::support::App;
 
 fn quota(requests: u32, window_secs: u64) -> QuotaConfig {
     QuotaConfig {
@@ -47,7 +47,7 @@ async fn get_with_forwarded(app: &App, name: &str, value: &str) -> Response {
 
 #[tokio::test]
 async fn requests_over_the_limit_get_429_with_retry_after_ratelimit_headers_and_the_error_body() {
-    let app = spawn_with(|c| c.apis.rate_limit.default = quota(3, 60)).await;
+    let app = App::spawn_with(|c| c.apis.rate_limit.default = quota(3, 60)).await;
     let (_, token) = app.customer().await;
 
     for expected_remaining in [2, 1, 0] {
@@ -74,7 +74,7 @@ async fn requests_over_the_limit_get_429_with_retry_after_ratelimit_headers_and_
 
 #[tokio::test]
 async fn a_second_user_is_not_affected_when_the_first_is_limited() {
-    let app = spawn_with(|c| c.apis.rate_limit.default = quota(2, 60)).await;
+    let app = App::spawn_with(|c| c.apis.rate_limit.default = quota(2, 60)).await;
     let (_, ann) = app.customer().await;
     let (_, bob) = app.customer().await;
     for _ in 0..2 {
@@ -94,7 +94,7 @@ async fn a_second_user_is_not_affected_when_the_first_is_limited() {
 
 #[tokio::test]
 async fn anonymous_clients_are_keyed_by_address_and_a_bad_token_counts_as_anonymous() {
-    let app = spawn_with(|c| c.apis.rate_limit.default = quota(2, 60)).await;
+    let app = App::spawn_with(|c| c.apis.rate_limit.default = quota(2, 60)).await;
     let (_, token) = app.customer().await;
     for _ in 0..2 {
         expect_error(app.get(MISSING_PRODUCT, None).await, 404, "NOT_FOUND").await;
@@ -113,7 +113,7 @@ async fn anonymous_clients_are_keyed_by_address_and_a_bad_token_counts_as_anonym
 
 #[tokio::test]
 async fn a_forwarded_header_from_an_untrusted_peer_is_ignored() {
-    let app = spawn_with(|c| c.apis.rate_limit.default = quota(2, 60)).await;
+    let app = App::spawn_with(|c| c.apis.rate_limit.default = quota(2, 60)).await;
     for client in ["203.0.113.1", "203.0.113.2"] {
         let response = get_with_forwarded(&app, "x-forwarded-for", client).await;
         assert_eq!(response.status(), 404);
@@ -125,7 +125,7 @@ async fn a_forwarded_header_from_an_untrusted_peer_is_ignored() {
 
 #[tokio::test]
 async fn a_forwarded_header_from_a_trusted_proxy_names_the_client() {
-    let app = spawn_with(|c| {
+    let app = App::spawn_with(|c| {
         c.apis.rate_limit.default = quota(2, 60);
         c.apis.rate_limit.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
     })
@@ -145,7 +145,7 @@ async fn a_forwarded_header_from_a_trusted_proxy_names_the_client() {
 
 #[tokio::test]
 async fn the_rfc_7239_forwarded_header_is_read_when_configured() {
-    let app = spawn_with(|c| {
+    let app = App::spawn_with(|c| {
         c.apis.rate_limit.default = quota(1, 60);
         c.apis.rate_limit.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
         c.apis.rate_limit.forwarded_header = step01_security::client_ip::ForwardedHeader::Forwarded;
@@ -161,7 +161,7 @@ async fn the_rfc_7239_forwarded_header_is_read_when_configured() {
 
 #[tokio::test]
 async fn sign_in_has_a_stricter_limit_than_the_default() {
-    let app = spawn_with(|c| {
+    let app = App::spawn_with(|c| {
         c.apis.rate_limit.default = quota(100, 60);
         c.apis.rate_limit.credentials = quota(2, 60);
     })
@@ -186,7 +186,7 @@ async fn sign_in_has_a_stricter_limit_than_the_default() {
 
 #[tokio::test]
 async fn placing_orders_is_limited_per_user_and_a_refused_order_changes_nothing() {
-    let app = spawn_with(|c| c.apis.rate_limit.orders = quota(2, 60)).await;
+    let app = App::spawn_with(|c| c.apis.rate_limit.orders = quota(2, 60)).await;
     let (_, admin) = app.admin().await;
     let product = app.create_product(&admin, json!({ "stock": 10 })).await;
     let items = json!([{ "product_id": product["id"], "quantity": 1 }]);
@@ -218,7 +218,7 @@ async fn placing_orders_is_limited_per_user_and_a_refused_order_changes_nothing(
 
 #[tokio::test]
 async fn a_limited_client_recovers_after_the_window() {
-    let app = spawn_with(|c| c.apis.rate_limit.default = quota(2, 1)).await;
+    let app = App::spawn_with(|c| c.apis.rate_limit.default = quota(2, 1)).await;
     for _ in 0..2 {
         assert_eq!(app.get(MISSING_PRODUCT, None).await.status(), 404);
     }
@@ -233,7 +233,7 @@ async fn a_limited_client_recovers_after_the_window() {
 
 #[tokio::test]
 async fn a_disabled_limiter_lets_everything_through_without_headers() {
-    let app = spawn_with(|c| {
+    let app = App::spawn_with(|c| {
         c.apis.rate_limit.enabled = false;
         c.apis.rate_limit.default = quota(1, 60);
         c.apis.rate_limit.credentials = quota(1, 60);
@@ -254,7 +254,7 @@ async fn a_disabled_limiter_lets_everything_through_without_headers() {
 
 #[tokio::test]
 async fn health_is_never_limited() {
-    let app = spawn_with(|c| c.apis.rate_limit.default = quota(1, 60)).await;
+    let app = App::spawn_with(|c| c.apis.rate_limit.default = quota(1, 60)).await;
     for _ in 0..5 {
         let response = app.get("/health", None).await;
         assert!(header(&response, "ratelimit-limit").is_none());
@@ -264,7 +264,7 @@ async fn health_is_never_limited() {
 
 #[tokio::test]
 async fn browsers_on_allowed_origins_may_read_the_rate_limit_headers() {
-    let app = spawn_with(|c| {
+    let app = App::spawn_with(|c| {
         c.base.security.cors.allowed_origins = vec!["https://shop.example.com".to_owned()];
     })
     .await;
@@ -291,7 +291,7 @@ async fn browsers_on_allowed_origins_may_read_the_rate_limit_headers() {
 
 #[tokio::test]
 async fn step_1s_sign_in_throttle_sees_the_same_client_address_behind_a_trusted_proxy() {
-    let app = spawn_with(|c| {
+    let app = App::spawn_with(|c| {
         c.apis.rate_limit.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
         c.base.security.throttle.max_failures_per_ip = 2;
     })

@@ -12,7 +12,7 @@ use step02_apis::rest::{RestConfig, with_versioning_layers};
 use testkit::expect_status;
 use tower::ServiceExt;
 
-use crate::support::spawn;
+use crate::support::App;
 
 /// Asserts a problem+json response and returns it.
 async fn expect_problem(response: Response, status: u16, code: &str) -> Value {
@@ -46,7 +46,7 @@ async fn expect_problem(response: Response, status: u16, code: &str) -> Value {
 
 #[tokio::test]
 async fn a_v2_product_has_a_money_object_and_an_embedded_rating() {
-    let app = spawn().await;
+    let app = App::spawn().await;
     let (_, admin) = app.admin().await;
     let product = app
         .create_product(
@@ -109,7 +109,7 @@ async fn a_v2_product_has_a_money_object_and_an_embedded_rating() {
 
 #[tokio::test]
 async fn v2_orders_use_money_objects_and_hide_another_customers_order() {
-    let app = spawn().await;
+    let app = App::spawn().await;
     let (_, admin) = app.admin().await;
     let placed = app
         .place_new_order(&admin, json!({"price_minor": 250}), 3)
@@ -147,7 +147,7 @@ async fn v2_orders_use_money_objects_and_hide_another_customers_order() {
 
 #[tokio::test]
 async fn every_kind_of_v2_error_is_problem_json() {
-    let app = spawn().await;
+    let app = App::spawn().await;
     expect_problem(app.get("/api/v2/nowhere", None).await, 404, "NOT_FOUND").await;
     expect_problem(app.get("/api/v2", None).await, 404, "NOT_FOUND").await;
     let missing = format!("/api/v2/products/{}", "0".repeat(24));

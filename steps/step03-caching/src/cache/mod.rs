@@ -54,7 +54,7 @@ pub use stats::{CacheCounters, CacheStats};
 pub use stores::{CachedProducts, CachedReviews, CachedSearch, listing_key};
 
 use crate::config::CacheConfig;
-use crate::redis::RedisHandle;
+use crate::redis_handle::RedisHandle;
 
 /// Reads the generation of each entry and the value stored under it, in one round trip.
 /// `KEYS[i]` is entry i's counter, `ARGV[i]` its base key; the reply alternates generation

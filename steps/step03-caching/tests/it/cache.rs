@@ -10,11 +10,9 @@ use common::domain::{NewProduct, Page, Paged, Product, ProductId, Rating};
 use common::store::{ProductStore, StoreResult};
 use reqwest::Method;
 use serde_json::{Value, json};
-use step03_caching::AppState;
 use testkit::expect_status;
-use testkit::services::redis::test_redis;
 
-use crate::support::{App, spawn, spawn_beside, spawn_built, spawn_with};
+use crate::support::{App, Cached as _};
 
 /// `PUT /api/v1/products/{id}` with `product`'s fields, `changes` applied.
 async fn update_product(app: &App, token: &str, product: &Value, changes: Value) -> Value {
@@ -51,7 +49,7 @@ fn names(listing: &Value) -> Vec<String> {
 
 #[tokio::test]
 async fn reading_a_product_twice_is_a_miss_then_a_hit_served_from_redis() {
-    let app = spawn().await;
+    let app = App::spawn().await;
     let (_, admin) = app.admin().await;
     let product = app
         .create_product(&admin, json!({ "name": "Cached" }))
@@ -69,7 +67,7 @@ async fn reading_a_product_twice_is_a_miss_then_a_hit_served_from_redis() {
     assert_eq!(after_first.hits, before.hits, "{after_first:?}");
     assert_eq!(after_second.hits, after_first.hits + 1, "{after_second:?}");
     assert_eq!(after_second.misses, after_first.misses, "{after_second:?}");
-    let keys = app.redis.keys().await.unwrap();
+    let keys = app.redis().keys().await.unwrap();
     assert!(
         keys.iter()
             .any(|k| k.contains(&format!("v1:product:{}:g", product["id"].as_str().unwrap()))),
@@ -84,7 +82,7 @@ async fn reading_a_product_twice_is_a_miss_then_a_hit_served_from_redis() {
 
 #[tokio::test]
 async fn listing_pages_are_cached_per_query_so_different_filters_never_share_an_entry() {
-    let app = spawn().await;
+    let app = App::spawn().await;
     let (_, admin) = app.admin().await;
     app.create_product(
         &admin,
@@ -117,8 +115,8 @@ async fn listing_pages_are_cached_per_query_so_different_filters_never_share_an_
 
 #[tokio::test]
 async fn a_write_on_one_instance_is_seen_at_once_by_another_instance_sharing_redis() {
-    let first = spawn().await;
-    let second = spawn_beside(&first).await;
+    let first = App::spawn().await;
+    let second = first.beside().spawn().await;
     let (_, admin) = first.admin().await;
     let product = first
         .create_product(&admin, json!({ "name": "Before", "price_minor": 500 }))
@@ -164,7 +162,7 @@ async fn a_write_on_one_instance_is_seen_at_once_by_another_instance_sharing_red
 
 #[tokio::test]
 async fn the_writer_reads_its_own_writes_in_detail_listings_graphql_and_reviews() {
-    let app = spawn().await;
+    let app = App::spawn().await;
     let (_, admin) = app.admin().await;
     let product = app
         .create_product(&admin, json!({ "name": "Lamp", "stock": 10 }))
@@ -229,7 +227,7 @@ async fn the_writer_reads_its_own_writes_in_detail_listings_graphql_and_reviews(
 
 #[tokio::test]
 async fn a_new_product_appears_in_cached_listings_at_once() {
-    let app = spawn().await;
+    let app = App::spawn().await;
     let (_, admin) = app.admin().await;
     app.create_product(&admin, json!({ "name": "First" })).await;
     for _ in 0..2 {
@@ -286,23 +284,18 @@ impl ProductStore for CountingProducts {
     }
 }
 
-/// An app whose product store counts `get`s into `gets`; `configure` adjusts the config.
-async fn spawn_counting(
-    redis: Arc<testkit::services::redis::TestRedis>,
+/// Makes the product store count its `get`s into `gets` (below the cache: what reaches
+/// MongoDB).
+fn counting(
     gets: Arc<AtomicU64>,
-    configure: impl FnOnce(&mut step03_caching::Config) + Send + 'static,
-) -> App {
-    spawn_built(redis, configure, move |config| async move {
-        AppState::build_with(&config, move |_, parts| {
-            parts.stores.products = Arc::new(CountingProducts {
-                inner: parts.stores.products.clone(),
-                gets,
-            });
-            Ok(())
-        })
-        .await
-    })
-    .await
+) -> impl FnOnce(&mut step03_caching::Parts) -> anyhow::Result<()> + Send + 'static {
+    move |parts| {
+        parts.stores.products = Arc::new(CountingProducts {
+            inner: parts.stores.products.clone(),
+            gets,
+        });
+        Ok(())
+    }
 }
 
 async fn concurrent_gets(app: &App, path: &str, n: usize) {
@@ -313,7 +306,6 @@ async fn concurrent_gets(app: &App, path: &str, n: usize) {
 
 #[tokio::test]
 async fn when_a_hot_key_expires_twenty_concurrent_readers_on_two_instances_cause_one_store_read() {
-    let redis = Arc::new(test_redis().await.unwrap());
     let (gets_a, gets_b) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
     // Fresh for 1 s, no stale period: after a second the entry is gone from Redis.
     let short = |config: &mut step03_caching::Config| {
@@ -321,13 +313,12 @@ async fn when_a_hot_key_expires_twenty_concurrent_readers_on_two_instances_cause
         config.cache.jitter_percent = 0;
         config.cache.stale_secs = 0;
     };
-    let a = spawn_counting(redis.clone(), gets_a.clone(), short).await;
-    let mongodb = a.config.common().mongodb.clone();
-    let b = spawn_counting(redis.clone(), gets_b.clone(), move |config| {
-        short(config);
-        config.base.base.base.mongodb = mongodb;
-    })
-    .await;
+    let a = App::builder()
+        .config(short)
+        .parts(counting(gets_a.clone()))
+        .spawn()
+        .await;
+    let b = a.beside().parts(counting(gets_b.clone())).spawn().await;
     let (_, admin) = a.admin().await;
     let product = a.create_product(&admin, json!({ "name": "Hot" })).await;
     let path = format!("/api/v1/products/{}", product["id"].as_str().unwrap());
@@ -336,7 +327,7 @@ async fn when_a_hot_key_expires_twenty_concurrent_readers_on_two_instances_cause
     assert_eq!(filled, 1, "one read filled the entry");
 
     tokio::time::sleep(std::time::Duration::from_millis(1_300)).await;
-    let keys = redis.keys().await.unwrap();
+    let keys = a.redis().keys().await.unwrap();
     assert!(
         !keys.iter().any(|k| k.contains("v1:product:")),
         "the entry expired: {keys:?}"
@@ -359,14 +350,16 @@ async fn when_a_hot_key_expires_twenty_concurrent_readers_on_two_instances_cause
 
 #[tokio::test]
 async fn a_stale_hot_key_is_rebuilt_once_while_the_other_readers_get_the_previous_value() {
-    let redis = Arc::new(test_redis().await.unwrap());
     let gets = Arc::new(AtomicU64::new(0));
-    let app = spawn_counting(redis, gets.clone(), |config| {
-        config.cache.ttl_secs = 1;
-        config.cache.jitter_percent = 0;
-        config.cache.stale_secs = 60;
-    })
-    .await;
+    let app = App::builder()
+        .config(|config| {
+            config.cache.ttl_secs = 1;
+            config.cache.jitter_percent = 0;
+            config.cache.stale_secs = 60;
+        })
+        .parts(counting(gets.clone()))
+        .spawn()
+        .await;
     let (_, admin) = app.admin().await;
     let product = app.create_product(&admin, json!({ "name": "Hot" })).await;
     let path = format!("/api/v1/products/{}", product["id"].as_str().unwrap());
@@ -389,7 +382,7 @@ async fn a_stale_hot_key_is_rebuilt_once_while_the_other_readers_get_the_previou
 
 #[tokio::test]
 async fn with_the_cache_disabled_every_read_goes_to_mongodb_and_redis_holds_nothing() {
-    let app = spawn_with(|config| config.cache.enabled = false).await;
+    let app = App::spawn_with(|config| config.cache.enabled = false).await;
     let (_, admin) = app.admin().await;
     let product = app.create_product(&admin, json!({})).await;
     let path = format!("/api/v1/products/{}", product["id"].as_str().unwrap());
@@ -399,8 +392,8 @@ async fn with_the_cache_disabled_every_read_goes_to_mongodb_and_redis_holds_noth
     assert!(!counters.enabled);
     assert_eq!((counters.hits, counters.misses), (0, 0));
     // Rate limits and revoked sessions still live in Redis; no cache entry does.
-    let cache_keys = format!("{}v1:", app.redis.prefix);
-    let keys = app.redis.keys().await.unwrap();
+    let cache_keys = format!("{}v1:", app.redis().prefix);
+    let keys = app.redis().keys().await.unwrap();
     assert!(
         keys.iter().all(|key| !key.starts_with(&cache_keys)),
         "{keys:?}"

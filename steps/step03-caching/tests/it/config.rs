@@ -1,6 +1,7 @@
 //! Step 3's settings load from the same layers as every step (`APP__REDIS__URL` is what xtask
 //! sets), and bad values are refused at startup with the key named, before anything connects.
 
+use common::StepConfig;
 use step03_caching::Config;
 
 #[test]

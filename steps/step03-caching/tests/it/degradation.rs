@@ -4,27 +4,23 @@
 //! Redis returns the cache works again without anyone restarting the app. Each test starts its
 //! own `redis-server` on a port it keeps, since it stops that server.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use step03_caching::AppState;
 use testkit::expect_status;
 use testkit::services::redis::{RestartableRedis, TestRedis};
 
-use crate::support::{App, spawn_built};
+use crate::support::{App, Cached as _};
 
 async fn spawn_on(redis: &RestartableRedis) -> App {
-    let prefix = Arc::new(TestRedis::create_on(&redis.url()).unwrap());
-    spawn_built(
-        prefix,
-        |config| {
+    App::builder()
+        .redis(TestRedis::create_on(&redis.url()).unwrap())
+        .config(|config| {
             config.redis.response_timeout_ms = 250;
             config.redis.retry_after_ms = 300;
-        },
-        |config| async move { AppState::build(&config).await },
-    )
-    .await
+        })
+        .spawn()
+        .await
 }
 
 /// `GET path`, expecting 200 within `bound`; the body.

@@ -9,10 +9,10 @@ use redis::AsyncCommands;
 use step02_apis::rate_limit::{ClientKey, GovernorLimiter, Policy, QuotaConfig, RateLimiter};
 use step03_caching::config::RedisConfig;
 use step03_caching::rate_limit::RedisLimiter;
-use step03_caching::redis::RedisHandle;
+use step03_caching::redis_handle::RedisHandle;
 use testkit::services::redis::{TestRedis, test_redis};
 
-use crate::support::{App, spawn_built, spawn_with};
+use crate::support::App;
 
 fn policy(requests: u32, window_ms: u64) -> Policy {
     Policy {
@@ -169,17 +169,8 @@ async fn status_and_remaining(app: &App) -> (u16, Option<String>, Option<String>
 
 #[tokio::test]
 async fn two_instances_sharing_redis_share_one_limit() {
-    let a = spawn_with(limited(6)).await;
-    let mongodb = a.config.common().mongodb.clone();
-    let b = spawn_built(
-        a.redis.clone(),
-        move |config| {
-            limited(6)(config);
-            config.base.base.base.mongodb = mongodb;
-        },
-        |config| async move { step03_caching::AppState::build(&config).await },
-    )
-    .await;
+    let a = App::spawn_with(limited(6)).await;
+    let b = a.beside().spawn().await;
 
     // Six requests alternating between the instances spend one quota of six.
     for n in 0..6u32 {

@@ -5,7 +5,6 @@
 //! fails open), no request waits on Redis longer than its timeout, and everything recovers by
 //! itself once Redis is back.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use reqwest::Response;
@@ -16,18 +15,18 @@ use testkit::app::TEST_PASSWORD;
 use testkit::services::redis::{RestartableRedis, TestRedis};
 use testkit::{expect_error, expect_status, unique_email};
 
-use crate::support::{App, spawn_built};
+use crate::support::App;
 
 /// An app on `redis` with `customize` applied.
 async fn spawn_on(
     redis: &RestartableRedis,
     customize: impl FnOnce(&mut Config) + Send + 'static,
 ) -> App {
-    let prefix = Arc::new(TestRedis::create_on(&redis.url()).unwrap());
-    spawn_built(prefix, customize, |config| async move {
-        step03_caching::AppState::build(&config).await
-    })
-    .await
+    App::builder()
+        .redis(TestRedis::create_on(&redis.url()).unwrap())
+        .config(customize)
+        .spawn()
+        .await
 }
 
 /// Timed request: the answer and how long it took.
@@ -211,13 +210,7 @@ async fn the_rate_limiter_fails_open_while_redis_is_down_and_limits_again_when_i
 async fn a_logout_during_an_outage_holds_here_at_once_and_everywhere_once_redis_returns() {
     let mut redis = RestartableRedis::start().expect("a local redis-server starts");
     let a = spawn_on(&redis, |_| {}).await;
-    let mongodb = a.config.common().mongodb.clone();
-    let b = spawn_built(
-        a.redis.clone(),
-        move |config| config.base.base.base.mongodb = mongodb,
-        |config| async move { step03_caching::AppState::build(&config).await },
-    )
-    .await;
+    let b = a.beside().spawn().await;
     let signed_in = sign_up(&a).await;
     let access = text(&signed_in, "access_token");
     assert_eq!(a.get("/api/v1/auth/me", Some(access)).await.status(), 200);

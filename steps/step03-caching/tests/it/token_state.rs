@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use testkit::app::TEST_PASSWORD;
 use testkit::{expect_status, unique_email};
 
-use crate::support::{App, spawn, spawn_beside};
+use crate::support::{App, Cached as _};
 
 /// Registers a customer on `app`: the whole sign-in answer.
 async fn sign_up(app: &App) -> Value {
@@ -53,8 +53,8 @@ fn text<'a>(body: &'a Value, field: &str) -> &'a str {
 
 #[tokio::test]
 async fn a_logged_out_access_token_is_refused_at_once_on_both_instances() {
-    let a = spawn().await;
-    let b = spawn_beside(&a).await;
+    let a = App::spawn().await;
+    let b = a.beside().spawn().await;
     let signed_in = sign_up(&a).await;
     let access = text(&signed_in, "access_token");
     assert_eq!(me_status(&a, access).await, 200);
@@ -74,8 +74,8 @@ async fn a_logged_out_access_token_is_refused_at_once_on_both_instances() {
 
 #[tokio::test]
 async fn a_session_revoked_on_one_instance_ends_only_that_session_everywhere() {
-    let a = spawn().await;
-    let b = spawn_beside(&a).await;
+    let a = App::spawn().await;
+    let b = a.beside().spawn().await;
     let first = sign_up(&a).await;
     let email = text(&first["user"], "email").to_owned();
     let second = expect_status(b.login(&email, TEST_PASSWORD).await, 200).await;
@@ -98,7 +98,7 @@ async fn a_session_revoked_on_one_instance_ends_only_that_session_everywhere() {
 
 #[tokio::test]
 async fn naming_another_users_session_lists_nothing_in_redis() {
-    let a = spawn().await;
+    let a = App::spawn().await;
     let victim = sign_up(&a).await;
     let attacker = sign_up(&a).await;
     let path = format!("/api/v1/auth/sessions/{}", text(&victim, "session_id"));
@@ -113,9 +113,9 @@ async fn naming_another_users_session_lists_nothing_in_redis() {
         .await;
     assert_eq!(response.status(), 404);
 
-    let mut redis = a.redis.connection().await.unwrap();
+    let mut redis = a.redis().connection().await.unwrap();
     let key = a
-        .redis
+        .redis()
         .key(&format!("revoked:access:{}", text(&victim, "session_id")));
     let listed: bool = redis.exists(&key).await.unwrap();
     assert!(!listed, "{key} must not exist");
@@ -124,8 +124,8 @@ async fn naming_another_users_session_lists_nothing_in_redis() {
 
 #[tokio::test]
 async fn a_revoked_refresh_family_is_refused_on_both_instances() {
-    let a = spawn().await;
-    let b = spawn_beside(&a).await;
+    let a = App::spawn().await;
+    let b = a.beside().spawn().await;
     let signed_in = sign_up(&a).await;
     // One rotation on B, so the family has a retired token and a live one.
     let rotated = expect_status(refresh(&b, text(&signed_in, "refresh_token")).await, 200).await;
@@ -143,8 +143,8 @@ async fn a_revoked_refresh_family_is_refused_on_both_instances() {
         let live = refresh(app, text(&rotated, "refresh_token")).await;
         assert_eq!(live.status(), 401);
     }
-    let mut redis = a.redis.connection().await.unwrap();
-    let family = a.redis.key(&format!(
+    let mut redis = a.redis().connection().await.unwrap();
+    let family = a.redis().key(&format!(
         "revoked:family:{}",
         text(&signed_in, "session_id")
     ));
@@ -154,8 +154,8 @@ async fn a_revoked_refresh_family_is_refused_on_both_instances() {
 
 #[tokio::test]
 async fn a_reused_refresh_token_on_one_instance_locks_the_thief_out_of_the_other() {
-    let a = spawn().await;
-    let b = spawn_beside(&a).await;
+    let a = App::spawn().await;
+    let b = a.beside().spawn().await;
     let signed_in = sign_up(&a).await;
     let stolen = text(&signed_in, "refresh_token");
     let legit = expect_status(refresh(&a, stolen).await, 200).await;
@@ -172,8 +172,8 @@ async fn a_reused_refresh_token_on_one_instance_locks_the_thief_out_of_the_other
 
 #[tokio::test]
 async fn revocation_keys_live_exactly_as_long_as_the_tokens_they_refuse() {
-    let a = spawn().await;
-    let tokens = a.config.base.base.security.tokens.clone();
+    let a = App::spawn().await;
+    let tokens = a.config.security.tokens.clone();
     let signed_in = sign_up(&a).await;
     let sid = text(&signed_in, "session_id");
     let logout = a
@@ -185,13 +185,13 @@ async fn revocation_keys_live_exactly_as_long_as_the_tokens_they_refuse() {
         .await;
     assert_eq!(logout.status(), 204);
 
-    let mut redis = a.redis.connection().await.unwrap();
+    let mut redis = a.redis().connection().await.unwrap();
     let access_ttl: i64 = redis
-        .ttl(a.redis.key(&format!("revoked:access:{sid}")))
+        .ttl(a.redis().key(&format!("revoked:access:{sid}")))
         .await
         .unwrap();
     let family_ttl: i64 = redis
-        .ttl(a.redis.key(&format!("revoked:family:{sid}")))
+        .ttl(a.redis().key(&format!("revoked:family:{sid}")))
         .await
         .unwrap();
     // An access token is accepted up to its lifetime plus the clock leeway; a refresh token

@@ -6,11 +6,11 @@
 use serde_json::json;
 use step04_optimize::indexes::{PLAN, Server, Status, ensure, existing, same_keys};
 
-use crate::support::{spawn, spawn_with};
+use crate::support::App;
 
 #[tokio::test]
 async fn every_index_of_the_plan_exists_after_startup_and_a_second_pass_creates_none() {
-    let app = spawn().await;
+    let app = App::spawn().await;
     let db = app.db.db();
     let server = Server::detect(&db).await.unwrap();
     for index in PLAN {
@@ -32,7 +32,7 @@ async fn every_index_of_the_plan_exists_after_startup_and_a_second_pass_creates_
 
 #[tokio::test]
 async fn the_indexed_collections_still_take_inserts_and_answer_reads() {
-    let app = spawn().await;
+    let app = App::spawn().await;
     let (_, admin) = app.admin().await;
     for n in 0..3 {
         let body = json!({
@@ -57,7 +57,7 @@ async fn the_indexed_collections_still_take_inserts_and_answer_reads() {
 
 #[tokio::test]
 async fn with_create_indexes_off_step_4s_own_indexes_are_left_out() {
-    let app = spawn_with(|config| config.optimize.create_indexes = false).await;
+    let app = App::spawn_with(|config| config.optimize.create_indexes = false).await;
     let db = app.db.db();
     let server = Server::detect(&db).await.unwrap();
     let orders = PLAN

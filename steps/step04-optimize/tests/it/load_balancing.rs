@@ -21,12 +21,12 @@ use testkit::app::TEST_PASSWORD;
 use testkit::services::NginxServer;
 use testkit::{expect_status, unique_email};
 
-use crate::support::{App, spawn_beside, spawn_with};
+use crate::support::App;
 
 /// Everything local is 127.0.0.1, nginx included: limits high enough that a load run is never
 /// refused, and nginx's address trusted as in production, so its `X-Forwarded-For` is believed.
 fn behind_nginx(config: &mut Config) {
-    let limits = &mut config.base.base.apis.rate_limit;
+    let limits = &mut config.apis.rate_limit;
     limits.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
     for quota in [
         &mut limits.default,
@@ -42,8 +42,8 @@ async fn two_behind_nginx(
     customize: fn(&mut Config),
     wrap_second: impl FnOnce(Router) -> Router + Send + 'static,
 ) -> (App, App, NginxServer) {
-    let a = spawn_with(customize).await;
-    let b = spawn_beside(&a, customize, wrap_second).await;
+    let a = App::spawn_with(customize).await;
+    let b = a.beside().router(wrap_second).spawn().await;
     let upstreams = vec![a.addr, b.addr];
     let nginx = tokio::task::spawn_blocking(move || NginxServer::start(&upstreams))
         .await
@@ -142,7 +142,7 @@ async fn a_token_from_a_sign_in_through_nginx_works_on_both_instances_until_a_lo
 async fn a_rate_limit_through_nginx_counts_the_real_client_across_both_instances() {
     fn three_per_minute(config: &mut Config) {
         behind_nginx(config);
-        config.base.base.apis.rate_limit.default.requests = 3;
+        config.apis.rate_limit.default.requests = 3;
     }
     let (_a, _b, nginx) = two_behind_nginx(three_per_minute, |router| router).await;
     let http = reqwest::Client::new();

@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 use mongodb::bson::doc;
 use serde_json::{Value, json};
 
-use crate::support::{App, spawn_built, spawn_with};
+use crate::support::App;
 
 /// The mix's reference row label, as the report writes it.
 const REFERENCE: &str = "GET /internal/noop (reference)";
@@ -112,7 +112,7 @@ fn errors(row: &Value) -> &serde_json::Map<String, Value> {
 
 #[tokio::test]
 async fn the_load_command_reports_every_endpoint_of_the_mix_against_a_live_step() {
-    let app = spawn_with(|config| config.base.base.apis.rate_limit.enabled = false).await;
+    let app = App::spawn_with(|config| config.apis.rate_limit.enabled = false).await;
     stock_products(&app, 12).await;
 
     let (output, report, out) = load(&app, &["--scenario", "mix", "--users", "4"]).await;
@@ -211,17 +211,11 @@ async fn failing_detail(request: Request<Body>, next: Next) -> Response {
 
 #[tokio::test]
 async fn failed_requests_make_the_load_command_exit_1_and_are_counted_by_status() {
-    let redis = std::sync::Arc::new(
-        testkit::services::redis::test_redis()
-            .await
-            .expect("the shared test Redis"),
-    );
-    let app = spawn_built(
-        redis,
-        |config| config.base.base.apis.rate_limit.enabled = false,
-        |router: Router| router.layer(middleware::from_fn(failing_detail)),
-    )
-    .await;
+    let app = App::builder()
+        .config(|config| config.apis.rate_limit.enabled = false)
+        .router(|router: Router| router.layer(middleware::from_fn(failing_detail)))
+        .spawn()
+        .await;
     stock_products(&app, 3).await;
 
     let (output, report, _out) = load(&app, &["--scenario", "detail"]).await;
@@ -243,8 +237,8 @@ async fn failed_requests_make_the_load_command_exit_1_and_are_counted_by_status(
 
 #[tokio::test]
 async fn intended_429s_are_counted_apart_and_do_not_fail_the_load_command() {
-    let app = spawn_with(|config| {
-        let limits = &mut config.base.base.apis.rate_limit;
+    let app = App::spawn_with(|config| {
+        let limits = &mut config.apis.rate_limit;
         limits.default.requests = 20;
     })
     .await;

@@ -13,7 +13,7 @@ use mongodb::bson::{Bson, Document, doc, oid::ObjectId};
 use serde_json::{Value, json};
 use step04_optimize::rating::{self, RatedProducts};
 
-use crate::support::{App, spawn, spawn_beside};
+use crate::support::App;
 
 async fn review(app: &App, token: &str, product: &str, rating: i64) {
     testkit::expect_status(
@@ -65,7 +65,7 @@ fn ids(items: &Value) -> Vec<String> {
 
 #[tokio::test]
 async fn the_rating_sort_reads_the_stored_average_in_step_2s_order_across_pages() {
-    let app = spawn().await;
+    let app = App::spawn().await;
     let (_, admin) = app.admin().await;
     // Ties (4.5 twice, 3 twice), a single 5, and three unrated products.
     let ratings: [&[i64]; 9] = [&[4, 5], &[3], &[], &[5, 4], &[5], &[], &[2, 4], &[1], &[]];
@@ -123,7 +123,7 @@ async fn the_rating_sort_reads_the_stored_average_in_step_2s_order_across_pages(
 
 #[tokio::test]
 async fn concurrent_reviews_leave_the_average_of_the_final_sum() {
-    let app = spawn().await;
+    let app = App::spawn().await;
     let (_, admin) = app.admin().await;
     let product = app.create_product(&admin, json!({})).await;
     let id = product["id"].as_str().unwrap().to_owned();
@@ -157,7 +157,7 @@ async fn concurrent_reviews_leave_the_average_of_the_final_sum() {
 
 #[tokio::test]
 async fn withdrawing_the_last_rating_removes_the_average() {
-    let app = spawn().await;
+    let app = App::spawn().await;
     let (_, admin) = app.admin().await;
     let product = app.create_product(&admin, json!({})).await;
     let id = product["id"].as_str().unwrap().to_owned();
@@ -196,7 +196,7 @@ async fn withdrawing_the_last_rating_removes_the_average() {
 
 #[tokio::test]
 async fn products_rated_before_step_4_get_their_average_at_startup() {
-    let first = spawn().await;
+    let first = App::spawn().await;
     let products = first.database().collection::<Document>("products");
     let rated = ObjectId::new();
     let unrated = ObjectId::new();
@@ -215,7 +215,7 @@ async fn products_rated_before_step_4_get_their_average_at_startup() {
     }
 
     // A second instance on the same database starts, and fills the field in.
-    let _second = spawn_beside(&first, |_| {}, |router| router).await;
+    let _second = first.beside().spawn().await;
     let stored = product_doc(&first, &rated.to_hex()).await;
     assert_eq!(stored.get_f64(rating::FIELD), Ok(3.5), "{stored}");
     let stored = product_doc(&first, &unrated.to_hex()).await;

@@ -8,11 +8,11 @@ use step04_optimize::routes::NOOP_BODY;
 use testkit::services::MongoServer;
 use testkit::services::mongo::MongoSettings;
 
-use crate::support::{spawn, spawn_with};
+use crate::support::App;
 
 #[tokio::test]
 async fn the_reference_endpoint_answers_200_with_its_constant_json_through_every_layer() {
-    let app = spawn().await;
+    let app = App::spawn().await;
     let response = app.get("/internal/noop", None).await;
     assert_eq!(response.status(), 200);
     let headers = response.headers().clone();
@@ -30,8 +30,8 @@ async fn the_reference_endpoint_answers_200_with_its_constant_json_through_every
 
 #[tokio::test]
 async fn the_reference_endpoint_is_never_rate_limited_while_other_routes_are() {
-    let app = spawn_with(|config| {
-        let limits: &mut RateLimitConfig = &mut config.base.base.apis.rate_limit;
+    let app = App::spawn_with(|config| {
+        let limits: &mut RateLimitConfig = &mut config.apis.rate_limit;
         limits.default.requests = 3;
     })
     .await;
@@ -59,8 +59,8 @@ async fn the_reference_endpoint_answers_while_mongodb_is_stopped() {
     .unwrap()
     .expect("a MongoDB server of this test's own");
     let uri = own.uri().to_owned();
-    let app = spawn_with(move |config| {
-        let mongodb = &mut config.base.base.base.base.mongodb;
+    let app = App::spawn_with(move |config| {
+        let mongodb = &mut config.mongodb;
         mongodb.uri = SecretString::from(uri);
         mongodb.timeout_ms = 500;
     })

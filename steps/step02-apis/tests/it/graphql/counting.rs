@@ -10,13 +10,11 @@ use async_trait::async_trait;
 use common::domain::{
     NewProduct, NewReview, Page, Paged, Product, ProductId, Rating, Review, ReviewId,
 };
-use common::services::HealthChecks;
-use common::store::{ProductStore, ReviewStore, StoreResult, Stores, mongo};
-use step01_security::startup::SecurityStores;
-use step02_apis::listing::{ListingQuery, MongoSearch, ProductPage, ProductSearch};
-use step02_apis::{AppState, Config};
+use common::store::{ProductStore, ReviewStore, StoreResult};
+use step02_apis::Config;
+use step02_apis::listing::{ListingQuery, ProductPage, ProductSearch};
 
-use crate::support::{App, spawn_built};
+use crate::support::App;
 
 /// Store calls, by store.
 #[derive(Default)]
@@ -144,26 +142,21 @@ pub async fn spawn_counted_with(
 ) -> (App, Arc<Calls>) {
     let calls = Arc::new(Calls::default());
     let counter = calls.clone();
-    let app = spawn_built(customize, move |config| async move {
-        // What `AppState::build` does, with counted stores.
-        let db = mongo::connect(&config.common().mongodb).await?;
-        mongo::ensure_indexes(&db).await?;
-        step01_security::store::mongo::ensure_indexes(&db).await?;
-        step02_apis::listing::ensure_indexes(&db).await?;
-        let mut stores = Stores::mongo(&db);
-        stores.products = Arc::new(CountedProducts(stores.products, counter.clone()));
-        stores.reviews = Arc::new(CountedReviews(stores.reviews, counter.clone()));
-        let search = Arc::new(CountedSearch(Arc::new(MongoSearch::new(&db)), counter));
-        let gateway = step02_apis::payments::gateway(&config).await?;
-        let base = step01_security::AppState::from_parts(
-            &config.base,
-            stores,
-            SecurityStores::mongo(&db),
-            gateway,
-            HealthChecks::default(),
-        )?;
-        AppState::from_parts(&config, base, search)
-    })
-    .await;
+    let app = App::builder()
+        .config(customize)
+        .parts(move |parts| {
+            parts.stores.products = Arc::new(CountedProducts(
+                parts.stores.products.clone(),
+                counter.clone(),
+            ));
+            parts.stores.reviews = Arc::new(CountedReviews(
+                parts.stores.reviews.clone(),
+                counter.clone(),
+            ));
+            parts.search = Arc::new(CountedSearch(parts.search.clone(), counter));
+            Ok(())
+        })
+        .spawn()
+        .await;
     (app, calls)
 }

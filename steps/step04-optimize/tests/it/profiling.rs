@@ -5,11 +5,11 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::support::spawn_with;
+use crate::support::App;
 
 #[tokio::test]
 async fn a_profile_taken_under_load_is_an_svg_naming_the_projects_frames() {
-    let app = spawn_with(|config| config.optimize.profiling_enabled = Some(true)).await;
+    let app = App::spawn_with(|config| config.optimize.profiling_enabled = Some(true)).await;
     let load = {
         let (http, base) = (app.http.clone(), app.address.clone());
         tokio::spawn(async move {
@@ -43,21 +43,21 @@ async fn a_profile_taken_under_load_is_an_svg_naming_the_projects_frames() {
 
 #[tokio::test]
 async fn the_profile_endpoint_is_404_when_profiling_is_off() {
-    let app = spawn_with(|config| config.optimize.profiling_enabled = Some(false)).await;
+    let app = App::spawn_with(|config| config.optimize.profiling_enabled = Some(false)).await;
     let response = app.get("/internal/profile?seconds=1", None).await;
     assert_eq!(response.status(), 404);
 }
 
 #[tokio::test]
 async fn profiling_is_off_by_default_outside_development() {
-    let app = spawn_with(|_| {}).await;
+    let app = App::spawn_with(|_| {}).await;
     assert!(!app.config.profiling_enabled(), "the tests run as `test`");
     assert_eq!(app.get("/internal/profile", None).await.status(), 404);
 }
 
 #[tokio::test]
 async fn a_bad_duration_is_a_400_and_a_second_profile_meanwhile_a_409() {
-    let app = spawn_with(|config| {
+    let app = App::spawn_with(|config| {
         config.optimize.profiling_enabled = Some(true);
         config.optimize.max_profile_seconds = 5;
     })

@@ -37,7 +37,7 @@ use async_trait::async_trait;
 use serde::Deserialize;
 use step01_security::tokens::{RevokedSessions, SessionRevocations};
 
-use crate::redis::RedisHandle;
+use crate::redis_handle::RedisHandle;
 
 /// `sessions` (`APP__SESSIONS__*`): how token checks behave while Redis cannot answer.
 #[derive(Debug, Clone, Deserialize)]
