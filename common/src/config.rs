@@ -229,16 +229,10 @@ pub fn extract_checked<T: DeserializeOwned>(
 
 #[cfg(test)]
 mod tests {
-    use figment::providers::Serialized;
-
     use super::*;
 
     fn load(pairs: &[(&str, &str)]) -> anyhow::Result<Config> {
-        let mut figment = Figment::new();
-        for (key, value) in pairs {
-            figment = figment.merge(Serialized::default(key, value));
-        }
-        Config::from_figment(figment)
+        Config::from_figment(crate::testing::figment(pairs))
     }
 
     #[test]

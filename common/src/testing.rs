@@ -91,6 +91,16 @@ impl TestEnv {
     }
 }
 
+/// Configuration layers made of `key = value` pairs (`("auth.bcrypt_cost", "4")`), for tests
+/// of configuration rules: `Config::from_figment(common::testing::figment(&[...]))`.
+pub fn figment(pairs: &[(&str, &str)]) -> figment::Figment {
+    pairs
+        .iter()
+        .fold(figment::Figment::new(), |figment, (key, value)| {
+            figment.merge(figment::providers::Serialized::default(key, value))
+        })
+}
+
 /// The first fixture of type `T` among `fixtures`.
 pub fn find<T: Any + Send + Sync>(fixtures: &[Fixture]) -> Option<&T> {
     fixtures.iter().find_map(|f| f.downcast_ref::<T>())

@@ -1,17 +1,10 @@
 //! Configuration rules: step 0's keys still load under the flattened config, the `security`
 //! section has safe defaults, and unsafe settings are refused with a message naming the fix.
 
-use figment::Figment;
-use figment::providers::Serialized;
-
 use super::*;
 
 fn load(pairs: &[(&str, &str)]) -> anyhow::Result<Config> {
-    let mut figment = Figment::new();
-    for (key, value) in pairs {
-        figment = figment.merge(Serialized::default(key, value));
-    }
-    Config::from_figment(figment)
+    Config::from_figment(common::testing::figment(pairs))
 }
 
 const KEY_A: &str = "QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUE="; // 32 x 'A'

@@ -196,21 +196,13 @@ fn service_token(
 
 #[cfg(test)]
 mod tests {
-    use figment::providers::Serialized;
-
     use super::*;
-
-    fn figment(pairs: &[(&str, &str)]) -> Figment {
-        pairs.iter().fold(Figment::new(), |figment, (key, value)| {
-            figment.merge(Serialized::default(key, value))
-        })
-    }
 
     #[test]
     fn development_defaults_work_for_both_sides() {
         let client = PaymentsClientConfig::default();
         client.validate(Environment::Development).unwrap();
-        let service = ServiceConfig::from_figment(figment(&[])).unwrap();
+        let service = ServiceConfig::from_figment(common::testing::figment(&[])).unwrap();
         assert_eq!(service.listen().unwrap().port(), 50051);
         assert_eq!(
             client
@@ -228,9 +220,10 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(error.contains("SERVICE_TOKEN is required"), "{error}");
-        let error = ServiceConfig::from_figment(figment(&[("environment", "test")]))
-            .unwrap_err()
-            .to_string();
+        let error =
+            ServiceConfig::from_figment(common::testing::figment(&[("environment", "test")]))
+                .unwrap_err()
+                .to_string();
         assert!(error.contains("SERVICE_TOKEN is required"), "{error}");
     }
 
@@ -261,8 +254,11 @@ mod tests {
         };
         let error = no_deadline.validate(Environment::Development).unwrap_err();
         assert!(error.to_string().contains("DEADLINE_MS"));
-        let error = ServiceConfig::from_figment(figment(&[("apis.payments.listen", "nowhere")]))
-            .unwrap_err();
+        let error = ServiceConfig::from_figment(common::testing::figment(&[(
+            "apis.payments.listen",
+            "nowhere",
+        )]))
+        .unwrap_err();
         assert!(format!("{error:#}").contains("APP__APIS__PAYMENTS__LISTEN"));
     }
 
@@ -284,7 +280,7 @@ mod tests {
 
     #[test]
     fn tokens_do_not_appear_in_debug_output() {
-        let service = ServiceConfig::from_figment(figment(&[(
+        let service = ServiceConfig::from_figment(common::testing::figment(&[(
             "apis.payments.service_token",
             "a-very-secret-token-that-is-long-enough",
         )]))
