@@ -6,6 +6,7 @@
 //! default only in the `development` environment; anywhere else it must be set.
 
 use std::net::SocketAddr;
+use std::ops::Deref;
 
 use anyhow::{Context, bail};
 use figment::Figment;
@@ -182,6 +183,29 @@ pub trait StepConfig: DeserializeOwned + Clone + std::fmt::Debug + Send + Sync +
     /// Extracts the configuration from `figment` and checks it.
     fn from_figment(figment: Figment) -> anyhow::Result<Self> {
         extract_checked(figment, Self::validate)
+    }
+}
+
+/// The configuration of a step built on another (steps 1 to 10): the base step's, flattened
+/// and reached through `Deref`, plus this step's sections. [`StepConfig`] comes with it: its
+/// checks are the base step's, then [`ExtendsConfig::check`].
+pub trait ExtendsConfig:
+    DeserializeOwned + Clone + std::fmt::Debug + Send + Sync + 'static + Deref<Target: StepConfig>
+{
+    /// This step's own checks (its sections), run after the base step's.
+    fn check(&self) -> anyhow::Result<()> {
+        Ok(())
+    }
+}
+
+impl<T: ExtendsConfig> StepConfig for T {
+    fn validate(&self) -> anyhow::Result<()> {
+        (**self).validate()?;
+        self.check()
+    }
+
+    fn common(&self) -> &Config {
+        (**self).common()
     }
 }
 

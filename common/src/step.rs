@@ -9,6 +9,7 @@
 //! step N-1's (flattened, and reached through `Deref`) plus its own sections.
 
 use std::future::Future;
+use std::ops::Deref;
 
 use anyhow::Context;
 use axum::Router;
@@ -122,5 +123,110 @@ pub trait Step: Clone + Send + Sync + Sized + 'static {
             let state = Self::build(config).await?;
             Application::bind(&config.common().server, state.router(config)).await
         }
+    }
+}
+
+/// A step built on the one before it: steps 1 to 10 implement this, and [`Step`] comes with
+/// it. Each hook has the default "this step changes nothing here", so a step's implementation
+/// shows exactly what it adds: its parts, its state, and the hooks it overrides.
+///
+/// How [`Step`] is made from it: `prepare` is the base step's, then [`Extends::prepare_own`];
+/// `parts` is the base step's, then [`Extends::extend_parts`]; `from_parts` is
+/// [`Extends::wire`]; `routes` is [`Extends::all_routes`] (the base step's plus
+/// [`Extends::own_routes`]); `layer` is [`Extends::outer_layer`] around the base step's
+/// layers around [`Extends::inner_layer`]; `accounts` is the base step's.
+pub trait Extends: Clone + Send + Sync + Sized + 'static {
+    /// The step this one is built on.
+    type Base: Step;
+    /// N for step N.
+    const NUMBER: u8;
+    /// What the step is about, in a few words.
+    const TITLE: &'static str;
+    /// The base step's configuration plus this step's sections; derefs to the base step's.
+    type Config: StepConfig + Deref<Target = <Self::Base as Step>::Config>;
+    /// What the state is wired from: the base step's parts, extended (or those very parts).
+    type Parts: Send;
+
+    /// The base step's state inside this one.
+    fn base(&self) -> &Self::Base;
+
+    /// This step's own preparation (indexes, backfills), run after the base step's.
+    fn prepare_own(
+        _db: &Database,
+        _config: &Self::Config,
+    ) -> impl Future<Output = anyhow::Result<()>> + Send {
+        async { Ok(()) }
+    }
+
+    /// The parts: the base step's `base`, with this step's replacements and additions.
+    fn extend_parts(
+        db: &Database,
+        config: &Self::Config,
+        base: <Self::Base as Step>::Parts,
+    ) -> impl Future<Output = anyhow::Result<Self::Parts>> + Send;
+
+    /// The state wired from `parts`: the base step's state (`Step::from_parts` of the base)
+    /// plus this step's components.
+    fn wire(
+        config: &Self::Config,
+        parts: Self::Parts,
+    ) -> impl Future<Output = anyhow::Result<Self>> + Send;
+
+    /// Every route: the base step's plus [`Extends::own_routes`]. A step that changes an
+    /// earlier step's routes overrides this and rebuilds them through the seam the earlier
+    /// step offers (step 1 replaces step 0's `/auth`, step 2 its product listing).
+    fn all_routes(&self, config: &Self::Config) -> Router {
+        self.base().routes(config).merge(self.own_routes(config))
+    }
+
+    /// This step's own routes, bound to its state.
+    fn own_routes(&self, _config: &Self::Config) -> Router {
+        Router::new()
+    }
+
+    /// Layers inside the base step's: they see every route before the base step's layers do
+    /// (step 2's rate limits, so a 429 gets the error envelope and the security headers).
+    fn inner_layer(&self, routes: Router, _config: &Self::Config) -> Router {
+        routes
+    }
+
+    /// Layers around the base step's (step 1's security headers, step 2's versioning).
+    fn outer_layer(&self, routes: Router, _config: &Self::Config) -> Router {
+        routes
+    }
+}
+
+impl<T: Extends> Step for T {
+    const NUMBER: u8 = <T as Extends>::NUMBER;
+    const TITLE: &'static str = <T as Extends>::TITLE;
+    type Config = <T as Extends>::Config;
+    type Parts = <T as Extends>::Parts;
+
+    async fn prepare(db: &Database, config: &Self::Config) -> anyhow::Result<()> {
+        T::Base::prepare(db, config).await?;
+        T::prepare_own(db, config).await
+    }
+
+    async fn parts(db: &Database, config: &Self::Config) -> anyhow::Result<Self::Parts> {
+        let base = T::Base::parts(db, config).await?;
+        T::extend_parts(db, config, base).await
+    }
+
+    async fn from_parts(config: &Self::Config, parts: Self::Parts) -> anyhow::Result<Self> {
+        T::wire(config, parts).await
+    }
+
+    fn routes(&self, config: &Self::Config) -> Router {
+        self.all_routes(config)
+    }
+
+    fn layer(&self, routes: Router, config: &Self::Config) -> Router {
+        let routes = self.inner_layer(routes, config);
+        let routes = self.base().layer(routes, config);
+        self.outer_layer(routes, config)
+    }
+
+    fn accounts(&self) -> &Accounts {
+        self.base().accounts()
     }
 }

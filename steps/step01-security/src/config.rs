@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use anyhow::{Context, bail, ensure};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use common::config::{Environment, StepConfig};
+use common::config::{Environment, ExtendsConfig};
 use derive_more::{Deref, DerefMut};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
@@ -230,10 +230,9 @@ pub const DEFAULT_TOKEN_KID: &str = "primary";
 const DEVELOPMENT_ENCRYPTION_KEY: &str = "ZGV2ZWxvcG1lbnQtb25seS1rZXktMzItYnl0ZXMhISE=";
 const DEVELOPMENT_ENCRYPTION_KID: &str = "dev";
 
-impl StepConfig for Config {
-    /// Step 0's checks, then step 1's: refuses configurations that would be unsafe to run.
-    fn validate(&self) -> anyhow::Result<()> {
-        self.base.validate()?;
+impl ExtendsConfig for Config {
+    /// Step 1's own checks (step 0's run first): refuses configurations that would be unsafe to run.
+    fn check(&self) -> anyhow::Result<()> {
         let production = self.base.environment == Environment::Production;
         let tokens = &self.security.tokens;
         ensure!(
@@ -333,10 +332,6 @@ impl StepConfig for Config {
             );
         }
         Ok(())
-    }
-
-    fn common(&self) -> &common::Config {
-        &self.base
     }
 }
 

@@ -12,6 +12,7 @@ use axum::http::{HeaderName, HeaderValue, Method, header};
 use common::Step;
 use common::auth::{JwtKeys, PasswordScheme, Verifier};
 use common::services::{Accounts, Catalog};
+use common::step::Extends;
 use derive_more::{Deref, DerefMut};
 use mongodb::Database;
 use tower::ServiceBuilder;
@@ -110,23 +111,31 @@ pub struct Parts {
     pub revocations: Arc<dyn SessionRevocations>,
 }
 
-impl Step for AppState {
+impl Extends for AppState {
+    type Base = common::AppState;
     const NUMBER: u8 = 1;
     const TITLE: &'static str = "security";
     type Config = Config;
     type Parts = Parts;
 
-    async fn prepare(db: &Database, config: &Config) -> anyhow::Result<()> {
-        common::AppState::prepare(db, config).await?;
+    fn base(&self) -> &common::AppState {
+        &self.base
+    }
+
+    async fn prepare_own(db: &Database, _config: &Config) -> anyhow::Result<()> {
         crate::store::mongo::ensure_indexes(db)
             .await
             .context("preparing step 1's collections")
     }
 
-    async fn parts(db: &Database, config: &Config) -> anyhow::Result<Parts> {
+    async fn extend_parts(
+        db: &Database,
+        config: &Config,
+        base: common::startup::Parts,
+    ) -> anyhow::Result<Parts> {
         let tokens = &config.security.tokens;
         Ok(Parts {
-            base: common::AppState::parts(db, config).await?,
+            base,
             security: SecurityStores::mongo(db),
             revocations: Arc::new(RevokedSessions::new(
                 tokens.access_ttl_secs,
@@ -135,7 +144,7 @@ impl Step for AppState {
         })
     }
 
-    async fn from_parts(config: &Config, parts: Parts) -> anyhow::Result<Self> {
+    async fn wire(config: &Config, parts: Parts) -> anyhow::Result<Self> {
         let Parts {
             base: parts,
             security,
@@ -188,19 +197,14 @@ impl Step for AppState {
     /// Step 0's routes with step 1's `/auth` and `/profile` in place of step 0's `/auth`
     /// (`common::routes::router_with_auth`); step 0's run with step 0's state, whose accounts and
     /// verifier are step 1's.
-    fn routes(&self, _config: &Config) -> Router {
+    fn all_routes(&self, _config: &Config) -> Router {
         let step1 = routes::api_v1().with_state(self.clone());
         common::routes::router_with_auth(step1).with_state(self.base.clone())
     }
 
-    /// Step 0's layers, then security headers and CORS around everything (error answers
-    /// included).
-    fn layer(&self, routes: Router, config: &Config) -> Router {
-        with_security_layers(self.base.layer(routes, config), config)
-    }
-
-    fn accounts(&self) -> &Accounts {
-        &self.accounts
+    /// Security headers and CORS around everything, error answers included.
+    fn outer_layer(&self, routes: Router, config: &Config) -> Router {
+        with_security_layers(routes, config)
     }
 }
 

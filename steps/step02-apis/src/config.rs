@@ -2,7 +2,7 @@
 //! key keeps its name and its `APP__*` variable, plus an `apis` section with defaults, e.g.
 //! `APP__APIS__RATE_LIMIT__ENABLED=false` or `APP__APIS__PAYMENTS__URL=http://...`.
 
-use common::config::StepConfig;
+use common::config::ExtendsConfig;
 use derive_more::{Deref, DerefMut};
 use serde::Deserialize;
 
@@ -28,18 +28,13 @@ pub struct ApisConfig {
     pub payments: crate::payments::PaymentsClientConfig,
 }
 
-impl StepConfig for Config {
-    /// Step 1's checks, then each of step 2's sections.
-    fn validate(&self) -> anyhow::Result<()> {
-        self.base.validate()?;
+impl ExtendsConfig for Config {
+    /// Each of step 2's sections (step 1's checks run first).
+    fn check(&self) -> anyhow::Result<()> {
         self.apis.rest.validate()?;
         self.apis.rate_limit.validate()?;
         self.apis.graphql.validate()?;
         self.apis.payments.validate(self.environment)?;
         Ok(())
-    }
-
-    fn common(&self) -> &common::Config {
-        self.base.common()
     }
 }

@@ -11,6 +11,7 @@ use axum::Router;
 use common::Step;
 use common::auth::Verifier;
 use common::services::{Accounts, Catalog, HealthChecks, Ordering};
+use common::step::Extends;
 use derive_more::{Deref, DerefMut};
 use mongodb::Database;
 
@@ -60,21 +61,28 @@ pub struct Parts {
     pub limiter: Arc<dyn RateLimiter>,
 }
 
-impl Step for AppState {
+impl Extends for AppState {
+    type Base = step01_security::AppState;
     const NUMBER: u8 = 2;
     const TITLE: &'static str = "APIs";
     type Config = Config;
     type Parts = Parts;
 
-    async fn prepare(db: &Database, config: &Config) -> anyhow::Result<()> {
-        step01_security::AppState::prepare(db, config).await?;
+    fn base(&self) -> &step01_security::AppState {
+        &self.base
+    }
+
+    async fn prepare_own(db: &Database, _config: &Config) -> anyhow::Result<()> {
         crate::listing::ensure_indexes(db)
             .await
             .context("creating the listing's indexes")
     }
 
-    async fn parts(db: &Database, config: &Config) -> anyhow::Result<Parts> {
-        let mut base = step01_security::AppState::parts(db, config).await?;
+    async fn extend_parts(
+        db: &Database,
+        config: &Config,
+        mut base: step01_security::startup::Parts,
+    ) -> anyhow::Result<Parts> {
         base.gateway = crate::payments::gateway(config).await?;
         Ok(Parts {
             base,
@@ -83,7 +91,7 @@ impl Step for AppState {
         })
     }
 
-    async fn from_parts(config: &Config, parts: Parts) -> anyhow::Result<Self> {
+    async fn wire(config: &Config, parts: Parts) -> anyhow::Result<Self> {
         let Parts {
             base: parts,
             search,
@@ -109,7 +117,7 @@ impl Step for AppState {
 
     /// Step 1's routes, with v1's product listing now filtered and sorted; `/api/v2`,
     /// `/graphql` and `/api-docs`.
-    fn routes(&self, _config: &Config) -> Router {
+    fn all_routes(&self, _config: &Config) -> Router {
         let step1 = step01_security::routes::api_v1().with_state(self.base.clone());
         let products = common::routes::products::router_with_listing(crate::rest::v1_listing());
         common::routes::router_parts(step1, products)
@@ -119,15 +127,14 @@ impl Step for AppState {
             .with_state(self.clone())
     }
 
-    /// The rate limits inside step 1's layers (so a 429 gets the error envelope, request id
-    /// and security headers), the versioning headers outside them (errors included).
-    fn layer(&self, routes: Router, config: &Config) -> Router {
-        let routes = crate::rate_limit::layer(routes, &self.rate_limits);
-        let routes = self.base.layer(routes, config);
-        crate::rest::with_versioning_layers(routes, &config.apis.rest)
+    /// The rate limits, inside step 1's layers: a 429 gets the error envelope, the request id
+    /// and the security headers.
+    fn inner_layer(&self, routes: Router, _config: &Config) -> Router {
+        crate::rate_limit::layer(routes, &self.rate_limits)
     }
 
-    fn accounts(&self) -> &Accounts {
-        &self.accounts
+    /// The versioning headers, around everything (errors included).
+    fn outer_layer(&self, routes: Router, config: &Config) -> Router {
+        crate::rest::with_versioning_layers(routes, &config.apis.rest)
     }
 }

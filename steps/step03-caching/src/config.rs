@@ -6,7 +6,7 @@
 //! checks while Redis is away, `APP__SESSIONS__OUTAGE_GRACE_SECS`).
 
 use anyhow::bail;
-use common::config::StepConfig;
+use common::config::ExtendsConfig;
 use derive_more::{Deref, DerefMut};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
@@ -157,17 +157,12 @@ impl CacheConfig {
     }
 }
 
-impl StepConfig for Config {
-    /// Step 2's checks, then step 3's sections.
-    fn validate(&self) -> anyhow::Result<()> {
-        self.base.validate()?;
+impl ExtendsConfig for Config {
+    /// Step 3's sections (step 2's checks run first).
+    fn check(&self) -> anyhow::Result<()> {
         self.redis.validate()?;
         self.cache.validate()?;
         self.sessions.validate()?;
         Ok(())
-    }
-
-    fn common(&self) -> &common::Config {
-        self.base.common()
     }
 }

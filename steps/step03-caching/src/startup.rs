@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use common::Step;
-use common::services::Accounts;
+use common::step::Extends;
 use derive_more::{Deref, DerefMut};
 use mongodb::Database;
 
@@ -50,19 +50,23 @@ pub struct Parts {
     pub redis: RedisHandle,
 }
 
-impl Step for AppState {
+impl Extends for AppState {
+    type Base = step02_apis::AppState;
     const NUMBER: u8 = 3;
     const TITLE: &'static str = "caching with Redis";
     type Config = Config;
     type Parts = Parts;
 
-    async fn prepare(db: &Database, config: &Config) -> anyhow::Result<()> {
-        step02_apis::AppState::prepare(db, config).await
+    fn base(&self) -> &step02_apis::AppState {
+        &self.base
     }
 
     /// Connects to Redis lazily: the app starts, and serves uncached, while Redis is down.
-    async fn parts(db: &Database, config: &Config) -> anyhow::Result<Parts> {
-        let mut base = step02_apis::AppState::parts(db, config).await?;
+    async fn extend_parts(
+        _db: &Database,
+        config: &Config,
+        mut base: step02_apis::Parts,
+    ) -> anyhow::Result<Parts> {
         let redis = RedisHandle::new(&config.redis)?;
         let tokens = &config.security.tokens;
         base.revocations = Arc::new(RedisRevocations::new(
@@ -77,7 +81,7 @@ impl Step for AppState {
         Ok(Parts { base, redis })
     }
 
-    async fn from_parts(config: &Config, parts: Parts) -> anyhow::Result<Self> {
+    async fn wire(config: &Config, parts: Parts) -> anyhow::Result<Self> {
         let Parts { mut base, redis } = parts;
         let cache_stats = CacheStats::default();
         if config.cache.enabled {
@@ -94,18 +98,8 @@ impl Step for AppState {
         }))
     }
 
-    /// Step 2's routes, plus `/internal/cache`.
-    fn routes(&self, config: &Config) -> Router {
-        self.base
-            .routes(config)
-            .merge(crate::routes::router().with_state(self.clone()))
-    }
-
-    fn layer(&self, routes: Router, config: &Config) -> Router {
-        self.base.layer(routes, config)
-    }
-
-    fn accounts(&self) -> &Accounts {
-        self.base.accounts()
+    /// `/internal/cache`.
+    fn own_routes(&self, _config: &Config) -> Router {
+        crate::routes::router().with_state(self.clone())
     }
 }

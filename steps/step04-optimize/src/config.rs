@@ -5,7 +5,7 @@
 //! startup (`APP__OPTIMIZE__CREATE_INDEXES`).
 
 use anyhow::bail;
-use common::config::{Environment, StepConfig};
+use common::config::{Environment, ExtendsConfig};
 use derive_more::{Deref, DerefMut};
 use serde::Deserialize;
 
@@ -67,15 +67,10 @@ impl OptimizeConfig {
     }
 }
 
-impl StepConfig for Config {
-    /// Step 3's checks, then step 4's section.
-    fn validate(&self) -> anyhow::Result<()> {
-        self.base.validate()?;
+impl ExtendsConfig for Config {
+    /// Step 4's section (step 3's checks run first).
+    fn check(&self) -> anyhow::Result<()> {
         self.optimize.validate()
-    }
-
-    fn common(&self) -> &common::Config {
-        self.base.common()
     }
 }
 

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use axum::Router;
 use common::Step;
-use common::services::Accounts;
+use common::step::Extends;
 use derive_more::{Deref, DerefMut};
 use mongodb::Database;
 use step02_apis::listing::MongoSearch;
@@ -43,16 +43,20 @@ pub struct State {
 /// Step 4 is wired from step 3's parts; it changes two of them.
 pub type Parts = step03_caching::Parts;
 
-impl Step for AppState {
+impl Extends for AppState {
+    type Base = step03_caching::AppState;
     const NUMBER: u8 = 4;
     const TITLE: &'static str = "optimize";
     type Config = Config;
     type Parts = Parts;
 
-    /// Step 3's preparation, then step 4's query indexes (unless `optimize.create_indexes` is
-    /// off) and the rating averages of products rated before step 4 kept them.
-    async fn prepare(db: &Database, config: &Config) -> anyhow::Result<()> {
-        step03_caching::AppState::prepare(db, config).await?;
+    fn base(&self) -> &step03_caching::AppState {
+        &self.base
+    }
+
+    /// Step 4's query indexes (unless `optimize.create_indexes` is off) and the rating
+    /// averages of products rated before step 4 kept them.
+    async fn prepare_own(db: &Database, config: &Config) -> anyhow::Result<()> {
         if config.optimize.create_indexes {
             let outcomes = crate::indexes::ensure(db)
                 .await
@@ -74,14 +78,17 @@ impl Step for AppState {
 
     /// The `-rating` sort reads a stored, indexed average, which the product store keeps after
     /// every rating change (step 3's cache then wraps both).
-    async fn parts(db: &Database, config: &Config) -> anyhow::Result<Parts> {
-        let mut parts = step03_caching::AppState::parts(db, config).await?;
+    async fn extend_parts(
+        db: &Database,
+        _config: &Config,
+        mut parts: Parts,
+    ) -> anyhow::Result<Parts> {
         parts.stores.products = Arc::new(RatedProducts::new(parts.stores.products.clone(), db));
         parts.search = Arc::new(MongoSearch::new(db).with_stored_rating(rating::FIELD));
         Ok(parts)
     }
 
-    async fn from_parts(config: &Config, parts: Parts) -> anyhow::Result<Self> {
+    async fn wire(config: &Config, parts: Parts) -> anyhow::Result<Self> {
         let mut base = step03_caching::AppState::from_parts(config, parts).await?;
         // The reference endpoint measures the stack; a quota refusing it would measure the
         // limiter (and a Redis round trip) instead.
@@ -97,22 +104,12 @@ impl Step for AppState {
         }))
     }
 
-    /// Step 3's routes, plus `/internal/noop` and (when enabled) `/internal/profile`.
-    fn routes(&self, config: &Config) -> Router {
+    /// `/internal/noop` and (when enabled) `/internal/profile`.
+    fn own_routes(&self, config: &Config) -> Router {
         let mut routes = crate::routes::router();
         if config.profiling_enabled() {
             routes = routes.merge(crate::profiling::router());
         }
-        self.base
-            .routes(config)
-            .merge(routes.with_state(self.clone()))
-    }
-
-    fn layer(&self, routes: Router, config: &Config) -> Router {
-        self.base.layer(routes, config)
-    }
-
-    fn accounts(&self) -> &Accounts {
-        self.base.accounts()
+        routes.with_state(self.clone())
     }
 }

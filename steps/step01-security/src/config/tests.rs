@@ -1,6 +1,8 @@
 //! Configuration rules: step 0's keys still load under the flattened config, the `security`
 //! section has safe defaults, and unsafe settings are refused with a message naming the fix.
 
+use common::config::StepConfig;
+
 use super::*;
 
 fn load(pairs: &[(&str, &str)]) -> anyhow::Result<Config> {
