@@ -69,7 +69,7 @@ const LIFELINE_TIMEOUT: Duration = Duration::from_secs(15);
 static DOCKER_RUNTIME: LazyLock<Result<tokio::runtime::Runtime, String>> = LazyLock::new(|| {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
-        .thread_name("testkit-docker")
+        .thread_name("provision-docker")
         .enable_all()
         .build()
         .map_err(|err| format!("building the Docker runtime: {err}"))
@@ -182,7 +182,7 @@ fn image_probe(image: &str, pull: bool) -> Probe {
         let finished = tokio::select! {
             finished = &mut pull => finished,
             () = tokio::time::sleep(PULL_NOTICE_AFTER) => {
-                say!("testkit: pulling {shown} (once per machine)...");
+                say!("provision: pulling {shown} (once per machine)...");
                 pull.await
             }
         };
@@ -476,14 +476,14 @@ impl Drop for ServiceContainer {
             (Err(err), Some(lifeline)) => {
                 if !lifeline.fire() {
                     say!(
-                        "testkit: could not remove container {} ({}): {err:#}",
+                        "provision: could not remove container {} ({}): {err:#}",
                         self.short_id(),
                         self.image
                     );
                 }
             }
             (Err(err), None) => say!(
-                "testkit: could not remove container {} ({}): {err:#}",
+                "provision: could not remove container {} ({}): {err:#}",
                 self.short_id(),
                 self.image
             ),
@@ -705,11 +705,11 @@ fn reap_and_report() {
                 .map(|r| format!("{} (pid {})", r.service, r.owner_pid))
                 .collect();
             say!(
-                "testkit: removed {} container(s) left behind by processes that are gone: {}",
+                "provision: removed {} container(s) left behind by processes that are gone: {}",
                 reaped.len(),
                 what.join(", ")
             );
         }
-        Err(err) => say!("testkit: could not look for orphaned containers: {err:#}"),
+        Err(err) => say!("provision: could not look for orphaned containers: {err:#}"),
     }
 }
