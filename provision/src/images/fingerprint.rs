@@ -6,20 +6,22 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow};
+use sha2::{Digest, Sha256};
 
 use super::base::DEBOOTSTRAP_ARGS;
 use super::cli::inspect;
 use super::{BASE_TAG, ImageOptions, LocalImage};
 
 /// The fingerprint of an image's inputs: its files (names, contents, executable bits); for
-/// the base also the debootstrap arguments, for the others the base image's id.
+/// the base also the debootstrap arguments, for the others the base image's id. A SHA-256,
+/// in hex.
 pub(super) fn fingerprint(
     docker: &Path,
     image: LocalImage,
     options: &ImageOptions,
 ) -> Result<String> {
     let dir = options.images_dir.join(image.dir());
-    let mut hash = Fnv1a::new();
+    let mut hash = Fields::default();
     hash.write(image.tag().as_bytes());
     let mut files: Vec<PathBuf> = fs::read_dir(&dir)
         .with_context(|| format!("reading {} (the image's build files)", dir.display()))?
@@ -44,29 +46,82 @@ pub(super) fn fingerprint(
             hash.write(base.id.as_bytes());
         }
     }
-    Ok(format!("{:016x}", hash.finish()))
+    Ok(hash.finish())
 }
 
-/// FNV-1a, 64 bits: a fingerprint that stays the same across Rust releases (std's hasher
-/// may change), without a dependency for it.
-struct Fnv1a(u64);
+/// SHA-256 over a sequence of fields, each prefixed with its length, so ("ab", "c") and
+/// ("a", "bc") differ. Unlike std's hasher it stays the same across Rust releases, so an
+/// image built once is not rebuilt because the toolchain changed.
+#[derive(Default)]
+struct Fields(Sha256);
 
-impl Fnv1a {
-    fn new() -> Fnv1a {
-        Fnv1a(0xcbf2_9ce4_8422_2325)
+impl Fields {
+    fn write(&mut self, field: &[u8]) {
+        self.0.update((field.len() as u64).to_le_bytes());
+        self.0.update(field);
     }
 
-    fn write(&mut self, bytes: &[u8]) {
-        for &byte in bytes {
-            self.0 ^= u64::from(byte);
-            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
+    /// 64 lowercase hex digits.
+    fn finish(self) -> String {
+        format!("{:x}", self.0.finalize())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    /// The base image's fingerprint for a `docker/images/` holding `files` in `base/`
+    /// (the base needs no engine: its fingerprint is its files and the debootstrap arguments).
+    fn base_fingerprint(files: &[(&str, &str, u32)]) -> String {
+        let images = tempfile::tempdir().unwrap();
+        let base = images.path().join("base");
+        fs::create_dir(&base).unwrap();
+        for (name, content, mode) in files {
+            let path = base.join(name);
+            fs::write(&path, content).unwrap();
+            fs::set_permissions(&path, fs::Permissions::from_mode(*mode)).unwrap();
         }
-        // Separates consecutive writes: ("ab", "c") and ("a", "bc") differ.
-        self.0 ^= 0xff;
-        self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
+        let options = ImageOptions {
+            images_dir: images.path().to_owned(),
+            ..ImageOptions::default()
+        };
+        fingerprint(Path::new("docker"), LocalImage::Base, &options).unwrap()
     }
 
-    fn finish(&self) -> u64 {
-        self.0
+    #[test]
+    fn the_fingerprint_changes_with_a_files_name_content_or_executable_bit_and_only_then() {
+        let original = base_fingerprint(&[("finish-rootfs.sh", "echo slim", 0o644)]);
+        assert_eq!(original.len(), 64, "{original}");
+        assert!(
+            original.chars().all(|c| c.is_ascii_hexdigit()),
+            "{original}"
+        );
+        assert_eq!(
+            base_fingerprint(&[("finish-rootfs.sh", "echo slim", 0o644)]),
+            original
+        );
+        for changed in [
+            [("finish-rootfs.sh", "echo slimmer", 0o644)],
+            [("finish-rootfs.sh", "echo slim", 0o755)],
+            [("finish.sh", "echo slim", 0o644)],
+        ] {
+            assert_ne!(base_fingerprint(&changed), original, "{changed:?}");
+        }
+    }
+
+    #[test]
+    fn moving_bytes_from_one_field_to_the_next_changes_the_hash() {
+        let hash = |fields: &[&str]| {
+            let mut hash = Fields::default();
+            for field in fields {
+                hash.write(field.as_bytes());
+            }
+            hash.finish()
+        };
+        assert_ne!(hash(&["ab", "c"]), hash(&["a", "bc"]));
+        assert_eq!(hash(&["ab", "c"]), hash(&["ab", "c"]));
     }
 }
