@@ -36,12 +36,12 @@ pub enum Tool {
 }
 
 /// The local server programs behind `services` and `tools`, installed with apt-get where they
-/// are missing (testkit falls back to a local server when no URL is given and no container
+/// are missing (provision falls back to a local server when no URL is given and no container
 /// answers). Skipped for a service whose URL the environment gives; MongoDB has its own
 /// check ([`ensure_mongo_prerequisites`]).
 pub fn ensure_local_programs(services: &[Service], tools: &[Tool]) -> anyhow::Result<()> {
-    use testkit::services::postgres::{PostgresSettings, find_bin_dir};
-    use testkit::services::redis::RedisSettings;
+    use provision::postgres::{PostgresSettings, find_bin_dir};
+    use provision::redis::RedisSettings;
 
     let given = |url: Option<&str>| url.is_some_and(|u| !u.trim().is_empty());
     let mut missing = Vec::new();
@@ -60,7 +60,7 @@ pub fn ensure_local_programs(services: &[Service], tools: &[Tool]) -> anyhow::Re
         }
     }
     if tools.contains(&Tool::Nginx)
-        && testkit::services::nginx::find_nginx(std::env::var_os("PATH").as_deref()).is_err()
+        && provision::nginx::find_nginx(std::env::var_os("PATH").as_deref()).is_err()
     {
         missing.push("nginx-light");
     }

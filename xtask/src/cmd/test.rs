@@ -37,7 +37,7 @@ impl Test {
             "testing the whole workspace: {} and the tools, against shared services",
             packages.join(", ")
         );
-        // testkit's own tests provision PostgreSQL too, beside what the steps use.
+        // The provisioning crate's own tests start PostgreSQL too, beside what the steps use.
         let mut services = steps::services_of(STEPS);
         services.push(crate::services::Service::Postgres);
         crate::prereq::ensure_local_programs(&services, &steps::tools_of(STEPS))?;
