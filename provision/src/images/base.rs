@@ -2,9 +2,10 @@
 //! into a temp dir (as root), slimmed by `docker/images/base/finish-rootfs.sh`, then
 //! `tar | docker import`.
 
+use std::ffi::OsStr;
 use std::fs;
 use std::os::unix::fs::MetadataExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -16,6 +17,13 @@ use crate::process::{find_program, run_to_completion};
 /// The debootstrap invocation, part of the base image's fingerprint (the mirror is not: the
 /// same packages come from any mirror).
 pub(super) const DEBOOTSTRAP_ARGS: &[&str] = &["--variant=minbase", "bookworm"];
+
+/// `debootstrap` in `search_path`, else in `/usr/sbin` or `/sbin`, where Debian installs it and
+/// a non-root PATH often does not look.
+pub fn find_debootstrap(search_path: Option<&OsStr>) -> Option<PathBuf> {
+    find_program("debootstrap", search_path)
+        .or_else(|| find_program("debootstrap", Some("/usr/sbin:/sbin".as_ref())))
+}
 
 /// debootstrap, slim down, import.
 pub(super) fn build_base(docker: &Path, fingerprint: &str, options: &ImageOptions) -> Result<()> {
@@ -29,15 +37,12 @@ pub(super) fn build_base(docker: &Path, fingerprint: &str, options: &ImageOption
              (STEPWISE_IMAGES=official, where Docker Hub is reachable)"
         );
     }
-    let path = std::env::var_os("PATH");
-    let debootstrap = find_program("debootstrap", path.as_deref())
-        .or_else(|| find_program("debootstrap", Some("/usr/sbin:/sbin".as_ref())))
-        .ok_or_else(|| {
-            anyhow!(
-                "building {BASE_TAG} needs debootstrap, which is not installed. Install it \
-                 with: apt-get install -y debootstrap"
-            )
-        })?;
+    let debootstrap = find_debootstrap(std::env::var_os("PATH").as_deref()).ok_or_else(|| {
+        anyhow!(
+            "building {BASE_TAG} needs debootstrap, which is not installed. Install it \
+             with: apt-get install -y debootstrap"
+        )
+    })?;
     // In the temp dir, not the cache: about 200 MB, deleted right after the import.
     let work = tempfile::Builder::new()
         .prefix("stepwise-rootfs-")

@@ -55,6 +55,7 @@ use services::build_service;
 use crate::cache;
 use crate::policy::{ImageFlavor, ServiceKind};
 
+pub use base::find_debootstrap;
 pub use report::{BuildReason, ImageReport, ImageStatus};
 
 /// The base image's tag.
@@ -256,6 +257,12 @@ fn ensure(images: &[LocalImage], options: &ImageOptions) -> Result<Vec<ImageRepo
             .status();
     }
     Ok(reports)
+}
+
+/// Whether `image` exists and was built from its current inputs, so that ensuring it would
+/// build nothing (e.g. no debootstrap run for the base).
+pub fn is_up_to_date(image: LocalImage, options: &ImageOptions) -> Result<bool> {
+    Ok(up_to_date(&docker_cli()?, image, options)?.is_some())
 }
 
 /// The image's size if it exists and was built from its current inputs.
