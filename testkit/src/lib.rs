@@ -1,15 +1,18 @@
-//! Test support shared by every crate of the workspace, and by `xtask`.
+//! Test support shared by the step crates: the app harness, on top of the provisioning layer.
 //!
-//! - [`services`]: real backing services for tests and xtask (MongoDB, PostgreSQL, Redis):
-//!   from an environment URL, a container (testcontainers, official or locally built images),
-//!   or a local server, always owned and stopped by the harness.
 //! - [`app`]: [`TestApp`], a real server of any step per test on port 0 with its own database,
 //!   payment simulator and what the step's test configuration needs, one method per
 //!   endpoint; [`contract_suites!`], a step's contract tests in one line.
-//! - [`cargo`]: a nested cargo without the running crate's variables, and the `xtask` binary.
+//! - [`services`]: the `provision` crate, re-exported: real backing services (MongoDB,
+//!   PostgreSQL, Redis, nginx) from an environment URL, a container or a local server,
+//!   always owned and stopped by the harness. It knows nothing of the shop, so xtask uses it
+//!   without building the product.
+//! - [`cargo`]: `provision::cargo`, a nested cargo without the running crate's variables, and
+//!   the `xtask` binary.
 pub mod app;
-pub mod cargo;
-pub mod services;
+
+pub use provision as services;
+pub use provision::cargo;
 
 pub use app::{
     PlacedOrder, Spawn, TestApp, expect_error, expect_status, spawn_app, spawn_app_with,

@@ -1,6 +1,6 @@
 //! Ctrl-C, SIGTERM and SIGHUP while a command waits on a child (nextest, a server).
 //!
-//! By default such a signal kills xtask at once: its services are still stopped (testkit's
+//! By default such a signal kills xtask at once: its services are still stopped (provision's
 //! lifelines notice the death), but no report is printed. With [`catch`], xtask survives the
 //! signal, the child (which got the same Ctrl-C from the terminal, or is told by us) winds
 //! down, and the command stops its services in order and reports what finished.

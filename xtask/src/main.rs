@@ -3,7 +3,7 @@
 //! CI `cargo xtask test`. Each command is one struct with a `run` method in [`cmd`].
 //!
 //! Map: [`steps`] (the table of steps), [`services`] (what a step needs, started through
-//! testkit), [`nextest`] (running tests, reading per-test results), [`report`] (the report of
+//! provision), [`nextest`] (running tests, reading per-test results), [`report`] (the report of
 //! `step`), [`snapshot`] (a crate's routes, config keys, dependencies, files and tests, for
 //! `diff`), [`ui`] (progress on a terminal, plain lines elsewhere), [`interrupt`] (Ctrl-C),
 //! [`load`] (the load generator of `load` and `profile`), [`prereq`], [`workspace`].

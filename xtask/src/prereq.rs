@@ -28,23 +28,29 @@ pub fn ensure_mongo_prerequisites() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A program the tests of a step start themselves, beside the services of its row (step 4's
-/// load-balancing tests start nginx in front of two instances).
+/// A program tests start themselves, beside the services of a step's row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Tool {
+    /// Step 4's load-balancing tests start nginx in front of two instances.
     Nginx,
+    /// The provisioning crate's container tests build the local images, whose Debian base
+    /// debootstrap makes (`cargo xtask test` runs them; see [`wants_debootstrap`]).
+    Debootstrap,
 }
 
 /// The local server programs behind `services` and `tools`, installed with apt-get where they
-/// are missing (testkit falls back to a local server when no URL is given and no container
+/// are missing (provision falls back to a local server when no URL is given and no container
 /// answers). Skipped for a service whose URL the environment gives; MongoDB has its own
 /// check ([`ensure_mongo_prerequisites`]).
 pub fn ensure_local_programs(services: &[Service], tools: &[Tool]) -> anyhow::Result<()> {
-    use testkit::services::postgres::{PostgresSettings, find_bin_dir};
-    use testkit::services::redis::RedisSettings;
+    use provision::images::{self, ImageOptions, LocalImage};
+    use provision::postgres::{PostgresSettings, find_bin_dir};
+    use provision::redis::RedisSettings;
 
     let given = |url: Option<&str>| url.is_some_and(|u| !u.trim().is_empty());
+    let path = std::env::var_os("PATH");
     let mut missing = Vec::new();
+    let mut why = Vec::new();
     if services.contains(&Service::Postgres) {
         let postgres = PostgresSettings::from_env();
         if !given(postgres.env_url.as_deref())
@@ -59,18 +65,35 @@ pub fn ensure_local_programs(services: &[Service], tools: &[Tool]) -> anyhow::Re
             missing.push("redis-server");
         }
     }
-    if tools.contains(&Tool::Nginx)
-        && testkit::services::nginx::find_nginx(std::env::var_os("PATH").as_deref()).is_err()
-    {
+    if tools.contains(&Tool::Nginx) && provision::nginx::find_nginx(path.as_deref()).is_err() {
         missing.push("nginx-light");
+    }
+    if !missing.is_empty() {
+        why.push("the tests start real PostgreSQL, Redis and nginx servers");
+    }
+    if tools.contains(&Tool::Debootstrap) {
+        // Each probe only where the one before leaves the answer open: pinging an absent
+        // engine takes up to seconds.
+        let found = images::find_debootstrap(path.as_deref()).is_some();
+        let engine_answers = !found && provision::docker::engine_status().is_ok();
+        let base_up_to_date = engine_answers
+            && images::is_up_to_date(LocalImage::Base, &ImageOptions::default()).unwrap_or(false);
+        if wants_debootstrap(engine_answers, base_up_to_date, found) {
+            missing.push("debootstrap");
+            why.push("the container tests build the local images' Debian base with it");
+        }
     }
     if missing.is_empty() {
         return Ok(());
     }
-    apt_install(
-        &missing,
-        "the tests start real PostgreSQL, Redis and nginx servers",
-    )
+    apt_install(&missing, &why.join("; "))
+}
+
+/// Whether debootstrap must be installed for the container tests: they run where a Docker
+/// engine answers (and skip where none does), and build the base image with debootstrap
+/// unless it is there and up to date.
+fn wants_debootstrap(engine_answers: bool, base_up_to_date: bool, found: bool) -> bool {
+    engine_answers && !base_up_to_date && !found
 }
 
 fn python_has_venv() -> bool {
@@ -129,4 +152,31 @@ pub fn apt_install(packages: &[&str], why: &str) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debootstrap_is_wanted_only_where_docker_answers_and_the_base_image_must_be_built() {
+        // (engine answers, base image up to date, debootstrap found) -> wanted
+        let cases = [
+            ((true, false, false), true),
+            ((true, false, true), false),
+            ((true, true, false), false),
+            ((true, true, true), false),
+            ((false, false, false), false),
+            ((false, false, true), false),
+            ((false, true, false), false),
+            ((false, true, true), false),
+        ];
+        for ((engine, up_to_date, found), wanted) in cases {
+            assert_eq!(
+                wants_debootstrap(engine, up_to_date, found),
+                wanted,
+                "engine answers: {engine}, base up to date: {up_to_date}, found: {found}"
+            );
+        }
+    }
 }

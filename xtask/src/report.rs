@@ -282,7 +282,7 @@ impl Rerun<'_> {
         }
     }
 
-    /// nextest directly (testkit starts services itself when their variables are unset), then
+    /// nextest directly (provision starts services itself when their variables are unset), then
     /// through xtask (which starts them once and prints this report).
     pub fn test(&self, binary_id: &str, name: &str) -> Vec<String> {
         let filter = self.filter(binary_id, name);

@@ -1,21 +1,21 @@
-//! The services a step needs, started for the length of one command through testkit's
-//! provisioning layer, the same one the tests use (DESIGN.md, "Services and how tests get
-//! them": a URL from the environment, else a container, else a local server). A command asks
-//! for a list of [`Service`]s (a column of the steps table), gets a [`Services`] value that
-//! hands out their URLs as environment variables, and stops everything it started by dropping
-//! it: on success, on error and on panic alike, and even when xtask is killed (testkit's
-//! watchdog stops a local server whose owner is gone).
+//! The services a step needs, started for the length of one command through the
+//! provisioning layer (the `provision` crate), the same one the tests use (DESIGN.md,
+//! "Services and how tests get them": a URL from the environment, else a container, else a
+//! local server). A command asks for a list of [`Service`]s (a column of the steps table),
+//! gets a [`Services`] value that hands out their URLs as environment variables, and stops
+//! everything it started by dropping it: on success, on error and on panic alike, and even
+//! when xtask is killed (provision's watchdog stops a local server whose owner is gone).
 //!
 //! Adding a service is one variant of [`Service`] and one arm in `start_one`.
 
 use std::any::Any;
 use std::time::{Duration, Instant};
 
+use provision::mongo::MongoSettings;
+use provision::postgres::PostgresSettings;
+use provision::redis::RedisSettings;
+use provision::{MongoServer, PostgresServer, RedisServer, Server, ServiceKind};
 use serde::{Deserialize, Serialize};
-use testkit::services::mongo::MongoSettings;
-use testkit::services::postgres::PostgresSettings;
-use testkit::services::redis::RedisSettings;
-use testkit::services::{MongoServer, PostgresServer, RedisServer, Server, ServiceKind};
 
 use crate::prereq;
 use crate::ui::{Ui, human_duration};
@@ -38,7 +38,7 @@ impl Service {
         }
     }
 
-    /// testkit's name for it.
+    /// provision's name for it.
     pub fn kind(self) -> ServiceKind {
         match self {
             Service::MongoDb => ServiceKind::Mongo,
@@ -47,7 +47,7 @@ impl Service {
         }
     }
 
-    /// The variable the tests (testkit) read: set, it names an existing server.
+    /// The variable the tests (provision) read: set, it names an existing server.
     pub fn env_var(self) -> &'static str {
         match self {
             Service::MongoDb => "MONGODB_URI",
@@ -70,9 +70,9 @@ impl Service {
 /// Where services may come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Origin {
-    /// testkit's whole precedence: a URL from the environment wins (`step`, `run`, `test`).
+    /// provision's whole precedence: a URL from the environment wins (`step`, `run`, `test`).
     EnvironmentFirst,
-    /// Always a server we start, a container or a local one as testkit's policy says
+    /// Always a server we start, a container or a local one as provision's policy says
     /// (`services up`: its whole point is to start them).
     Owned,
 }
@@ -130,7 +130,7 @@ impl std::fmt::Display for ServiceFailure {
 impl std::error::Error for ServiceFailure {}
 
 impl Services {
-    /// Starts `needs` in order, announcing each (a plain line: testkit may print while it
+    /// Starts `needs` in order, announcing each (a plain line: provision may print while it
     /// works). On failure, what was started
     /// so far is stopped again (dropped) before the error returns.
     pub fn start(needs: &[Service], origin: Origin, ui: &Ui) -> Result<Services, ServiceFailure> {
@@ -180,7 +180,7 @@ impl Services {
             .map(|r| (r.service.env_var(), r.url.clone()))
             .collect();
         if let Ok(exe) = std::env::current_exe() {
-            env.push((testkit::cargo::XTASK_VAR, exe.display().to_string()));
+            env.push((provision::cargo::XTASK_VAR, exe.display().to_string()));
         }
         env
     }
@@ -264,7 +264,7 @@ mod tests {
         test_vars.dedup();
         app_vars.dedup();
         assert_eq!(test_vars, ["MONGODB_URI", "DATABASE_URL", "REDIS_URL"]);
-        // The same variables testkit reads.
+        // The same variables provision reads.
         for service in all {
             assert_eq!(service.env_var(), service.kind().env_var());
         }

@@ -189,7 +189,6 @@ fn load_passes_env_pairs_to_the_server_it_starts_and_refuses_them_for_another() 
     .unwrap() else {
         panic!("not load")
     };
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let refused = external.target(&runtime, &[]).err().expect("refused");
+    let refused = external.target(&[]).err().expect("refused");
     assert!(refused.to_string().contains("--env"), "{refused}");
 }

@@ -47,7 +47,7 @@ impl Ui {
 
 impl Ui {
     /// [`Ui::activity`] without a spinner even on a terminal: for work that prints on its own
-    /// (testkit announces a venv or image build on stderr), which would garble a spinner line.
+    /// (provision announces a venv or image build on stderr), which would garble a spinner line.
     pub fn quiet_activity(&self, message: impl Into<String>) -> Activity {
         Ui { tty: false }.activity(message)
     }

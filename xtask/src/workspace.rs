@@ -13,9 +13,9 @@ pub fn root() -> PathBuf {
 }
 
 /// A `cargo` command run from the workspace root, without the variables cargo sets for the
-/// crate it runs (testkit's [`testkit::cargo::is_crate_variable`]).
+/// crate it runs (provision's [`provision::cargo::is_crate_variable`]).
 pub fn cargo() -> Command {
-    testkit::cargo::cargo_in(&root())
+    provision::cargo::cargo_in(&root())
 }
 
 /// Whether `cargo nextest` is installed.

@@ -2,7 +2,7 @@
 # Turns a fresh `debootstrap --variant=minbase bookworm ROOTFS MIRROR` tree into the base of
 # the local images (stepwise/debian:bookworm), the way Docker's official Debian images are
 # kept small: later package installs skip documentation and translations, apt keeps no
-# downloaded packages, and nothing debootstrap downloaded stays behind. Run by testkit's
+# downloaded packages, and nothing debootstrap downloaded stays behind. Run by provision's
 # `images` module (`cargo xtask images`) as: sh finish-rootfs.sh ROOTFS MIRROR
 set -eu
 root=$1

@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
-use testkit::services::nx27017::VENV_DIR;
-use testkit::services::process::find_program;
-use testkit::services::{ImageFlavor, ServicesMode, SourcePolicy, cache, images};
+use provision::nx27017::VENV_DIR;
+use provision::process::find_program;
+use provision::{ImageFlavor, ServicesMode, SourcePolicy, cache, images};
 
 use crate::services::Service;
 use crate::steps::{STEPS, StepInfo};
@@ -203,7 +203,7 @@ impl Machine {
         ]
     }
 
-    /// How `service` would be had, by testkit's precedence (a URL from the environment, a
+    /// How `service` would be had, by provision's precedence (a URL from the environment, a
     /// container when the engine and the image are there, a local server); `Err` with the fix
     /// when it cannot.
     pub fn plan(&self, service: Service) -> Result<String, String> {
@@ -474,7 +474,7 @@ mod tests {
     }
 
     #[test]
-    fn mongodb_comes_by_testkit_precedence() {
+    fn mongodb_comes_by_the_provisioning_precedence() {
         let mut machine = bare();
         assert!(machine.plan(Service::MongoDb).is_err());
         machine.python_venv = Some("Python 3.11".into());

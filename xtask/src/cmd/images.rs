@@ -2,11 +2,11 @@
 //! debootstrap and `docker import`, then PostgreSQL, Redis and the MongoDB stand-in on top),
 //! for machines where Docker runs but no registry can be reached. Builds are cached: an image
 //! whose inputs did not change is not rebuilt. `STEPWISE_IMAGES=local` makes the tests and
-//! xtask use them. The work itself is testkit's ([`testkit::services::images`]).
+//! xtask use them. The work itself is provision's ([`provision::images`]).
 
 use std::process::ExitCode;
 
-use testkit::services::images::{self, ImageOptions, LocalImage};
+use provision::images::{self, ImageOptions, LocalImage};
 
 use crate::ui::{Ui, human_duration};
 
@@ -39,7 +39,7 @@ impl Images {
             force: self.force,
             ..ImageOptions::default()
         };
-        // testkit reports each build on stderr itself: a plain line, no spinner.
+        // provision reports each build on stderr itself: a plain line, no spinner.
         let activity = Ui::new().quiet_activity("building the local images (cached once built)");
         let reports = match self.only {
             None => images::ensure_local_images(&options),

@@ -112,7 +112,6 @@ impl Load {
     /// Starts the step unless `--base-url` names one; returns the stack and the base URL.
     pub fn target(
         &self,
-        runtime: &tokio::runtime::Runtime,
         extra_env: &[(String, String)],
     ) -> anyhow::Result<(Option<Stack>, String)> {
         if let Some(base) = &self.base_url {
@@ -144,7 +143,6 @@ impl Load {
                     Catalog::Large => vec![vec!["seed".into(), "--large".into()]],
                 },
             },
-            runtime,
         )?;
         let base = stack.base.clone();
         Ok((Some(stack), base))
@@ -176,7 +174,7 @@ impl Load {
 
     pub fn run(self) -> anyhow::Result<ExitCode> {
         let runtime = tokio::runtime::Runtime::new()?;
-        let (stack, base) = self.target(&runtime, &[])?;
+        let (stack, base) = self.target(&[])?;
         let plan = self.plan(base);
         eprintln!(
             "load: step {}, scenario {}, {} for {} s ...",
@@ -191,7 +189,7 @@ impl Load {
         );
         let outcome = runtime.block_on(load::run(&plan));
         if let Some(stack) = stack {
-            stack.stop(&runtime);
+            stack.stop();
         }
         let report = outcome?;
         let (json, svg) = load::write(&report, &self.reports_dir(), &load::timestamp())?;

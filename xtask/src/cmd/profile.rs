@@ -39,7 +39,7 @@ impl Profile {
             "APP__OPTIMIZE__PROFILING_ENABLED".to_owned(),
             "true".to_owned(),
         )];
-        let (stack, base) = self.load.target(&runtime, &profiling)?;
+        let (stack, base) = self.load.target(&profiling)?;
         let plan = self.load.plan(base.clone());
         let seconds = self.seconds;
         // The profile starts once the reference phase is over and the scenario has warmed up.
@@ -69,7 +69,7 @@ impl Profile {
             anyhow::Ok((report?, flamegraph?))
         });
         if let Some(stack) = stack {
-            stack.stop(&runtime);
+            stack.stop();
         }
         let (report, flamegraph) = outcome?;
         let stamp = load::timestamp();

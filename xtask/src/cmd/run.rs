@@ -1,15 +1,18 @@
 //! `cargo xtask run N`: serves step N on localhost for exploring with curl. Starts the
 //! services the step needs, the payment simulator, creates an admin, seeds the demo catalog,
 //! prints every URL and a first request to try, and stops everything on Ctrl-C.
+//!
+//! Every process it starts is a binary built by one `cargo build` (the step's, its
+//! companions', the simulator's) run as a [`LocalServer`], so each stops when xtask does,
+//! however xtask ends; xtask itself links none of them.
 
-use std::net::SocketAddr;
+use std::path::Path;
 use std::process::ExitCode;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use payment_sim::{RunningSimulator, SimConfig};
+use provision::process::{Launch, LocalServer, OUTPUT_LOG, run_to_completion};
 use rand::Rng;
-use testkit::services::process::{Launch, LocalServer, run_to_completion};
 
 use crate::services::{Origin, Services};
 use crate::ui::Ui;
@@ -46,36 +49,48 @@ pub struct StartOptions {
     pub before_serve: Vec<Vec<String>>,
 }
 
-/// A step served on localhost with everything it needs; dropping it stops all of it (the
-/// payment simulator through [`Stack::stop`], which needs the runtime).
+/// The payment simulator's package and binary, built beside the step.
+const PAYMENTS_BINARY: &str = "payment-sim";
+
+/// What the simulator prints on stdout once it listens, followed by its base URL.
+const PAYMENTS_ANNOUNCEMENT: &str =
+    "payment simulator (test double for a card payment provider) listening on ";
+
+/// A step served on localhost with everything it needs; dropping it stops all of it, in the
+/// order of the fields (the server first: it holds connections to the rest).
 pub struct Stack {
     pub step: &'static steps::StepInfo,
     pub base: String,
     pub server: LocalServer,
     pub companions: Vec<(&'static steps::Companion, LocalServer)>,
-    pub payments: RunningSimulator,
+    pub payments: Payments,
     pub services: Services,
     pub admin_password: String,
 }
 
 impl Stack {
     /// Stops everything, the server first (it holds connections to the rest).
-    pub fn stop(self, runtime: &tokio::runtime::Runtime) {
+    pub fn stop(self) {
         drop(self.server);
         drop(self.companions);
-        runtime.block_on(self.payments.stop());
+        drop(self.payments);
         drop(self.services);
     }
 }
 
-/// Starts step `number` as `cargo xtask run` does: its services, a build of its binary and
-/// companions, the payment simulator, the companions, a demo admin, the demo catalog, the
-/// server. `cargo xtask load` and `profile` start their target through here too.
-pub fn start(
-    number: u8,
-    options: &StartOptions,
-    runtime: &tokio::runtime::Runtime,
-) -> anyhow::Result<Stack> {
+/// The payment simulator, the `payment-sim` binary as a child process.
+pub struct Payments {
+    /// `http://127.0.0.1:PORT`, as the simulator announced it.
+    pub base_url: String,
+    /// Kept for its `Drop`, which stops the simulator.
+    pub process: LocalServer,
+}
+
+/// Starts step `number` as `cargo xtask run` does: its services, a build of its binary, its
+/// companions and the payment simulator, the simulator, the companions, a demo admin, the
+/// demo catalog, the server. `cargo xtask load` and `profile` start their target through
+/// here too.
+pub fn start(number: u8, options: &StartOptions) -> anyhow::Result<Stack> {
     let step = steps::find(number)?;
     let chain = steps::chain(number)?;
     let own_companions: Vec<&'static steps::Companion> =
@@ -91,6 +106,7 @@ pub fn start(
     for companion in &own_companions {
         build.args(["--package", companion.package, "--bin", companion.binary]);
     }
+    build.args(["--package", PAYMENTS_BINARY, "--bin", PAYMENTS_BINARY]);
     eprintln!("building {} ({profile}) ...", step.binary);
     let status = build.status().context("running cargo build")?;
     if !status.success() {
@@ -98,20 +114,20 @@ pub fn start(
     }
     let binary = workspace::target_dir().join(profile).join(step.binary);
 
-    let payments = runtime.block_on(async {
-        let preferred = SocketAddr::from(([127, 0, 0, 1], options.payments_port));
-        match RunningSimulator::start_on(preferred, SimConfig::default()).await {
-            Ok(sim) => Ok(sim),
-            Err(_) => RunningSimulator::start(SimConfig::default()).await,
-        }
-    })?;
+    let payments = start_payments(
+        &workspace::target_dir().join(profile).join(PAYMENTS_BINARY),
+        options.payments_port,
+    )?;
 
     let mut env: Vec<(std::ffi::OsString, std::ffi::OsString)> = services
         .app_env()
         .into_iter()
         .map(|(k, v)| (k.into(), v.into()))
         .collect();
-    env.push(("APP__PAYMENTS__BASE_URL".into(), payments.base_url().into()));
+    env.push((
+        "APP__PAYMENTS__BASE_URL".into(),
+        payments.base_url.clone().into(),
+    ));
     // The server runs in a temp dir, so a learner's ./shop.toml is passed by path; only
     // when it exists, since a named config file must exist.
     let shop_toml = workspace::root().join("shop.toml");
@@ -224,14 +240,13 @@ impl Run {
                 env: Vec::new(),
                 before_serve: Vec::new(),
             },
-            &runtime,
         )?;
         let Stack {
             step,
             base,
             server,
             mut companions,
-            payments,
+            mut payments,
             services,
             admin_password: password,
         } = stack;
@@ -257,7 +272,7 @@ impl Run {
         }
         println!(
             "  payments     {} (simulator; cards: tok_success, tok_decline, tok_insufficient_funds)",
-            payments.base_url()
+            payments.base_url
         );
         for info in services.infos() {
             let url = info
@@ -296,6 +311,11 @@ impl Run {
                         if server.ensure_running().is_err() {
                             return Err(server.failure("the server stopped on its own"));
                         }
+                        if payments.process.ensure_running().is_err() {
+                            return Err(payments
+                                .process
+                                .failure("the payment simulator stopped on its own"));
+                        }
                         for (companion, process) in &mut companions {
                             if process.ensure_running().is_err() {
                                 return Err(process.failure(&format!(
@@ -310,9 +330,59 @@ impl Run {
         });
         drop(server);
         drop(companions);
-        runtime.block_on(payments.stop());
+        drop(payments);
         drop(services);
         outcome
+    }
+}
+
+/// Starts the simulator built at `program` on port `preferred` (0: any), or on a free port
+/// when that one is taken (by a simulator still running in another shell, say).
+fn start_payments(program: &Path, preferred: u16) -> anyhow::Result<Payments> {
+    let start = |port: Option<u16>| {
+        let mut process = LocalServer::start_at(
+            PAYMENTS_BINARY,
+            port,
+            Duration::from_secs(30),
+            |port, _dir| {
+                Ok(Launch {
+                    program: program.to_owned(),
+                    args: ["--host", "127.0.0.1", "--port", &port.to_string()]
+                        .map(Into::into)
+                        .into(),
+                    ..Launch::default()
+                })
+            },
+        )
+        .context("starting the payment simulator")?;
+        let base_url = announced_url(&mut process)?;
+        anyhow::Ok(Payments { base_url, process })
+    };
+    match preferred {
+        0 => start(None),
+        port => start(Some(port)).or_else(|_| start(None)),
+    }
+}
+
+/// The base URL the simulator announces on stdout (which its [`LocalServer`] writes to
+/// [`OUTPUT_LOG`]). The announcement follows the bind, so it also tells our simulator from
+/// another process that answered on a taken port.
+fn announced_url(process: &mut LocalServer) -> anyhow::Result<String> {
+    let log = process.dir().join(OUTPUT_LOG);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let output = std::fs::read_to_string(&log).unwrap_or_default();
+        if let Some(url) = output
+            .lines()
+            .find_map(|line| line.strip_prefix(PAYMENTS_ANNOUNCEMENT))
+        {
+            return Ok(url.trim().to_owned());
+        }
+        process.ensure_running()?;
+        if Instant::now() > deadline {
+            return Err(process.failure("the payment simulator did not say where it listens"));
+        }
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 

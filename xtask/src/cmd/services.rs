@@ -2,11 +2,11 @@
 //! URLs.
 //!
 //! `up` runs in the foreground and owns the servers: it starts them (always its own, even
-//! when `MONGODB_URI` is set: local servers or containers as testkit's policy says), writes a state file (`target/xtask/services.json`: its pid and
+//! when `MONGODB_URI` is set: local servers or containers as provision's policy says), writes a state file (`target/xtask/services.json`: its pid and
 //! the services' URLs), prints the URLs and `export` lines, and waits. Ctrl-C, SIGTERM or
 //! SIGHUP (a closed terminal) make it stop the servers and remove the state file. `down`
 //! sends SIGTERM to that pid and waits for it to exit; `status` reads the file and checks the
-//! pid and the ports. Nothing can be orphaned: the servers live under testkit's watchdog,
+//! pid and the ports. Nothing can be orphaned: the servers live under provision's watchdog,
 //! which stops them when `up` dies, even by SIGKILL; a state file left by such a death is
 //! recognised as stale (its pid is gone or is not xtask) and replaced.
 
@@ -219,13 +219,13 @@ fn down(path: &Path) -> anyhow::Result<ExitCode> {
     if !status.success() {
         bail!("could not signal pid {} ({status})", state.pid);
     }
-    // `up` stops each server within testkit's grace period (5 s), then exits.
+    // `up` stops each server within provision's grace period (5 s), then exits.
     let deadline = Instant::now() + Duration::from_secs(20);
     while process_alive(state.pid) {
         if Instant::now() > deadline {
             bail!(
                 "`services up` (pid {}) did not exit within 20 s; `kill -9 {}` ends it and \
-                 testkit's watchdog then stops its servers",
+                 provision's watchdog then stops its servers",
                 state.pid,
                 state.pid
             );

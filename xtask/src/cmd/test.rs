@@ -10,6 +10,7 @@ use anyhow::Context;
 
 use crate::cmd::exit_code;
 use crate::interrupt::{self, Interrupted};
+use crate::prereq::Tool;
 use crate::services::{Origin, Services};
 use crate::steps::{self, STEPS};
 use crate::ui::Ui;
@@ -37,10 +38,13 @@ impl Test {
             "testing the whole workspace: {} and the tools, against shared services",
             packages.join(", ")
         );
-        // testkit's own tests provision PostgreSQL too, beside what the steps use.
+        // The provisioning crate's own tests start PostgreSQL too, beside what the steps use,
+        // and its container tests build the local images (debootstrap makes their base).
         let mut services = steps::services_of(STEPS);
         services.push(crate::services::Service::Postgres);
-        crate::prereq::ensure_local_programs(&services, &steps::tools_of(STEPS))?;
+        let mut tools = steps::tools_of(STEPS);
+        tools.push(Tool::Debootstrap);
+        crate::prereq::ensure_local_programs(&services, &tools)?;
         let services = Services::start(
             &steps::services_of(STEPS),
             Origin::EnvironmentFirst,

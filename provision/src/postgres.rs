@@ -29,10 +29,10 @@ use sqlx::{Connection, PgConnection, PgPool};
 
 use super::docker::{ContainerSpec, ServiceContainer};
 use super::policy::{ImageFlavor, ServiceKind, SourcePolicy};
+use super::precedence::{self, Provisioned, Recipe, provision};
 use super::process::{
     Launch, LocalServer, MissingProgram, StopSignal, find_program, run_to_completion,
 };
-use super::provision::{self, Provisioned, Recipe, provision};
 use super::runtime::{on_own_runtime, on_own_runtime_within};
 use super::source::ServiceSource;
 
@@ -386,7 +386,7 @@ impl PostgresServer {
                     &["hot_standby=on"],
                 ))
             })?;
-        PostgresServer::wrap(provision::answering::<PostgresSettings>(
+        PostgresServer::wrap(precedence::answering::<PostgresSettings>(
             local,
             "postgres (replica)",
         )?)
@@ -481,10 +481,10 @@ pub fn select_one(url: &str) -> Result<()> {
 }
 
 /// The server shared by all tests of this process, started on first use (see
-/// [`provision::shared`]: never dropped, a failed start remembered).
+/// [`precedence::shared`]: never dropped, a failed start remembered).
 pub fn shared_postgres() -> Result<&'static PostgresServer> {
     static SHARED: OnceLock<Result<PostgresServer, String>> = OnceLock::new();
-    provision::shared(&SHARED, PostgresServer::start)
+    precedence::shared(&SHARED, PostgresServer::start)
 }
 
 /// A fresh database for one test, `test_<uuid>`, created on a shared server and dropped
@@ -551,7 +551,7 @@ impl Drop for TestPostgresDatabase {
         });
         if let Err(err) = dropped {
             eprintln!(
-                "testkit: could not drop test database {}: {err:#}",
+                "provision: could not drop test database {}: {err:#}",
                 self.name
             );
         }

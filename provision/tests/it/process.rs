@@ -3,8 +3,8 @@
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
-use testkit::services::free_port;
-use testkit::services::process::{Launch, LocalServer, find_program};
+use provision::free_port;
+use provision::process::{Launch, LocalServer, find_program};
 
 use crate::watchdog::{eventually, process_is_alive};
 

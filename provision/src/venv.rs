@@ -89,7 +89,7 @@ impl PythonTool {
         if !announced.contains(&self.venv_dir) {
             announced.push(self.venv_dir);
             eprintln!(
-                "testkit: creating the venv {} (python3 -m venv + pip install {}; once per \
+                "provision: creating the venv {} (python3 -m venv + pip install {}; once per \
                  machine)",
                 venv.display(),
                 self.packages.join(" ")
@@ -169,7 +169,7 @@ fn move_aside_if_broken(venv: &Path, cache_dir: &Path, venv_dir: &str) {
     ));
     if fs::rename(venv, &stale).is_ok() {
         eprintln!(
-            "testkit: the cached venv at {} was broken; rebuilding it",
+            "provision: the cached venv at {} was broken; rebuilding it",
             venv.display()
         );
         let _ = fs::remove_dir_all(&stale);

@@ -19,7 +19,7 @@ use anyhow::{Context, Result, bail};
 use super::process::{Launch, LocalServer, find_program};
 
 /// The template, as the repository ships it.
-pub const TEMPLATE: &str = include_str!("../../../docker/nginx/nginx.conf");
+pub const TEMPLATE: &str = include_str!("../../docker/nginx/nginx.conf");
 
 /// The Debian packages with `/usr/sbin/nginx` (the light one is enough).
 pub const PACKAGE: &str = "nginx-light";

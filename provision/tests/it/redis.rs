@@ -1,8 +1,8 @@
 //! Redis provisioning: local servers, `REDIS_URL`, and a key prefix per test.
 
+use provision::redis::RedisSettings;
+use provision::{RedisServer, SourcePolicy, TestRedis, test_redis};
 use redis::AsyncCommands;
-use testkit::services::redis::RedisSettings;
-use testkit::services::{RedisServer, SourcePolicy, TestRedis, test_redis};
 
 use crate::support::{
     assert_from_env_and_nothing_started, assert_local_server_answers_and_stops_on_drop,

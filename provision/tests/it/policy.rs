@@ -4,11 +4,11 @@
 
 use std::collections::HashMap;
 
-use testkit::services::docker::{
+use provision::docker::{
     OWNER_HOST_LABEL, OWNER_PID_LABEL, OWNER_START_LABEL, SERVICE_LABEL, is_orphan,
 };
-use testkit::services::policy::{Fallback, Plan, Probe, fallback, may_pull, plan};
-use testkit::services::{ImageFlavor, ServiceKind, ServiceSource, ServicesMode, SourcePolicy};
+use provision::policy::{Fallback, Plan, Probe, fallback, may_pull, plan};
+use provision::{ImageFlavor, ServiceKind, ServiceSource, ServicesMode, SourcePolicy};
 
 #[test]
 fn a_non_blank_env_url_wins_in_every_mode() {
@@ -218,12 +218,12 @@ fn a_misspelt_setting_is_an_error_when_a_service_starts_not_a_silent_default() {
 
 #[test]
 fn a_misspelt_setting_stops_a_service_from_starting() {
-    let settings = testkit::services::redis::RedisSettings {
+    let settings = provision::redis::RedisSettings {
         env_url: None,
         search_path: None,
         policy: SourcePolicy::from_values(Some("dockr"), None),
     };
-    let err = testkit::services::RedisServer::start_with(&settings).expect_err("bad setting");
+    let err = provision::RedisServer::start_with(&settings).expect_err("bad setting");
     assert!(format!("{err:#}").contains("STEPWISE_SERVICES"), "{err:#}");
 }
 

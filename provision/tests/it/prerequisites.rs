@@ -7,10 +7,10 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::thread;
 
-use testkit::services::cache::cache_dir_from;
-use testkit::services::mongo::MongoSettings;
-use testkit::services::nx27017::{self, NxMissing};
-use testkit::services::{MongoServer, SourcePolicy};
+use provision::cache::cache_dir_from;
+use provision::mongo::MongoSettings;
+use provision::nx27017::{self, NxMissing};
+use provision::{MongoServer, SourcePolicy};
 
 #[test]
 fn the_missing_python3_message_names_it_and_the_install_command() {

@@ -3,11 +3,9 @@
 
 use std::time::{Duration, Instant};
 
+use provision::postgres::{PostgresSettings, TestPostgresDatabase, find_bin_dir, with_database};
+use provision::{PostgresServer, SourcePolicy, test_postgres_database};
 use sqlx::{Connection, PgConnection};
-use testkit::services::postgres::{
-    PostgresSettings, TestPostgresDatabase, find_bin_dir, with_database,
-};
-use testkit::services::{PostgresServer, SourcePolicy, test_postgres_database};
 
 use crate::support::{
     assert_from_env_and_nothing_started, assert_local_server_answers_and_stops_on_drop,
@@ -202,7 +200,7 @@ async fn a_test_database_is_dropped_with_its_guard_even_while_connections_are_op
 
 #[tokio::test]
 async fn creating_a_test_database_on_a_server_that_is_gone_fails_clearly() {
-    let port = testkit::services::free_port().unwrap();
+    let port = provision::free_port().unwrap();
     let err =
         TestPostgresDatabase::create_on(&format!("postgres://postgres@127.0.0.1:{port}/postgres"))
             .await

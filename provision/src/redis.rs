@@ -26,8 +26,8 @@ use redis::aio::ConnectionManager;
 
 use super::docker::{ContainerSpec, ServiceContainer};
 use super::policy::{ImageFlavor, ServiceKind, SourcePolicy};
+use super::precedence::{self, Provisioned, Recipe, provision};
 use super::process::{Launch, LocalServer, MissingProgram, find_program};
-use super::provision::{self, Provisioned, Recipe, provision};
 use super::runtime::{on_own_runtime, on_own_runtime_within};
 use super::source::ServiceSource;
 
@@ -313,10 +313,10 @@ pub fn ping(url: &str) -> Result<()> {
 }
 
 /// The server shared by all tests of this process, started on first use (see
-/// [`provision::shared`]: never dropped, a failed start remembered).
+/// [`precedence::shared`]: never dropped, a failed start remembered).
 pub fn shared_redis() -> Result<&'static RedisServer> {
     static SHARED: OnceLock<Result<RedisServer, String>> = OnceLock::new();
-    provision::shared(&SHARED, RedisServer::start)
+    precedence::shared(&SHARED, RedisServer::start)
 }
 
 /// One test's share of a Redis server: a key prefix, `test:<uuid>:`, whose keys are deleted
@@ -410,7 +410,7 @@ impl Drop for TestRedis {
         });
         if let Err(err) = deleted {
             eprintln!(
-                "testkit: could not delete the test keys {}*: {err:#}",
+                "provision: could not delete the test keys {}*: {err:#}",
                 self.prefix
             );
         }

@@ -10,15 +10,15 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
-use testkit::services::{
+use provision::{
     MongoServer, PostgresServer, RedisServer, shared_mongo, shared_postgres, shared_redis,
 };
 
 /// Selects what the child does; absent in a normal run, where the body returns at once.
-const MODE_VAR: &str = "TESTKIT_IT_CHILD_MODE";
+const MODE_VAR: &str = "PROVISION_IT_CHILD_MODE";
 
 /// Selects the service: "mongo" (the default), "postgres", "redis".
-const SERVICE_VAR: &str = "TESTKIT_IT_CHILD_SERVICE";
+const SERVICE_VAR: &str = "PROVISION_IT_CHILD_SERVICE";
 
 /// The child's stdout line that carries its report (libtest prints other lines).
 const REPORT_PREFIX: &str = "CHILD-REPORT";

@@ -8,9 +8,9 @@ use std::future::Future;
 use std::time::Instant;
 
 use anyhow::Result;
-pub use testkit::services::Server;
-use testkit::services::process::MissingProgram;
-use testkit::services::{ImageFlavor, ServiceSource, ServicesMode, SourcePolicy};
+pub use provision::Server;
+use provision::process::MissingProgram;
+use provision::{ImageFlavor, ServiceSource, ServicesMode, SourcePolicy};
 
 use crate::watchdog::{port_is_open, process_is_alive};
 
@@ -89,7 +89,7 @@ pub fn assert_unreachable_env_url_fails_clearly<S: Debug>(
     url: impl FnOnce(u16) -> String,
     start: impl FnOnce(String) -> Result<S>,
 ) {
-    let port = testkit::services::free_port().unwrap();
+    let port = provision::free_port().unwrap();
     let url = url(port);
     assert!(url.contains("s3cret"));
 

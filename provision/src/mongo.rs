@@ -23,8 +23,8 @@ use super::cache;
 use super::docker::{ContainerSpec, ServiceContainer};
 use super::nx27017::{self, NxMissing};
 use super::policy::{ImageFlavor, ServiceKind, SourcePolicy};
+use super::precedence::{self, Provisioned, Recipe, provision};
 use super::process::{Launch, LocalServer, StopSignal, find_program};
-use super::provision::{self, Provisioned, Recipe, provision};
 use super::runtime::on_own_runtime;
 use super::source::ServiceSource;
 
@@ -258,10 +258,10 @@ async fn client_with_timeout(uri: &str, timeout: Duration) -> Result<Client> {
 }
 
 /// The server shared by all tests of this process, started on first use (see
-/// [`provision::shared`]: never dropped, a failed start remembered).
+/// [`precedence::shared`]: never dropped, a failed start remembered).
 pub fn shared_mongo() -> Result<&'static MongoServer> {
     static SHARED: OnceLock<Result<MongoServer, String>> = OnceLock::new();
-    provision::shared(&SHARED, MongoServer::start)
+    precedence::shared(&SHARED, MongoServer::start)
 }
 
 /// A fresh database for one test, named `test_<uuid>`, dropped when this guard is dropped,
@@ -316,7 +316,7 @@ impl Drop for TestDatabase {
         });
         if let Err(err) = dropped {
             eprintln!(
-                "testkit: could not drop test database {}: {err:#}",
+                "provision: could not drop test database {}: {err:#}",
                 self.name
             );
         }

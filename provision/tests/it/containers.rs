@@ -9,16 +9,16 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use mongodb::bson::{Document, doc};
-use redis::AsyncCommands;
-use testkit::services::docker::{self, OWNER_PID_LABEL, reap_orphans};
-use testkit::services::images::{ImageOptions, LocalImage, ensure_local_image};
-use testkit::services::mongo::MongoSettings;
-use testkit::services::postgres::PostgresSettings;
-use testkit::services::redis::RedisSettings;
-use testkit::services::{
+use provision::docker::{self, OWNER_PID_LABEL, reap_orphans};
+use provision::images::{ImageOptions, LocalImage, ensure_local_image};
+use provision::mongo::MongoSettings;
+use provision::postgres::PostgresSettings;
+use provision::redis::RedisSettings;
+use provision::{
     MongoServer, PostgresServer, RedisServer, ServiceKind, ServiceSource, TestDatabase,
     TestPostgresDatabase, TestRedis,
 };
+use redis::AsyncCommands;
 
 use crate::child::{Mode, Service, start_service_child};
 use crate::support::{Server, containers, start_blocking};

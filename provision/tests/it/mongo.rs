@@ -6,8 +6,8 @@ use std::path::PathBuf;
 
 use mongodb::Client;
 use mongodb::bson::{Document, doc};
-use testkit::services::mongo::{MongoChoice, MongoSettings, choose_source};
-use testkit::services::{MongoServer, ServiceSource, SourcePolicy, cache, nx27017, test_database};
+use provision::mongo::{MongoChoice, MongoSettings, choose_source};
+use provision::{MongoServer, ServiceSource, SourcePolicy, cache, nx27017, test_database};
 
 use crate::child::{Mode, start_child};
 use crate::support::{
@@ -210,8 +210,7 @@ async fn two_test_databases_do_not_see_each_others_documents() {
     assert_ne!(first.name, second.name);
     assert!(first.name.starts_with("test_") && first.name.len() == "test_".len() + 32);
 
-    let products =
-        |db: &testkit::services::TestDatabase| db.db().collection::<Document>("products");
+    let products = |db: &provision::TestDatabase| db.db().collection::<Document>("products");
     products(&first)
         .insert_one(doc! { "sku": "FIRST-1" })
         .await

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use axum::Router;
 use axum::routing::get;
-use testkit::services::NginxServer;
+use provision::NginxServer;
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpListener;
 

@@ -258,12 +258,12 @@ pub fn fallback(required: bool, flavor: ImageFlavor, image: &str, probe: &Probe)
         (Probe::ImageMissing { reason }, false) => Fallback::Local {
             notice: Some(match flavor {
                 ImageFlavor::Official => format!(
-                    "testkit: Docker answers but image {image} is not here and cannot be pulled \
+                    "provision: Docker answers but image {image} is not here and cannot be pulled \
                      ({reason}); using local binaries. To use containers here, \
                      {LOCAL_IMAGES_HOWTO}"
                 ),
                 ImageFlavor::Local => format!(
-                    "testkit: Docker answers but image {image} is not built yet; using local \
+                    "provision: Docker answers but image {image} is not built yet; using local \
                      binaries. To use containers, build it with `cargo xtask images`"
                 ),
             }),

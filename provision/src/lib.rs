@@ -1,4 +1,7 @@
 //! The service-provisioning layer: connection URLs for the services tests and xtask need.
+//! It knows nothing of the shop (no dependency on `common`, the steps or the payment
+//! simulator), so xtask builds it without building the product; `testkit` re-exports it as
+//! `testkit::services` for the step crates' tests.
 //!
 //! Each service follows the same precedence (DESIGN.md, "Services and how tests get them"):
 //! an explicit URL from the environment wins; else a container when a Docker engine answers
@@ -10,7 +13,7 @@
 //! - [`policy`]: the precedence and its settings (`STEPWISE_SERVICES`, `STEPWISE_IMAGES`), as
 //!   pure functions;
 //! - [`source`]: [`ServiceSource`], where a service came from;
-//! - `provision`: the precedence run once for every service, each described by a recipe;
+//! - `precedence`: the precedence run once for every service, each described by a recipe;
 //! - [`process`]: free ports, the watchdog that stops a local server when we die, readiness;
 //! - [`docker`]: containers through testcontainers, their lifelines and the orphan reaper;
 //! - [`images`]: the local images (a debootstrapped Debian base and the services on top);
@@ -20,7 +23,8 @@
 //!   service, each with a shared server per test process and a per-test isolation guard
 //!   (a database, a database, a key prefix);
 //! - [`nginx`]: the load balancer of step 4, always a local process running the repo's
-//!   template (`docker/nginx/nginx.conf`) in front of instances a test started.
+//!   template (`docker/nginx/nginx.conf`) in front of instances a test started;
+//! - [`cargo`]: a nested cargo without the running crate's variables, and the `xtask` binary.
 
 /// Writes a line straight to stderr. Inside a test, `eprintln!` is captured by libtest and
 /// shown only if the test fails; what the user must see (a fallback to local binaries, a
@@ -33,6 +37,7 @@ macro_rules! say {
 }
 
 pub mod cache;
+pub mod cargo;
 pub mod docker;
 pub mod images;
 pub mod mongo;
@@ -40,8 +45,8 @@ pub mod nginx;
 pub mod nx27017;
 pub mod policy;
 pub mod postgres;
+mod precedence;
 pub mod process;
-mod provision;
 pub mod redis;
 mod runtime;
 pub mod schemathesis;

@@ -1,4 +1,4 @@
-//! testkit's integration tests: one test binary, one module per area.
+//! provision's integration tests: one test binary, one module per area.
 //!
 //! Tests that start their own server use `XSettings::from_env().local_only()` (or spell the
 //! settings out), so they test the source they mean to even where `MONGODB_URI`,

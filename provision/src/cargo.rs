@@ -15,7 +15,7 @@ pub const XTASK_VAR: &str = "STEPWISE_XTASK";
 pub fn workspace_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .parent()
-        .expect("testkit lives one level below the workspace root")
+        .expect("provision lives one level below the workspace root")
         .to_owned()
 }
 
