@@ -14,6 +14,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
+mod manifest;
+
+pub use manifest::{DepKind, Dependency, TargetKind, Workspace};
+
 /// One route as the router declares it.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Route {
@@ -32,19 +36,6 @@ pub struct Nest {
     pub at: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum DepKind {
-    Normal,
-    Dev,
-    Build,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Dependency {
-    pub name: String,
-    pub kind: DepKind,
-}
-
 /// What one crate declares, each list sorted.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CrateSnapshot {
@@ -60,17 +51,22 @@ pub struct CrateSnapshot {
     pub tests: Vec<String>,
 }
 
-/// Reads the crate in `dir` (relative to `root`).
-pub fn snapshot(root: &Path, dir: &str) -> anyhow::Result<CrateSnapshot> {
+/// Reads the crate in `dir` (relative to `root`), a package of `workspace`.
+pub fn snapshot(workspace: &Workspace, root: &Path, dir: &str) -> anyhow::Result<CrateSnapshot> {
     let crate_dir = root.join(dir);
-    let manifest_path = crate_dir.join("Cargo.toml");
-    let manifest = fs::read_to_string(&manifest_path)
-        .with_context(|| format!("reading {}", manifest_path.display()))?;
-    let manifest = parse_manifest(&manifest);
-    let package = manifest
-        .package
-        .clone()
-        .with_context(|| format!("{} names no package", manifest_path.display()))?;
+    let manifest = workspace
+        .package_in(&crate_dir)
+        .with_context(|| format!("no package of the workspace is in {dir}"))?;
+    let package = manifest.name.clone();
+    let bins: Vec<(String, String)> = manifest
+        .targets
+        .iter()
+        .filter(|t| t.kind == TargetKind::Bin)
+        .map(|t| {
+            let path = t.root.strip_prefix(&crate_dir).unwrap_or(&t.root);
+            (t.name.clone(), path.display().to_string())
+        })
+        .collect();
 
     let mut files = Vec::new();
     walk(&crate_dir, &mut files)?;
@@ -103,7 +99,7 @@ pub fn snapshot(root: &Path, dir: &str) -> anyhow::Result<CrateSnapshot> {
             snapshot.routes.extend(routes);
             snapshot.nests.extend(nests);
         }
-        if let Some((binary, module)) = test_target(inside, &package, &manifest.bins) {
+        if let Some((binary, module)) = test_target(inside, &package, &bins) {
             snapshot.tests.extend(
                 tests_in(&tokens, &module)
                     .into_iter()
@@ -718,100 +714,6 @@ pub fn tests_in(tokens: &[Token], module: &[String]) -> Vec<String> {
     found
 }
 
-// ---------------------------------------------------------------------------------------------
-// Cargo.toml
-
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct Manifest {
-    pub package: Option<String>,
-    pub dependencies: Vec<Dependency>,
-    /// `[[bin]]` targets: (name, path).
-    pub bins: Vec<(String, String)>,
-}
-
-/// The parts of a Cargo.toml that a snapshot needs, read line by line (dependency tables are
-/// one key per line; TOML forbids line breaks inside inline tables).
-pub fn parse_manifest(text: &str) -> Manifest {
-    let mut manifest = Manifest::default();
-    let mut section = String::new();
-    let mut bin: Option<(Option<String>, Option<String>)> = None;
-    let finish_bin = |bin: &mut Option<(Option<String>, Option<String>)>, m: &mut Manifest| {
-        if let Some((Some(name), path)) = bin.take() {
-            m.bins.push((name, path.unwrap_or_default()));
-        }
-    };
-    for raw in text.lines() {
-        let line = raw.split(" #").next().unwrap_or_default().trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        if line.starts_with('[') {
-            finish_bin(&mut bin, &mut manifest);
-            section = line
-                .trim_matches(|c| c == '[' || c == ']')
-                .trim()
-                .to_owned();
-            if section == "bin" && line.starts_with("[[") {
-                bin = Some((None, None));
-            }
-            // `[dependencies.foo]`
-            if let Some((kind, name)) = dependency_table(&section) {
-                manifest.dependencies.push(Dependency {
-                    name: name.to_owned(),
-                    kind,
-                });
-                section = String::from("(dependency table)");
-            }
-            continue;
-        }
-        let Some((key, value)) = line.split_once('=') else {
-            continue;
-        };
-        let key = key.trim();
-        let value = value.trim().trim_matches('"');
-        if section == "package" && key == "name" {
-            manifest.package = Some(value.to_owned());
-        } else if let Some((name, path)) = bin.as_mut() {
-            match key {
-                "name" => *name = Some(value.to_owned()),
-                "path" => *path = Some(value.to_owned()),
-                _ => {}
-            }
-        } else if let Some(kind) = dependency_section(&section) {
-            let name = key
-                .split('.')
-                .next()
-                .unwrap_or(key)
-                .trim()
-                .trim_matches('"');
-            manifest.dependencies.push(Dependency {
-                name: name.to_owned(),
-                kind,
-            });
-        }
-    }
-    finish_bin(&mut bin, &mut manifest);
-    manifest
-}
-
-/// `dependencies`, `dev-dependencies`, `target.'cfg(unix)'.build-dependencies`, ...
-fn dependency_section(section: &str) -> Option<DepKind> {
-    let last = section.rsplit('.').next().unwrap_or(section);
-    match last {
-        "dependencies" => Some(DepKind::Normal),
-        "dev-dependencies" => Some(DepKind::Dev),
-        "build-dependencies" => Some(DepKind::Build),
-        _ => None,
-    }
-}
-
-/// `dependencies.foo` -> (Normal, "foo").
-fn dependency_table(section: &str) -> Option<(DepKind, &str)> {
-    let (head, name) = section.rsplit_once('.')?;
-    let kind = dependency_section(head)?;
-    Some((kind, name.trim_matches('"')))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -997,45 +899,35 @@ mod tests {
         assert_eq!(target("benches/hot.rs"), None);
     }
 
+    const METADATA: &str = r#"{
+  "packages": [{
+    "name": "step01-security",
+    "manifest_path": "/ws/steps/step01-security/Cargo.toml",
+    "targets": [
+      {"kind": ["lib"], "name": "step01_security", "src_path": "/ws/steps/step01-security/src/lib.rs"},
+      {"kind": ["bin"], "name": "shop-security", "src_path": "/ws/steps/step01-security/src/main.rs"},
+      {"kind": ["test"], "name": "it", "src_path": "/ws/steps/step01-security/tests/it/main.rs"},
+      {"kind": ["custom-build"], "name": "build-script-build", "src_path": "/ws/steps/step01-security/build.rs"}
+    ],
+    "dependencies": [
+      {"name": "common", "kind": null, "rename": null, "path": "/ws/common"},
+      {"name": "aes-gcm", "kind": null, "rename": null, "req": "^0.10"},
+      {"name": "tests", "kind": "dev", "rename": "contract"},
+      {"name": "cc", "kind": "build", "rename": null, "target": "cfg(unix)"}
+    ]
+  }],
+  "workspace_root": "/ws",
+  "version": 1
+}"#;
+
     #[test]
-    fn manifests_list_every_kind_of_dependency_and_the_binaries() {
-        let manifest = parse_manifest(
-            r#"
-[package]
-name = "step01-security"
-version = "0.1.0"
-
-[[bin]]
-name = "shop-security"
-path = "src/main.rs"
-
-[dependencies]
-common.workspace = true
-argon2 = { workspace = true }
-"aes-gcm" = "0.10" # quoted key
-
-[dependencies.oauth2]
-workspace = true
-features = [
-  "reqwest",
-]
-
-[dev-dependencies]
-testkit.workspace = true
-
-[target.'cfg(unix)'.build-dependencies]
-cc = "1"
-
-[lints]
-workspace = true
-"#,
-        );
-        assert_eq!(manifest.package.as_deref(), Some("step01-security"));
-        assert_eq!(
-            manifest.bins,
-            [("shop-security".to_owned(), "src/main.rs".to_owned())]
-        );
-        let deps: Vec<String> = manifest
+    fn cargo_metadata_gives_every_kind_of_dependency_and_the_targets() {
+        let workspace = Workspace::parse(METADATA).unwrap();
+        let package = workspace
+            .package_in(Path::new("/ws/steps/step01-security"))
+            .unwrap();
+        assert_eq!(package.name, "step01-security");
+        let deps: Vec<String> = package
             .dependencies
             .iter()
             .map(|d| format!("{:?} {}", d.kind, d.name))
@@ -1044,18 +936,31 @@ workspace = true
             deps,
             [
                 "Normal common",
-                "Normal argon2",
                 "Normal aes-gcm",
-                "Normal oauth2",
-                "Dev testkit",
-                "Build cc",
+                "Dev contract",
+                "Build cc"
             ]
         );
+        let targets: Vec<String> = package
+            .targets
+            .iter()
+            .map(|t| format!("{:?} {} {}", t.kind, t.name, t.root.display()))
+            .collect();
+        assert_eq!(
+            targets,
+            [
+                "Lib step01_security /ws/steps/step01-security/src/lib.rs",
+                "Bin shop-security /ws/steps/step01-security/src/main.rs",
+                "Test it /ws/steps/step01-security/tests/it/main.rs",
+                "Other build-script-build /ws/steps/step01-security/build.rs",
+            ]
+        );
+        assert!(workspace.package_in(Path::new("/ws/common")).is_none());
     }
 
     #[test]
     fn the_snapshot_of_step_0_shows_its_routes_keys_dependencies_and_tests() {
-        let snapshot = snapshot(&workspace::root(), "common").unwrap();
+        let snapshot = snapshot(&Workspace::load().unwrap(), &workspace::root(), "common").unwrap();
         assert_eq!(snapshot.package, "common");
         let routes: Vec<String> = snapshot
             .routes
