@@ -56,6 +56,19 @@ pub struct Package {
     pub dependencies: Vec<Dependency>,
 }
 
+impl Package {
+    /// The nextest binary id of one of its targets: `common`, `common::bin/shop`,
+    /// `common::it`; `None` for a target that runs none of our tests.
+    pub fn binary_id(&self, target: &Target) -> Option<String> {
+        match target.kind {
+            TargetKind::Lib => Some(self.name.clone()),
+            TargetKind::Bin => Some(format!("{}::bin/{}", self.name, target.name)),
+            TargetKind::Test => Some(format!("{}::{}", self.name, target.name)),
+            TargetKind::Other => None,
+        }
+    }
+}
+
 /// Every package of the workspace.
 #[derive(Debug, Clone, Default)]
 pub struct Workspace {
