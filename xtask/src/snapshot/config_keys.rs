@@ -1,70 +1,88 @@
 //! The configuration keys a crate reads, from its config structs' syntax trees: the fields of
-//! `Config`, where a field typed by another struct of the crate is a section (`server.port`),
-//! `#[serde(flatten)]` merges a local struct's keys and skips a foreign one (an earlier step's
-//! `Config`, whose keys that step's snapshot lists), `#[serde(skip)]` is no key, and a section
-//! typed by another crate's `...Config` is shown whole, as `name.*`.
+//! `Config` (the one in `config`, else the crate's), where a field typed by another struct of
+//! the crate is a section (`server.port`) wherever that struct is defined (`crate::rest::
+//! RestConfig`, a `use`d name: see [`super::names`]), `#[serde(flatten)]` merges a local
+//! struct's keys and skips a foreign one (an earlier step's `Config`, whose keys that step's
+//! snapshot lists), `#[serde(skip)]` is no key, and a section typed by another crate's
+//! `...Config` is shown whole, as `name.*`.
 
 use syn::ext::IdentExt;
 
-use super::modules::Module;
+use super::names::{Names, segments};
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Field {
-    pub name: String,
-    /// The type's path, generics left out: `common::Config`, `Option`.
-    pub ty: Vec<String>,
-    /// The path of the first generic argument: `Option<TlsConfig>` -> `TlsConfig`.
-    pub inner: Vec<String>,
-    pub flatten: bool,
-    pub skip: bool,
+/// How deep sections nest before we stop following: a guard against a struct that holds
+/// itself (through a `Box`), far deeper than any config.
+const MAX_DEPTH: usize = 8;
+
+/// The keys of the crate's `Config`, in field order; none when it has no `Config`.
+pub fn keys_of_crate(names: &Names) -> Vec<String> {
+    let config = ["config".to_owned(), "Config".to_owned()];
+    let root = names
+        .find_struct(&[], &config)
+        .or_else(|| names.struct_named("Config"));
+    let mut keys = Vec::new();
+    if let Some((module, def)) = root {
+        collect_keys(names, &module, def, "", 0, &mut keys);
+    }
+    keys
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StructDef {
-    pub name: String,
-    pub fields: Vec<Field>,
-}
-
-/// Every struct with named fields in the given modules.
-pub fn structs_in<'a>(modules: impl IntoIterator<Item = &'a Module>) -> Vec<StructDef> {
-    let mut structs = Vec::new();
-    for module in modules {
-        for item in &module.items {
-            if let syn::Item::Struct(def) = item
-                && let syn::Fields::Named(named) = &def.fields
-            {
-                structs.push(StructDef {
-                    name: def.ident.unraw().to_string(),
-                    fields: named.named.iter().filter_map(field).collect(),
-                });
+fn collect_keys(
+    names: &Names,
+    module: &[String],
+    def: &syn::ItemStruct,
+    prefix: &str,
+    depth: usize,
+    keys: &mut Vec<String>,
+) {
+    let syn::Fields::Named(fields) = &def.fields else {
+        return;
+    };
+    if depth > MAX_DEPTH {
+        return;
+    }
+    for field in &fields.named {
+        let Some(ident) = &field.ident else { continue };
+        let serde = |word: &str| serde_flag(&field.attrs, word);
+        if serde("skip") || serde("skip_deserializing") {
+            continue;
+        }
+        let key = format!("{prefix}{}", ident.unraw());
+        let path = section_type(&field.ty).map(segments).unwrap_or_default();
+        let section = names.find_struct(module, &path);
+        let written = names.expand(module, &path);
+        let last = written.last().map(String::as_str).unwrap_or_default();
+        match section {
+            Some((at, inner)) if serde("flatten") => {
+                collect_keys(names, &at, inner, prefix, depth + 1, keys)
             }
+            Some((at, inner)) => {
+                collect_keys(names, &at, inner, &format!("{key}."), depth + 1, keys)
+            }
+            None if serde("flatten") => {}
+            None if written.len() > 1 && last.ends_with("Config") => keys.push(format!("{key}.*")),
+            None => keys.push(key),
         }
     }
-    structs
 }
 
-fn field(field: &syn::Field) -> Option<Field> {
-    let name = field.ident.as_ref()?.unraw().to_string();
-    let ty = type_path(&field.ty);
-    let inner = ty
-        .and_then(|path| path.segments.last())
-        .and_then(|last| match &last.arguments {
-            syn::PathArguments::AngleBracketed(args) => {
-                args.args.iter().find_map(|arg| match arg {
-                    syn::GenericArgument::Type(ty) => type_path(ty),
-                    _ => None,
-                })
-            }
+/// The path of the type a field's section would be: the type itself, or what an `Option`,
+/// `Box`, `Arc` or `Vec` holds.
+fn section_type(ty: &syn::Type) -> Option<&syn::Path> {
+    let path = type_path(ty)?;
+    let last = path.segments.last()?;
+    if matches!(
+        last.ident.to_string().as_str(),
+        "Option" | "Box" | "Arc" | "Vec"
+    ) && let syn::PathArguments::AngleBracketed(args) = &last.arguments
+        && let Some(inner) = args.args.iter().find_map(|arg| match arg {
+            syn::GenericArgument::Type(ty) => type_path(ty),
             _ => None,
-        });
-    let serde = |word: &str| serde_flag(&field.attrs, word);
-    Some(Field {
-        name,
-        ty: ty.map(segments).unwrap_or_default(),
-        inner: inner.map(segments).unwrap_or_default(),
-        flatten: serde("flatten"),
-        skip: serde("skip") || serde("skip_deserializing"),
-    })
+        })
+    {
+        return Some(inner);
+    }
+    Some(path)
 }
 
 fn type_path(ty: &syn::Type) -> Option<&syn::Path> {
@@ -74,13 +92,6 @@ fn type_path(ty: &syn::Type) -> Option<&syn::Path> {
         syn::Type::Paren(paren) => type_path(&paren.elem),
         _ => None,
     }
-}
-
-fn segments(path: &syn::Path) -> Vec<String> {
-    path.segments
-        .iter()
-        .map(|s| s.ident.unraw().to_string())
-        .collect()
 }
 
 /// `#[serde(..., word, ...)]` or `#[serde(word = ...)]`.
@@ -101,53 +112,6 @@ fn serde_flag(attrs: &[syn::Attribute], word: &str) -> bool {
         });
     }
     found
-}
-
-/// The keys under struct `root`, in field order.
-pub fn config_keys(structs: &[StructDef], root: &str) -> Vec<String> {
-    let mut keys = Vec::new();
-    collect_keys(structs, root, "", 0, &mut keys);
-    keys
-}
-
-fn collect_keys(
-    structs: &[StructDef],
-    name: &str,
-    prefix: &str,
-    depth: usize,
-    keys: &mut Vec<String>,
-) {
-    let Some(def) = structs.iter().find(|s| s.name == name) else {
-        return;
-    };
-    if depth > 8 {
-        return;
-    }
-    for field in def.fields.iter().filter(|f| !f.skip) {
-        let wrapper = matches!(
-            field.ty.last().map(String::as_str),
-            Some("Option" | "Box" | "Arc" | "Vec")
-        );
-        let path = if wrapper && !field.inner.is_empty() {
-            &field.inner
-        } else {
-            &field.ty
-        };
-        let last = path.last().map(String::as_str).unwrap_or_default();
-        let local = path.len() == 1 && structs.iter().any(|s| s.name == last);
-        let key = format!("{prefix}{}", field.name);
-        if field.flatten {
-            if local {
-                collect_keys(structs, last, prefix, depth + 1, keys);
-            }
-        } else if local {
-            collect_keys(structs, last, &format!("{key}."), depth + 1, keys);
-        } else if path.len() > 1 && last.ends_with("Config") {
-            keys.push(format!("{key}.*"));
-        } else {
-            keys.push(key);
-        }
-    }
 }
 
 /// `server.port` -> `APP__SERVER__PORT`.

@@ -1,17 +1,17 @@
 //! A crate's public shape, read from its manifest and its sources: routes, config keys,
-//! dependencies, files and tests. `cargo xtask diff A B` compares the snapshots of the crates
-//! steps A and B are built from.
-//!
-//! The manifest comes from cargo ([`manifest`]: `cargo metadata`), the sources from syn
-//! ([`modules`]: each target's module tree, parsed), so a comment, a string or a file that no
-//! `mod` reaches can never be mistaken for code. On that tree: [`routes`] (what the routers
-//! declare), [`config_keys`] (what the config structs read), [`test_fns`] (what nextest runs).
-//! It is still a review aid, not a compiler: a route built at run time from a `format!`, or
-//! keys read outside the config structs, are not seen.
+//! dependencies, files and tests; `cargo xtask diff A B` compares the snapshots of the crates
+//! steps A and B are built from. The manifest comes from cargo ([`manifest`]: `cargo
+//! metadata`), the sources from syn ([`modules`]: each target's module tree, parsed), so a
+//! comment, a string or a file that no `mod` reaches is never mistaken for code. On that tree:
+//! [`names`] (what a path names inside the crate: a string constant, a struct in another
+//! module), [`routes`] (what the routers declare), [`config_keys`] (what the config structs
+//! read), [`test_fns`] (what nextest runs). It is a review aid, not a compiler: a route built at
+//! run time with `format!`, or a key read outside the config structs, is not seen.
 
 mod config_keys;
 mod manifest;
 mod modules;
+mod names;
 mod routes;
 mod test_fns;
 
@@ -25,6 +25,7 @@ pub use manifest::{DepKind, Dependency, Workspace};
 pub use routes::{Nest, Route};
 
 use manifest::TargetKind;
+use names::Names;
 
 /// What one crate declares, each list sorted.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -64,9 +65,10 @@ pub fn snapshot(workspace: &Workspace, root: &Path, dir: &str) -> anyhow::Result
         ..CrateSnapshot::default()
     };
 
-    // The lib and the bins: what the step serves and reads. Test binaries only add tests.
-    let mut served = Vec::new();
-    for target in &package.targets {
+    // The lib first: its `Config` is the crate's, even where a bin has one too.
+    let mut targets: Vec<&manifest::Target> = package.targets.iter().collect();
+    targets.sort_by_key(|t| t.kind != TargetKind::Lib);
+    for target in targets {
         let Some(binary) = package.binary_id(target) else {
             continue;
         };
@@ -78,25 +80,22 @@ pub fn snapshot(workspace: &Workspace, root: &Path, dir: &str) -> anyhow::Result
                     .map(|name| format!("{binary} {name}")),
             );
         }
-        if matches!(target.kind, TargetKind::Lib | TargetKind::Bin) {
-            served.extend(modules);
+        // The lib and the bins are what the step serves and reads; test binaries only add
+        // tests. Names leave out test-only modules: their structs and constants are fixtures.
+        if !matches!(target.kind, TargetKind::Lib | TargetKind::Bin) {
+            continue;
+        }
+        let names = Names::new(modules.iter().filter(|m| !m.test_only));
+        for module in &modules {
+            let (routes, nests) = routes::routes_in(module, &names, &relative(&module.file));
+            snapshot.routes.extend(routes);
+            snapshot.nests.extend(nests);
+        }
+        // The lib's `Config`, or a bin's when the lib has none.
+        if snapshot.config_keys.is_empty() {
+            snapshot.config_keys = config_keys::keys_of_crate(&names);
         }
     }
-    for module in &served {
-        let (routes, nests) = routes::routes_in(module, &relative(&module.file));
-        snapshot.routes.extend(routes);
-        snapshot.nests.extend(nests);
-    }
-    // The config structs live in config.rs (or config/); elsewhere only if not there.
-    // Not in test modules: their structs are fixtures.
-    let compiled: Vec<&modules::Module> = served.iter().filter(|m| !m.test_only).collect();
-    let in_config = |m: &&&modules::Module| m.path.first().is_some_and(|p| p == "config");
-    let structs = config_keys::structs_in(compiled.iter().filter(in_config).copied());
-    snapshot.config_keys = if structs.iter().any(|s| s.name == "Config") {
-        config_keys::config_keys(&structs, "Config")
-    } else {
-        config_keys::config_keys(&config_keys::structs_in(compiled), "Config")
-    };
 
     snapshot.routes.sort();
     snapshot.routes.dedup();

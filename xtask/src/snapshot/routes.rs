@@ -1,8 +1,10 @@
 //! The routes a crate's routers declare, read from method calls in its syntax tree:
 //! `.route("/path", get(a).post(b))` gives `GET /path` and `POST /path`, `.route_service` gives
 //! `ANY`, `on(MethodFilter::PUT, h)` gives `PUT`, and `.nest("/prefix", ...)` a [`Nest`].
-//! Code compiled only into tests (`#[cfg(test)]`) serves fakes of its own, not the step's API,
-//! so it is skipped; so are closures inside a method router (a handler's body is not routing).
+//! A path may be a string constant of the crate (`.route(NOOP_PATH, get(noop))`), resolved
+//! through [`Names`]. Code compiled only into tests (`#[cfg(test)]`) serves fakes of its own,
+//! not the step's API, so it is skipped; so are closures inside a method router (a handler's
+//! body is not routing).
 
 use std::collections::BTreeSet;
 
@@ -10,6 +12,7 @@ use syn::punctuated::Punctuated;
 use syn::visit::{self, Visit};
 
 use super::modules::{Module, is_cfg_test};
+use super::names::{Names, segments};
 
 /// One route as the router declares it.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -33,9 +36,12 @@ const METHODS: &[&str] = &[
     "get", "post", "put", "delete", "patch", "head", "options", "trace", "connect", "any",
 ];
 
-/// The routes and nests of one module; `file` is how [`Route::at`] names its file.
-pub fn routes_in(module: &Module, file: &str) -> (Vec<Route>, Vec<Nest>) {
+/// The routes and nests of one module of the crate `names` holds; `file` is how
+/// [`Route::at`] names its file.
+pub fn routes_in(module: &Module, names: &Names, file: &str) -> (Vec<Route>, Vec<Nest>) {
     let mut finder = Finder {
+        module: &module.path,
+        names,
         file,
         routes: Vec::new(),
         nests: Vec::new(),
@@ -49,6 +55,8 @@ pub fn routes_in(module: &Module, file: &str) -> (Vec<Route>, Vec<Nest>) {
 }
 
 struct Finder<'a> {
+    module: &'a [String],
+    names: &'a Names<'a>,
     file: &'a str,
     routes: Vec<Route>,
     nests: Vec<Nest>,
@@ -62,6 +70,11 @@ impl Finder<'_> {
                 lit: syn::Lit::Str(text),
                 ..
             }) => Some((text.value(), text.span().start().line)),
+            syn::Expr::Path(path) => {
+                let text = self.names.find_string(self.module, &segments(&path.path))?;
+                let line = path.path.segments.last()?.ident.span().start().line;
+                Some((text.to_owned(), line))
+            }
             _ => None,
         }
     }

@@ -3,8 +3,9 @@
 
 use std::path::Path;
 
-use super::config_keys::{config_keys, env_name, structs_in};
+use super::config_keys::{env_name, keys_of_crate};
 use super::modules::{Module, read_crate};
+use super::names::Names;
 use super::routes::{Nest, routes_in};
 use super::test_fns::tests_in;
 use super::*;
@@ -23,11 +24,16 @@ fn read(files: &[(&str, &str)]) -> (tempfile::TempDir, Vec<Module>) {
 }
 
 fn shown_routes(modules: &[Module]) -> Vec<String> {
+    let names = Names::new(modules.iter().filter(|m| !m.test_only));
     modules
         .iter()
-        .flat_map(|m| routes_in(m, "src/routes.rs").0)
+        .flat_map(|m| routes_in(m, &names, "src/routes.rs").0)
         .map(|r| format!("{} {} {}", r.method, r.path, r.at))
         .collect()
+}
+
+fn keys(modules: &[Module]) -> Vec<String> {
+    keys_of_crate(&Names::new(modules))
 }
 
 #[test]
@@ -71,7 +77,7 @@ fn routes_are_read_with_every_method_of_their_method_router() {
         ]
     );
     assert_eq!(
-        routes_in(&modules[0], "src/routes.rs").1,
+        routes_in(&modules[0], &Names::new(&modules), "src/routes.rs").1,
         [Nest {
             prefix: "/api/v1".into(),
             at: "src/routes.rs:11".into()
@@ -115,7 +121,7 @@ pub struct TlsConfig { cert: PathBuf }
 fn config_keys_follow_sections_and_flattening() {
     let (_dir, modules) = read(&[("src/config.rs", CONFIG)]);
     assert_eq!(
-        config_keys(&structs_in(&modules), "Config"),
+        keys(&modules),
         [
             "security.refresh_ttl_secs",
             "security.keys",
@@ -136,10 +142,7 @@ fn a_section_typed_by_another_crate_is_shown_whole() {
         "src/config.rs",
         "pub struct Config { pub base: common::Config, pub port: u16 }",
     )]);
-    assert_eq!(
-        config_keys(&structs_in(&modules), "Config"),
-        ["base.*", "port"]
-    );
+    assert_eq!(keys(&modules), ["base.*", "port"]);
 }
 
 const TESTS: &str = r#"
@@ -328,6 +331,106 @@ fn test_only_routers_are_not_routes_of_the_crate() {
         ),
     ]);
     assert_eq!(shown_routes(&modules), ["GET /products src/routes.rs:1"]);
+}
+
+#[test]
+fn route_paths_named_by_string_constants_of_the_crate_are_resolved() {
+    let (_dir, modules) = read(&[
+        (
+            "src/lib.rs",
+            "mod paths; mod routes; pub use paths::PROFILE_PATH;",
+        ),
+        (
+            "src/paths.rs",
+            "pub const ORDERS: &str = \"/orders\"; pub const PROFILE_PATH: &str = \"/profile\";",
+        ),
+        (
+            "src/routes.rs",
+            r#"use crate::paths::ORDERS as ORDERS_PATH;
+pub const NOOP_PATH: &str = "/internal/noop";
+static STATIC_PATH: &str = "/static";
+pub fn router() -> Router {
+    Router::new()
+        .route(NOOP_PATH, get(noop))
+        .route(crate::paths::ORDERS, post(place))
+        .route(ORDERS_PATH, get(list))
+        .route(super::PROFILE_PATH, get(profile))
+        .route(self::STATIC_PATH, get(serve))
+        .route(common::HEALTH_PATH, get(health))
+}"#,
+        ),
+    ]);
+    assert_eq!(
+        shown_routes(&modules),
+        [
+            "GET /internal/noop src/routes.rs:6",
+            "POST /orders src/routes.rs:7",
+            "GET /orders src/routes.rs:8",
+            "GET /profile src/routes.rs:9",
+            "GET /static src/routes.rs:10",
+        ]
+    );
+}
+
+#[test]
+fn a_section_typed_by_a_path_into_the_same_crate_lists_its_keys() {
+    let (_dir, modules) = read(&[
+        ("src/lib.rs", "mod config; mod rest; mod graphql;"),
+        (
+            "src/config.rs",
+            r#"use crate::graphql::GraphqlConfig;
+use common::config::ServerConfig;
+pub struct Config {
+    #[serde(flatten)]
+    pub base: step01_security::Config,
+    pub rest: crate::rest::RestConfig,
+    pub graphql: GraphqlConfig,
+    pub server: ServerConfig,
+    pub limits: super::rest::Limits,
+}"#,
+        ),
+        (
+            "src/rest.rs",
+            "pub struct RestConfig { pub v1_sunset: String } pub struct Limits { pub burst: u32 }",
+        ),
+        ("src/graphql/mod.rs", "mod config; pub use config::*;"),
+        (
+            "src/graphql/config.rs",
+            "pub struct GraphqlConfig { pub max_depth: usize }",
+        ),
+    ]);
+    assert_eq!(
+        keys(&modules),
+        [
+            "rest.v1_sunset",
+            "graphql.max_depth",
+            "server.*",
+            "limits.burst"
+        ]
+    );
+}
+
+#[test]
+fn step_4s_routes_named_by_constants_are_in_its_snapshot() {
+    let snapshot = snapshot(
+        &Workspace::load().unwrap(),
+        &workspace::root(),
+        "steps/step04-optimize",
+    )
+    .unwrap();
+    let routes: Vec<String> = snapshot
+        .routes
+        .iter()
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect();
+    assert!(
+        routes.contains(&"GET /internal/noop".to_owned()),
+        "{routes:?}"
+    );
+    assert!(
+        routes.contains(&"GET /internal/profile".to_owned()),
+        "{routes:?}"
+    );
 }
 
 #[test]
