@@ -41,6 +41,9 @@ impl Test {
         let mut services = steps::services_of(STEPS);
         services.push(crate::services::Service::Postgres);
         crate::prereq::ensure_local_programs(&services, &steps::tools_of(STEPS))?;
+        // Step 4's tests run `cargo xtask load`, which runs loadgen built in release: built
+        // here, outside any test's time limit, its first build takes minutes.
+        crate::loadgen::build()?;
         let services = Services::start(
             &steps::services_of(STEPS),
             Origin::EnvironmentFirst,
