@@ -410,19 +410,20 @@ pub struct Config {
     );
 }
 
-#[test]
-fn step_4s_routes_named_by_constants_are_in_its_snapshot() {
-    let snapshot = snapshot(
-        &Workspace::load().unwrap(),
-        &workspace::root(),
-        "steps/step04-optimize",
-    )
-    .unwrap();
-    let routes: Vec<String> = snapshot
+/// The snapshot of the real crate in `dir`, and its routes as `METHOD /path`.
+fn real_snapshot(dir: &str) -> (CrateSnapshot, Vec<String>) {
+    let snapshot = snapshot(&Workspace::load().unwrap(), &workspace::root(), dir).unwrap();
+    let routes = snapshot
         .routes
         .iter()
         .map(|r| format!("{} {}", r.method, r.path))
         .collect();
+    (snapshot, routes)
+}
+
+#[test]
+fn step_4s_routes_named_by_constants_are_in_its_snapshot() {
+    let (_, routes) = real_snapshot("steps/step04-optimize");
     assert!(
         routes.contains(&"GET /internal/noop".to_owned()),
         "{routes:?}"
@@ -435,13 +436,8 @@ fn step_4s_routes_named_by_constants_are_in_its_snapshot() {
 
 #[test]
 fn the_snapshot_of_step_0_shows_its_routes_keys_dependencies_and_tests() {
-    let snapshot = snapshot(&Workspace::load().unwrap(), &workspace::root(), "common").unwrap();
+    let (snapshot, routes) = real_snapshot("common");
     assert_eq!(snapshot.package, "common");
-    let routes: Vec<String> = snapshot
-        .routes
-        .iter()
-        .map(|r| format!("{} {}", r.method, r.path))
-        .collect();
     for expected in [
         "GET /health",
         "POST /auth/login",
