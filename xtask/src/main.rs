@@ -6,11 +6,12 @@
 //! provision), [`nextest`] (running tests, reading per-test results), [`report`] (the report of
 //! `step`), [`snapshot`] (a crate's routes, config keys, dependencies, files and tests, for
 //! `diff`), [`ui`] (progress on a terminal, plain lines elsewhere), [`interrupt`] (Ctrl-C),
-//! [`load`] (the load generator of `load` and `profile`), [`prereq`], [`workspace`].
+//! [`loadgen`] (building and running the load generator of `load` and `profile`), [`prereq`],
+//! [`workspace`].
 
 mod cmd;
 mod interrupt;
-mod load;
+mod loadgen;
 mod nextest;
 mod prereq;
 mod report;

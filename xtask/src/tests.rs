@@ -192,3 +192,48 @@ fn load_passes_env_pairs_to_the_server_it_starts_and_refuses_them_for_another() 
     let refused = external.target(&[]).err().expect("refused");
     assert!(refused.to_string().contains("--env"), "{refused}");
 }
+
+#[test]
+fn load_and_profile_pass_their_options_to_loadgen() {
+    let Command::Load(load) = parse(&[
+        "load",
+        "4",
+        "--scenario",
+        "detail",
+        "--rate",
+        "800",
+        "--duration",
+        "30",
+        "--release",
+        "--out",
+        "/tmp/reports",
+    ])
+    .unwrap() else {
+        panic!("not load")
+    };
+    let args = load.loadgen_args("http://127.0.0.1:9000");
+    let value = |flag: &str| {
+        let at = args.iter().position(|a| a == flag).expect(flag);
+        args[at + 1].as_str()
+    };
+    assert_eq!(value("--base-url"), "http://127.0.0.1:9000");
+    assert_eq!(value("--step"), "4");
+    assert_eq!(value("--scenario"), "detail");
+    assert_eq!(value("--rate"), "800");
+    assert_eq!(value("--duration"), "30");
+    assert_eq!(value("--max-in-flight"), "64");
+    assert_eq!(value("--server-build"), "release");
+    assert_eq!(value("--out"), "/tmp/reports");
+    assert!(parse(&["load", "4", "--scenario", "checkout"]).is_err());
+
+    let Command::Profile(profile) = parse(&["profile", "4", "--base-url", "http://x"]).unwrap()
+    else {
+        panic!("not profile")
+    };
+    let args = profile.load.loadgen_args("http://x");
+    assert!(
+        !args.contains(&"--rate".to_owned()),
+        "max throughput: {args:?}"
+    );
+    assert!(args.windows(2).any(|w| w == ["--server-build", "external"]));
+}

@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::process::ExitCode;
 
-use crate::snapshot::{self, CrateSnapshot, DepKind, Dependency, Route, env_name};
+use crate::snapshot::{self, CrateSnapshot, DepKind, Dependency, Route, Workspace, env_name};
 use crate::steps::{self, StepInfo};
 use crate::ui::Paint;
 use crate::workspace;
@@ -32,13 +32,14 @@ impl Diff {
         let from = steps::chain(self.from)?;
         let to = steps::chain(self.to)?;
         let root = workspace::root();
-        let snap = |chain: &[StepInfo]| -> anyhow::Result<Vec<CrateSnapshot>> {
-            chain
-                .iter()
-                .map(|s| snapshot::snapshot(&root, s.dir))
-                .collect()
-        };
-        let diff = StepDiff::between(&snap(from)?, &snap(to)?);
+        let packages = Workspace::load()?;
+        // Each crate once: the two chains share their first steps.
+        let longer = if from.len() > to.len() { from } else { to };
+        let snapshots = longer
+            .iter()
+            .map(|s| snapshot::snapshot(&packages, &root, s.dir))
+            .collect::<anyhow::Result<Vec<CrateSnapshot>>>()?;
+        let diff = StepDiff::between(&snapshots[..from.len()], &snapshots[..to.len()]);
         let chapters: Vec<&str> = to
             .iter()
             .filter(|s| s.number > self.from)
@@ -418,7 +419,8 @@ mod tests {
     #[test]
     fn diff_0_0_prints_nothing_new() {
         let info = steps::find(0).unwrap();
-        let snapshot = snapshot::snapshot(&workspace::root(), info.dir).unwrap();
+        let snapshot =
+            snapshot::snapshot(&Workspace::load().unwrap(), &workspace::root(), info.dir).unwrap();
         let diff = StepDiff::between(
             std::slice::from_ref(&snapshot),
             std::slice::from_ref(&snapshot),

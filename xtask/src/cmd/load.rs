@@ -2,18 +2,19 @@
 //! at `--base-url`) with the task mix or one endpoint, at a fixed arrival rate (`--rate`, open
 //! model) or at maximum throughput (`--max`, closed loop), after a few seconds of the no-I/O
 //! reference endpoint; prints the report and writes it as JSON and SVG to `target/reports/`.
-//! Exit code 1 when any request failed other than with a 429.
+//! The generator is the `loadgen` binary, built in release and given the step's URL and these
+//! options ([`crate::loadgen`]); this command starts and stops the step around it. Exit code 1
+//! when any request failed other than with a 429.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use anyhow::bail;
+use clap::builder::{PossibleValue, PossibleValuesParser};
 
+use crate::cmd::exit_code;
 use crate::cmd::run::{Stack, StartOptions, start};
-use crate::load::mix::Scenario;
-use crate::load::{self, Mode, Plan};
-use crate::workspace;
+use crate::{loadgen, workspace};
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Catalog {
@@ -37,8 +38,9 @@ pub struct Load {
     /// Drive a server that is already running instead of starting one.
     #[arg(long)]
     pub base_url: Option<String>,
-    #[arg(long, value_enum, default_value = "mix")]
-    pub scenario: Scenario,
+    /// What to ask of the server.
+    #[arg(long, default_value = "mix", value_parser = scenarios())]
+    pub scenario: String,
     /// Open model: this many requests per second, latency from each intended start.
     #[arg(long, conflicts_with = "max")]
     pub rate: Option<f64>,
@@ -84,18 +86,6 @@ pub struct Load {
 }
 
 impl Load {
-    pub fn mode(&self) -> Mode {
-        match self.rate {
-            Some(per_sec) => Mode::Rate {
-                per_sec,
-                max_in_flight: self.max_in_flight,
-            },
-            None => Mode::Max {
-                concurrency: self.concurrency,
-            },
-        }
-    }
-
     /// The server's environment for a load run.
     pub fn server_env(&self) -> Vec<(String, String)> {
         let mut env = Vec::new();
@@ -109,12 +99,9 @@ impl Load {
         env
     }
 
-    /// Starts the step unless `--base-url` names one; returns the stack and the base URL.
-    pub fn target(
-        &self,
-        extra_env: &[(String, String)],
-    ) -> anyhow::Result<(Option<Stack>, String)> {
-        if let Some(base) = &self.base_url {
+    /// Refuses options that do not fit together, before anything is built or started.
+    pub fn check(&self) -> anyhow::Result<()> {
+        if self.base_url.is_some() {
             if self.catalog == Catalog::Large {
                 bail!("--catalog large seeds a server this command starts; without --base-url");
             }
@@ -124,10 +111,20 @@ impl Load {
                      without --base-url"
                 );
             }
-            return Ok((None, base.clone()));
-        }
-        if self.catalog == Catalog::Large && self.number < 4 {
+        } else if self.catalog == Catalog::Large && self.number < 4 {
             bail!("--catalog large needs step 4 or later (step04-optimize seed --large)");
+        }
+        Ok(())
+    }
+
+    /// Starts the step unless `--base-url` names one; returns the stack and the base URL.
+    pub fn target(
+        &self,
+        extra_env: &[(String, String)],
+    ) -> anyhow::Result<(Option<Stack>, String)> {
+        self.check()?;
+        if let Some(base) = &self.base_url {
+            return Ok((None, base.clone()));
         }
         let mut env = self.server_env();
         env.extend_from_slice(extra_env);
@@ -148,22 +145,53 @@ impl Load {
         Ok((Some(stack), base))
     }
 
-    pub fn plan(&self, base_url: String) -> Plan {
-        Plan {
-            step: self.number,
-            base_url,
-            scenario: self.scenario,
-            mode: self.mode(),
-            duration: Duration::from_secs(self.duration),
-            reference: Duration::from_secs(self.reference_secs),
-            reference_concurrency: self.concurrency,
-            users: self.users,
-            server_build: match (&self.base_url, self.release) {
-                (Some(_), _) => "external".into(),
-                (None, true) => "release".into(),
-                (None, false) => "debug".into(),
-            },
+    /// loadgen's options for this run against `base_url`.
+    pub fn loadgen_args(&self, base_url: &str) -> Vec<String> {
+        let server_build = match (&self.base_url, self.release) {
+            (Some(_), _) => "external",
+            (None, true) => "release",
+            (None, false) => "debug",
+        };
+        let mut args: Vec<String> = [
+            ("--base-url", base_url.to_owned()),
+            ("--step", self.number.to_string()),
+            ("--scenario", self.scenario.clone()),
+            ("--duration", self.duration.to_string()),
+            ("--concurrency", self.concurrency.to_string()),
+            ("--max-in-flight", self.max_in_flight.to_string()),
+            ("--reference-secs", self.reference_secs.to_string()),
+            ("--users", self.users.to_string()),
+            ("--server-build", server_build.to_owned()),
+            ("--out", self.reports_dir().display().to_string()),
+        ]
+        .into_iter()
+        .flat_map(|(flag, value)| [flag.to_owned(), value])
+        .collect();
+        if let Some(rate) = self.rate {
+            args.extend(["--rate".to_owned(), rate.to_string()]);
         }
+        args
+    }
+
+    /// Builds loadgen, starts the step (unless `--base-url`), runs loadgen with `extra`
+    /// options, stops the step; loadgen's exit code is ours.
+    pub fn drive(
+        &self,
+        server_env: &[(String, String)],
+        extra: &[String],
+    ) -> anyhow::Result<ExitCode> {
+        self.check()?;
+        // Built before the step starts: a first release build takes minutes, and the step
+        // would sit idle through them.
+        let program = loadgen::build()?;
+        let (stack, base) = self.target(server_env)?;
+        let mut args = self.loadgen_args(&base);
+        args.extend_from_slice(extra);
+        let status = loadgen::run(&program, &args);
+        if let Some(stack) = stack {
+            stack.stop();
+        }
+        Ok(exit_code(status?))
     }
 
     pub fn reports_dir(&self) -> PathBuf {
@@ -173,36 +201,21 @@ impl Load {
     }
 
     pub fn run(self) -> anyhow::Result<ExitCode> {
-        let runtime = tokio::runtime::Runtime::new()?;
-        let (stack, base) = self.target(&[])?;
-        let plan = self.plan(base);
-        eprintln!(
-            "load: step {}, scenario {}, {} for {} s ...",
-            plan.step,
-            plan.scenario.name(),
-            if self.rate.is_some() {
-                "open model"
-            } else {
-                "max throughput"
-            },
-            self.duration
-        );
-        let outcome = runtime.block_on(load::run(&plan));
-        if let Some(stack) = stack {
-            stack.stop();
-        }
-        let report = outcome?;
-        let (json, svg) = load::write(&report, &self.reports_dir(), &load::timestamp())?;
-        print!("{}", report.table());
-        println!("report  {}", json.display());
-        println!("chart   {}", svg.display());
-        let unexpected = report.unexpected_errors();
-        if unexpected > 0 {
-            eprintln!("{unexpected} requests failed (other than 429)");
-            return Ok(ExitCode::FAILURE);
-        }
-        Ok(ExitCode::SUCCESS)
+        self.drive(&[], &[])
     }
+}
+
+/// loadgen's scenarios, so a misspelt one fails here, before a step is started for it.
+fn scenarios() -> PossibleValuesParser {
+    PossibleValuesParser::new([
+        PossibleValue::new("mix").help("The realistic task mix: mostly browsing, a few writes"),
+        PossibleValue::new("reference")
+            .help("Only the no-I/O reference endpoint, `GET /internal/noop`"),
+        PossibleValue::new("detail")
+            .help("Only product detail, over 100 hot products (cached after their first read)"),
+        PossibleValue::new("listing")
+            .help("Only listings, with filters, sorts and pages; a row per query shape"),
+    ])
 }
 
 /// `KEY=VALUE` of `--env`.

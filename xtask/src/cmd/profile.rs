@@ -1,16 +1,16 @@
 //! `cargo xtask profile N`: a load run (any of `load`'s options) against step N served with
-//! profiling on (`APP__OPTIMIZE__PROFILING_ENABLED=true`), which asks the server for a CPU
-//! profile of `--seconds` in the middle of the run (`GET /internal/profile?seconds=S`, a pprof
-//! flamegraph sampled inside the process: no `perf` needed) and writes it to
-//! `target/reports/flamegraph-stepN-<stamp>.svg`, beside the run's own report.
+//! profiling on (`APP__OPTIMIZE__PROFILING_ENABLED=true`), in which the generator asks the
+//! server for a CPU profile of `--seconds` 2 s into the scenario (`GET
+//! /internal/profile?seconds=S`, a pprof flamegraph sampled inside the process: no `perf`
+//! needed) and writes it to `target/reports/flamegraph-stepN-<stamp>.svg`, beside the run's own
+//! report. loadgen makes that request (its `--profile-seconds`): it knows when its scenario
+//! starts, and xtask needs no HTTP client of its own.
 
 use std::process::ExitCode;
-use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 
 use crate::cmd::load::Load;
-use crate::load;
 
 #[derive(clap::Args, Debug)]
 #[command(after_long_help = "\
@@ -34,54 +34,13 @@ impl Profile {
                 self.seconds
             );
         }
-        let runtime = tokio::runtime::Runtime::new()?;
         let profiling = [(
             "APP__OPTIMIZE__PROFILING_ENABLED".to_owned(),
             "true".to_owned(),
         )];
-        let (stack, base) = self.load.target(&profiling)?;
-        let plan = self.load.plan(base.clone());
-        let seconds = self.seconds;
-        // The profile starts once the reference phase is over and the scenario has warmed up.
-        let delay = plan.reference + Duration::from_secs(2);
-        let outcome = runtime.block_on(async {
-            let profile = tokio::spawn(async move {
-                tokio::time::sleep(delay).await;
-                let url = format!("{base}/internal/profile?seconds={seconds}");
-                let response = reqwest::Client::new()
-                    .get(&url)
-                    .timeout(Duration::from_secs(seconds + 30))
-                    .send()
-                    .await
-                    .with_context(|| format!("GET {url}"))?;
-                let status = response.status();
-                let body = response.bytes().await?;
-                if !status.is_success() {
-                    bail!(
-                        "GET {url} answered {status}: {}",
-                        String::from_utf8_lossy(&body)
-                    );
-                }
-                anyhow::Ok(body)
-            });
-            let report = load::run(&plan).await;
-            let flamegraph = profile.await.context("the profile request panicked")?;
-            anyhow::Ok((report?, flamegraph?))
-        });
-        if let Some(stack) = stack {
-            stack.stop();
-        }
-        let (report, flamegraph) = outcome?;
-        let stamp = load::timestamp();
-        let dir = self.load.reports_dir();
-        let (json, svg) = load::write(&report, &dir, &stamp)?;
-        let flame = dir.join(format!("flamegraph-step{}-{stamp}.svg", report.step));
-        std::fs::write(&flame, &flamegraph)
-            .with_context(|| format!("writing {}", flame.display()))?;
-        print!("{}", report.table());
-        println!("report      {}", json.display());
-        println!("chart       {}", svg.display());
-        println!("flamegraph  {}", flame.display());
-        Ok(ExitCode::SUCCESS)
+        self.load.drive(
+            &profiling,
+            &["--profile-seconds".to_owned(), self.seconds.to_string()],
+        )
     }
 }

@@ -45,6 +45,9 @@ impl Test {
         let mut tools = steps::tools_of(STEPS);
         tools.push(Tool::Debootstrap);
         crate::prereq::ensure_local_programs(&services, &tools)?;
+        // Step 4's tests run `cargo xtask load`, which runs loadgen built in release: built
+        // here, outside any test's time limit, its first build takes minutes.
+        crate::loadgen::build()?;
         let services = Services::start(
             &steps::services_of(STEPS),
             Origin::EnvironmentFirst,

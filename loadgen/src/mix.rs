@@ -27,11 +27,11 @@ use rand::Rng;
 use rand::seq::IndexedRandom;
 use serde_json::{Value, json};
 
-use super::scheduler::Outcome;
+use crate::scheduler::Outcome;
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Scenario {
-    /// The realistic task mix (see `cargo xtask help load`).
+    /// The realistic task mix (see `loadgen --help`).
     Mix,
     /// Only the no-I/O reference endpoint, `GET /internal/noop`.
     Reference,

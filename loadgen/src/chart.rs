@@ -8,7 +8,7 @@ use std::path::Path;
 use anyhow::Context;
 use plotters::prelude::*;
 
-use super::report::{CHART_PERCENTILES, Report, Row};
+use crate::report::{CHART_PERCENTILES, Report, Row};
 
 const LABELS: [&str; 8] = ["min", "p50", "p75", "p90", "p95", "p99", "p99.9", "max"];
 
@@ -27,8 +27,10 @@ pub fn write_svg(report: &Report, path: &Path) -> anyhow::Result<()> {
     let root = SVGBackend::new(path, (960, 560)).into_drawing_area();
     root.fill(&WHITE).map_err(draw_error)?;
     let title = format!(
-        "step {}: {} ({}), latency by percentile",
-        report.step, report.scenario, report.mode
+        "{}: {} ({}), latency by percentile",
+        report.target(),
+        report.scenario,
+        report.mode
     );
     let mut chart = ChartBuilder::on(&root)
         .caption(title, ("sans-serif", 20))

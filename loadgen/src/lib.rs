@@ -1,17 +1,20 @@
-//! The load generator behind `cargo xtask load` and `profile`: [`scheduler`] (when requests
-//! start, latency from the intended start), [`mix`] (what is asked: the task mix and the
-//! single-endpoint scenarios), [`report`] (HDR histograms into rows, table, JSON), [`chart`]
-//! (the latency chart).
-//!
-//! Why a small driver on reqwest rather than goose: goose is a closed model per user (each
-//! GooseUser runs its next task when the last answered, throttled at most), so a stalled server
-//! slows the senders and the stall disappears from the numbers (coordinated omission); a fixed
-//! arrival rate needs requests scheduled at intended times whatever came back, which its
-//! scheduler does not offer. It would also add a large dependency tree to xtask, which every
-//! learner builds. reqwest is already here and the open-model scheduler is 100 lines.
+//! The load generator of chapter 4, as a library and a binary (`loadgen --base-url URL`): it
+//! drives any server with this project's API (a step, later a gateway in front of several) and
+//! reports what it measured. [`cli`] (the binary's options), [`scheduler`] (when requests start, latency from the intended
+//! start), [`mix`] (what is asked: the task mix and the single-endpoint scenarios), [`report`]
+//! (HDR histograms into rows, table, JSON), [`chart`] (the latency chart), [`profile`] (a CPU
+//! profile of the server mid-run). `cargo xtask load N` and `profile N` start step N and run the
+//! binary, built in release: a debug generator measures itself, not the server. Why a small
+//! driver on reqwest rather than goose: goose is a closed model per user (each GooseUser runs
+//! its next task when the last answered, throttled at most), so a stalled server slows the
+//! senders and the stall disappears from the numbers (coordinated omission); a fixed arrival
+//! rate needs requests scheduled at intended times whatever came back, which its scheduler
+//! does not offer, and the open-model scheduler here is 100 lines.
 
 pub mod chart;
+pub mod cli;
 pub mod mix;
+pub mod profile;
 pub mod report;
 pub mod scheduler;
 
@@ -43,7 +46,8 @@ impl Mode {
 }
 
 pub struct Plan {
-    pub step: u8,
+    /// The step the server is, when known: it names the report and its files.
+    pub step: Option<u8>,
     pub base_url: String,
     pub scenario: Scenario,
     pub mode: Mode,
@@ -54,7 +58,18 @@ pub struct Plan {
     pub reference_concurrency: usize,
     /// Load users the mix registers and signs in before measuring.
     pub users: usize,
+    /// How the server was built (`release`, `debug`), or `external` when we do not know.
     pub server_build: String,
+    /// A CPU profile of this long, asked of the server 2 s into the scenario.
+    pub profile: Option<Duration>,
+}
+
+/// What a run brings back.
+pub struct Run {
+    pub report: Report,
+    /// The server's flamegraph (an SVG), when the plan asked for one; an error of its own, so
+    /// a failed profile still leaves the load report.
+    pub flamegraph: Option<anyhow::Result<Vec<u8>>>,
 }
 
 async fn drive(
@@ -82,8 +97,9 @@ async fn drive(
     }
 }
 
-/// Runs the reference phase, then the scenario, and returns the report.
-pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
+/// Runs the reference phase, then the scenario (with the profile, when asked for), and
+/// returns the report.
+pub async fn run(plan: &Plan) -> anyhow::Result<Run> {
     let started_at = time::OffsetDateTime::now_utc()
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default();
@@ -110,9 +126,24 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
             mix::REFERENCE_LABEL,
         ))
     };
+    // Started with the scenario, so it samples the scenario warmed up, not the reference.
+    let profile = plan.profile.map(|length| {
+        let base = plan.base_url.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(profile::WARM_UP).await;
+            profile::fetch(&base, length).await
+        })
+    });
     let clock = tokio::time::Instant::now();
     let samples = drive(target, plan.scenario, plan.mode, plan.duration).await;
     let elapsed = clock.elapsed();
+    let flamegraph = match profile {
+        Some(task) => Some(match task.await {
+            Ok(result) => result,
+            Err(_) => Err(anyhow::anyhow!("the profile request panicked")),
+        }),
+        None => None,
+    };
     let mut rows = report::rows(&Phase {
         samples: &samples,
         elapsed,
@@ -129,8 +160,9 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
             report::relate_to_reference(std::slice::from_mut(own), reference_row);
         }
     }
-    Ok(Report {
+    let report = Report {
         step: plan.step,
+        base_url: plan.base_url.clone(),
         scenario: plan.scenario.name().to_owned(),
         mode: plan.mode.describe(),
         started_at,
@@ -143,7 +175,8 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
         },
         reference,
         rows,
-    })
+    };
+    Ok(Run { report, flamegraph })
 }
 
 /// A file name stamp: UTC, sortable, no characters file systems dislike.
@@ -160,10 +193,20 @@ pub fn timestamp() -> String {
     )
 }
 
-/// Writes `load-stepN-<stamp>.json` and `.svg` into `dir`; returns both paths.
+/// `step4-` for a report of step 4, nothing for a server of no known step: the start of its
+/// files' names after `load-` or `flamegraph-`.
+pub fn step_prefix(step: Option<u8>) -> String {
+    step.map_or_else(String::new, |step| format!("step{step}-"))
+}
+
+/// Writes `load-stepN-<scenario>-<stamp>.json` and `.svg` into `dir`; returns both paths.
 pub fn write(report: &Report, dir: &Path, stamp: &str) -> anyhow::Result<(PathBuf, PathBuf)> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let stem = format!("load-step{}-{}-{stamp}", report.step, report.scenario);
+    let stem = format!(
+        "load-{}{}-{stamp}",
+        step_prefix(report.step),
+        report.scenario
+    );
     let json = dir.join(format!("{stem}.json"));
     std::fs::write(&json, serde_json::to_vec_pretty(report)?)
         .with_context(|| format!("writing {}", json.display()))?;

@@ -1,11 +1,17 @@
 //! The load generator's own checks: the open model's intended times and its latency from the
 //! intended start when a request stalls (on paused time, so exact), the report's maths, the
-//! JSON's shape and the chart file.
+//! JSON's shape, the chart file, and the command line's options as `cargo xtask load` passes
+//! them.
 
 use std::time::Duration;
 
-use super::report::{self, Machine, Phase, Report};
-use super::scheduler::{self, Sample, intended_offset};
+use clap::Parser;
+
+use crate::Mode;
+use crate::cli::Cli;
+use crate::mix::Scenario;
+use crate::report::{self, Machine, Phase, Report};
+use crate::scheduler::{self, Sample, intended_offset};
 
 #[test]
 fn intended_start_times_are_evenly_spaced_at_the_rate() {
@@ -99,7 +105,8 @@ fn example_report() -> Report {
     let ceiling = reference.clone();
     report::relate_to_reference(std::slice::from_mut(&mut reference), &ceiling);
     Report {
-        step: 4,
+        step: Some(4),
+        base_url: "http://127.0.0.1:8080".into(),
         scenario: "mix".into(),
         mode: "max (closed, 2 workers)".into(),
         started_at: "2026-01-01T00:00:00Z".into(),
@@ -172,7 +179,7 @@ fn the_json_report_has_the_reference_every_row_and_the_machine() {
 #[test]
 fn the_report_is_written_as_json_and_an_svg_chart_with_a_line_per_endpoint() {
     let dir = tempfile::tempdir().unwrap();
-    let (json, svg) = super::write(&example_report(), dir.path(), "20260101-000000").unwrap();
+    let (json, svg) = crate::write(&example_report(), dir.path(), "20260101-000000").unwrap();
     assert!(json.ends_with("load-step4-mix-20260101-000000.json"));
     let parsed: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
     assert_eq!(parsed["rows"].as_array().unwrap().len(), 3);
@@ -185,4 +192,101 @@ fn the_report_is_written_as_json_and_an_svg_chart_with_a_line_per_endpoint() {
         svg.matches("<polyline").count() >= 4,
         "reference, a, b, all"
     );
+}
+
+#[test]
+fn a_report_of_no_known_step_is_named_after_its_server() {
+    let mut report = example_report();
+    report.step = None;
+    assert!(
+        report
+            .table()
+            .starts_with("http://127.0.0.1:8080 - scenario mix - ")
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let (json, _) = crate::write(&report, dir.path(), "20260101-000000").unwrap();
+    assert!(json.ends_with("load-mix-20260101-000000.json"), "{json:?}");
+    let parsed: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert_eq!(parsed["step"], serde_json::Value::Null);
+    assert_eq!(parsed["base_url"], "http://127.0.0.1:8080");
+}
+
+fn cli(args: &[&str]) -> Result<Cli, clap::Error> {
+    Cli::try_parse_from(std::iter::once("loadgen").chain(args.iter().copied()))
+}
+
+#[test]
+fn the_command_line_cargo_xtask_passes_becomes_the_plan() {
+    let plan = cli(&[
+        "--base-url",
+        "http://127.0.0.1:9000",
+        "--scenario",
+        "detail",
+        "--rate",
+        "800",
+        "--max-in-flight",
+        "16",
+        "--duration",
+        "30",
+        "--concurrency",
+        "8",
+        "--reference-secs",
+        "0",
+        "--users",
+        "4",
+        "--out",
+        "/tmp/reports",
+        "--step",
+        "4",
+        "--server-build",
+        "release",
+        "--profile-seconds",
+        "10",
+    ])
+    .unwrap()
+    .plan()
+    .unwrap();
+    assert_eq!(plan.step, Some(4));
+    assert_eq!(plan.scenario, Scenario::Detail);
+    assert!(matches!(
+        plan.mode,
+        Mode::Rate { per_sec, max_in_flight: 16 } if per_sec == 800.0
+    ));
+    assert_eq!(plan.duration, Duration::from_secs(30));
+    assert_eq!(plan.reference, Duration::ZERO);
+    assert_eq!(plan.reference_concurrency, 8);
+    assert_eq!(plan.server_build, "release");
+    assert_eq!(plan.profile, Some(Duration::from_secs(10)));
+
+    let defaults = cli(&["--base-url", "http://x"]).unwrap().plan().unwrap();
+    assert_eq!(defaults.scenario, Scenario::Mix);
+    assert!(matches!(defaults.mode, Mode::Max { concurrency: 32 }));
+    assert_eq!(defaults.server_build, "external");
+    assert_eq!(defaults.step, None);
+}
+
+#[test]
+fn options_that_cannot_run_are_refused_before_any_request() {
+    assert!(cli(&[]).is_err(), "a base URL is required");
+    assert!(cli(&["--base-url", "http://x", "--rate", "5", "--max"]).is_err());
+    assert!(cli(&["--base-url", "http://x", "--scenario", "checkout"]).is_err());
+    let short = cli(&[
+        "--base-url",
+        "http://x",
+        "--duration",
+        "5",
+        "--profile-seconds",
+        "4",
+    ])
+    .unwrap()
+    .plan()
+    .err()
+    .expect("refused");
+    assert!(short.to_string().contains("--duration"), "{short}");
+    let zero = cli(&["--base-url", "http://x", "--rate", "0"])
+        .unwrap()
+        .plan()
+        .err()
+        .expect("refused");
+    assert!(zero.to_string().contains("--rate"), "{zero}");
 }

@@ -3,7 +3,7 @@
 //! rows of requests, requests/s, p50/p90/p99/max and errors by status, plus each row's
 //! throughput as a share of the no-I/O reference endpoint measured in the same run, so every
 //! figure reads as a ratio of what this machine can do at all. Printed as a table and written
-//! as JSON; [`super::chart`] draws the same rows.
+//! as JSON; [`crate::chart`] draws the same rows.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -12,7 +12,7 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
-use super::scheduler::Sample;
+use crate::scheduler::Sample;
 
 /// The percentiles each row carries for the chart (the table shows 50, 90, 99 and max).
 pub const CHART_PERCENTILES: [f64; 8] = [0.0, 50.0, 75.0, 90.0, 95.0, 99.0, 99.9, 100.0];
@@ -54,7 +54,9 @@ pub struct Machine {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
-    pub step: u8,
+    /// The step the server is (`null`: not known, e.g. a server `loadgen` was pointed at).
+    pub step: Option<u8>,
+    pub base_url: String,
     pub scenario: String,
     /// `max (closed, C workers)` or `rate R/s (open)`.
     pub mode: String,
@@ -168,13 +170,19 @@ impl Report {
             .sum()
     }
 
+    /// What was driven: `step 4`, or the base URL of a server of no known step.
+    pub fn target(&self) -> String {
+        self.step
+            .map_or_else(|| self.base_url.clone(), |step| format!("step {step}"))
+    }
+
     /// The terminal table.
     pub fn table(&self) -> String {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "step {} - scenario {} - {} - {:.1} s - {} CPUs, {} server build",
-            self.step,
+            "{} - scenario {} - {} - {:.1} s - {} CPUs, {} server build",
+            self.target(),
             self.scenario,
             self.mode,
             self.duration_secs,
