@@ -10,6 +10,8 @@
 //! [`workspace`].
 
 mod cmd;
+#[cfg(test)]
+mod features;
 mod interrupt;
 mod loadgen;
 mod nextest;

@@ -9,7 +9,7 @@
 //! run time with `format!`, or a key read outside the config structs, is not seen.
 
 mod config_keys;
-mod manifest;
+pub mod manifest;
 mod modules;
 mod names;
 mod routes;
