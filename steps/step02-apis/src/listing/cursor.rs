@@ -160,7 +160,6 @@ impl Cursor {
 }
 
 impl Position {
-    /// "Strictly after this position" in the sort's order, as a filter.
     /// The keyset of the `-rating` sort over a stored average `field` (step 4): present only
     /// on rated products (an average is at least 1), missing on unrated ones, which sort last
     /// (a descending sort puts a missing field after every number) as their 0 does in the
@@ -177,6 +176,7 @@ impl Position {
         }
     }
 
+    /// "Strictly after this position" in the sort's order, as a filter.
     pub(super) fn keyset(&self) -> Document {
         let id_op = if self.sort.id_descends() {
             "$lt"

@@ -168,8 +168,9 @@ impl ProductSearch for MongoSearch {
 }
 
 /// The indexes the listing's filters and sorts use: the text index `q` needs (MongoDB refuses
-/// `$text` without one) and one per indexed sort or exact filter. Idempotent: creating an index that exists is a no-op, so this runs at every
-/// start. The rating sort is computed per query and cannot use an index.
+/// `$text` without one) and one per indexed sort or exact filter. Idempotent: creating an
+/// index that exists is a no-op, so this runs at every start. The rating sort is computed per
+/// query and cannot use an index.
 pub async fn ensure_indexes(db: &mongodb::Database) -> anyhow::Result<()> {
     let products = db.collection::<Document>("products");
     let text = IndexModel::builder()
