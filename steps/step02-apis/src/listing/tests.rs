@@ -2,7 +2,9 @@
 //! and a cursor made for another sort, always naming `cursor`.
 
 use super::*;
-use common::domain::{Currency, Money, Sku};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use common::domain::{Currency, Money, ProductId, Sku};
 use time::OffsetDateTime;
 
 fn product(name: &str, price: i64, rating_sum: i64, rating_count: i64) -> Product {
