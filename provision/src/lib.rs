@@ -3,8 +3,8 @@
 //! simulator), so xtask builds it without building the product; `testkit` re-exports it as
 //! `testkit::services` for the step crates' tests.
 //!
-//! Each service follows the same precedence (DESIGN.md, "Services and how tests get them"):
-//! an explicit URL from the environment wins; else a container when a Docker engine answers
+//! Each service follows the same precedence (docs/architecture.md, "Services and how tests get
+//! them"): an explicit URL from the environment wins; else a container when a Docker engine answers
 //! (official images, or the ones this repo builds where nothing can be pulled); else a local
 //! server started on a free port in a temp dir. Whatever we start is owned and stopped by the
 //! harness, also when the process dies without cleaning up. A missing prerequisite is an error

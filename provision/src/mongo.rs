@@ -1,6 +1,6 @@
 //! MongoDB for tests and xtask: which server to use, starting it, and a fresh database per test.
 //!
-//! The rule (docs: DESIGN.md, "Services and how tests get them"): `MONGODB_URI` wins; else a
+//! The rule (docs/architecture.md, "Services and how tests get them"): `MONGODB_URI` wins; else a
 //! container (`mongo:7`, or the nx-27017 stand-in image `stepwise/mongo-standin:local`) when
 //! Docker answers (see [`super::policy`]); else a local `mongod` if it is on PATH; else
 //! nx-27017 from a cached Python venv. Local servers run on a free port in a temp dir and are

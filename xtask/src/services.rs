@@ -1,5 +1,5 @@
 //! The services a step needs, started for the length of one command through the
-//! provisioning layer (the `provision` crate), the same one the tests use (DESIGN.md,
+//! provisioning layer (the `provision` crate), the same one the tests use (docs/architecture.md,
 //! "Services and how tests get them": a URL from the environment, else a container, else a
 //! local server). A command asks for a list of [`Service`]s (a column of the steps table),
 //! gets a [`Services`] value that hands out their URLs as environment variables, and stops

@@ -42,7 +42,7 @@ pub struct CookiePolicy {
     pub attempt_ttl_secs: u64,
 }
 
-/// Step 1's stores, beside step 0's [`Stores`].
+/// Step 1's stores, beside step 0's [`common::store::Stores`].
 #[derive(Clone)]
 pub struct SecurityStores {
     pub sessions: Arc<dyn SessionStore>,

@@ -270,8 +270,8 @@ impl Machine {
     }
 }
 
-/// What the planned later steps need beyond step 0 (DESIGN.md); shown until those steps exist
-/// and list their own needs in the steps table.
+/// What the planned later steps need beyond step 0 (the README's table of steps); shown until
+/// those steps exist and list their own needs in the steps table.
 const LATER: &[(&str, &str)] = &[
     ("Redis", "steps 3 (cache) and 4 (shared state)"),
     ("nginx", "step 4 (load balancer)"),
