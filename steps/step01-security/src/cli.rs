@@ -2,6 +2,7 @@
 //! argon2id hash) and one more, `rotate-keys`, which re-encrypts stored fields under the
 //! active key. Every later step's binary inherits it.
 
+use common::Step;
 use common::cli::{Binary, DemoCatalog};
 
 use crate::{AppState, Config, profiles};
@@ -47,7 +48,6 @@ async fn rotate_keys(
     batch_size: u32,
     max_batches: Option<u32>,
 ) -> anyhow::Result<()> {
-    use common::Step;
     let state = AppState::build(config).await?;
     let report = profiles::rotate_keys(&state.profiles, batch_size, max_batches).await?;
     println!(
