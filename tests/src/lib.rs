@@ -22,7 +22,10 @@
 //! - [`step00`]: the step-0 suite, one module per resource;
 //! - [`step01`]: the step-1 suite (sessions, tokens, the encrypted profile, headers);
 //! - [`step02`]: the step-2 suite (listing, `/api/v2`, GraphQL, OpenAPI, rate-limit headers);
-//! - [`step03`]: the step-3 suite (a write is seen by the very next read, cache or not).
+//! - [`step03`]: the step-3 suite (a write is seen by the very next read, cache or not);
+//! - [`hostile00`], [`hostile01`], [`hostile02`]: hostile clients against the routes of steps 0,
+//!   1 and 2 (bodies, text, injection, forged tokens, other users' resources, races, slow
+//!   connections, GraphQL abuse), each case asserting the documented answer.
 //!
 //! Run against a live server with
 //! `cargo run -p tests --bin contract -- --base-url http://127.0.0.1:8080 --admin-email .. --admin-password ..`,
@@ -32,6 +35,9 @@ pub mod case;
 pub mod check;
 pub mod client;
 pub mod fixtures;
+pub mod hostile00;
+pub mod hostile01;
+pub mod hostile02;
 pub mod model;
 pub mod report;
 pub mod step00;
@@ -45,26 +51,29 @@ pub use report::{Outcome, SuiteReport, run_suite};
 /// A suite's name and the function that lists its cases.
 pub type Suite = (&'static str, fn() -> Vec<Case>);
 
-/// Every suite, in step order. A later step appends its own suite here; a step claims steps
-/// 0..N by running the first N+1 entries.
+/// Every suite, in step order: each step's contract (`stepNN`) and, where the step adds ways
+/// in, the hostile clients' suite against them (`hostileNN`). A later step appends its own
+/// here; a step claims steps 0..N by running every suite numbered up to N.
 pub fn suites() -> Vec<Suite> {
     vec![
         ("step00", step00::cases),
+        ("hostile00", hostile00::cases),
         ("step01", step01::cases),
+        ("hostile01", hostile01::cases),
         ("step02", step02::cases),
+        ("hostile02", hostile02::cases),
         ("step03", step03::cases),
     ]
 }
 
-/// The names of the suites a step claims: those of steps 0 to `step`, in order.
+/// The names of the suites a step claims: those numbered 0 to `step`, in order.
 pub fn suites_up_to(step: u8) -> Vec<&'static str> {
     suites()
         .into_iter()
         .map(|(name, _)| name)
         .filter(|name| {
-            name.strip_prefix("step")
-                .and_then(|n| n.parse::<u8>().ok())
-                .is_some_and(|n| n <= step)
+            let number = name.trim_start_matches(|c: char| c.is_ascii_alphabetic());
+            number.parse::<u8>().is_ok_and(|n| n <= step)
         })
         .collect()
 }
