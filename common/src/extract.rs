@@ -2,8 +2,8 @@
 //! API's error shape, and with the name of the offending field or parameter in it.
 //!
 //! - `Json<T>`: 415 without a JSON content type, 413 over the body limit, 400 `MALFORMED_JSON`
-//!   for bytes that are not JSON, 422 `VALIDATION_FAILED` naming the field (`items[0].quantity`)
-//!   for JSON of the wrong shape.
+//!   for bytes that are not one JSON value (trailing bytes included), 422 `VALIDATION_FAILED`
+//!   naming the field (`items[0].quantity`, a field given twice) for JSON of the wrong shape.
 //! - `Path<T>` / `Query<T>`: 400 `INVALID_PARAMETER` naming the parameter.
 
 use axum::body::Bytes;
@@ -47,9 +47,14 @@ where
 }
 
 /// Deserialises `bytes`, telling syntax errors (400) from shape errors (422, with the path).
+///
+/// The whole body must be the one JSON value: anything after it but white space is a syntax
+/// error. Otherwise `{"card_token":"tok_decline"}{"card_token":"tok_success"}` would be taken
+/// as its first object, while a proxy, firewall or audit log that reads the body differently
+/// sees another request than the one the shop executes.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
     let deserializer = &mut serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(deserializer).map_err(|error| {
+    let value = serde_path_to_error::deserialize(&mut *deserializer).map_err(|error| {
         let path = error.path().to_string();
         let inner = error.into_inner();
         match inner.classify() {
@@ -65,12 +70,20 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
             }
             _ => Error::MalformedJson(without_position(&inner)),
         }
-    })
+    })?;
+    deserializer
+        .end()
+        .map_err(|trailing| Error::MalformedJson(without_position(&trailing)))?;
+    Ok(value)
 }
 
-/// serde names a missing field in its message ("missing field `email`"), not in the path.
+/// serde names a missing or repeated field in its message ("missing field `email`",
+/// "duplicate field `email`"), not in the path.
 fn missing_field(reason: &str) -> Option<&str> {
-    reason.strip_prefix("missing field `")?.strip_suffix('`')
+    ["missing field `", "duplicate field `"]
+        .iter()
+        .find_map(|prefix| reason.strip_prefix(prefix))?
+        .strip_suffix('`')
 }
 
 /// serde_json appends "at line 1 column 9"; the client needs the reason only.

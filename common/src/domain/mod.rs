@@ -1,11 +1,13 @@
 //! The shop's vocabulary as types that cannot hold an invalid value: ids, emails, money, SKUs,
 //! quantities, ratings, order statuses. Parsing happens once, at the edge; past it, a `Sku` is a
 //! valid SKU. Request bodies (`routes::*::XRequest`) convert into the `NewX` inputs defined here.
+//! [`text`] holds the one rule each kind of free text follows.
 
 mod ids;
 mod money;
 mod order;
 mod product;
+pub mod text;
 mod user;
 
 pub use ids::{OrderId, ProductId, ReviewId, UserId};

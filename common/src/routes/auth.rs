@@ -8,7 +8,7 @@ use garde::Validate;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use super::{not_blank, rule};
+use super::rules;
 use crate::auth::{AuthUser, Verifier};
 use crate::domain::{Email, Role, User, UserId};
 use crate::error::Result;
@@ -28,19 +28,25 @@ where
         .route("/auth/me", get(me))
 }
 
-fn email_rule(value: &str, _: &()) -> garde::Result {
-    rule(Email::parse(value))
-}
-
 /// A `role` in the body is not a field here, so it is ignored: registration makes customers.
 #[derive(Debug, Deserialize, Validate)]
 pub struct RegisterRequest {
-    #[garde(custom(email_rule))]
+    #[garde(custom(rules::email))]
     pub email: String,
-    /// At least 8 characters; at most 72 bytes, bcrypt's limit (step 1's argon2id lifts it).
-    #[garde(length(chars, min = 8), length(bytes, max = 72))]
+    /// At least 8 characters; at most 72 bytes, bcrypt's limit (step 1's argon2id lifts it);
+    /// no NUL.
+    #[garde(
+        length(chars, min = 8),
+        length(bytes, max = 72),
+        custom(rules::password)
+    )]
     pub password: String,
-    #[garde(length(chars, max = 100), custom(not_blank))]
+    /// One line: no control characters.
+    #[garde(
+        length(chars, max = 100),
+        custom(rules::not_blank),
+        custom(rules::line)
+    )]
     pub name: String,
 }
 

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod health;
 pub mod orders;
 pub mod products;
+pub mod rules;
 
 use axum::Router;
 use axum::extract::FromRef;
@@ -132,20 +133,5 @@ impl<T> PageResponse<T> {
             limit: page.limit,
             total,
         }
-    }
-}
-
-/// Adapts a domain parser (`Email::parse`, ...) to a garde custom rule, so the rule lives
-/// once, in the domain type.
-pub(crate) fn rule<T>(parsed: std::result::Result<T, String>) -> garde::Result {
-    parsed.map(drop).map_err(garde::Error::new)
-}
-
-/// A field that must hold more than white space.
-pub(crate) fn not_blank(value: &str, _: &()) -> garde::Result {
-    if value.trim().is_empty() {
-        Err(garde::Error::new("must not be blank"))
-    } else {
-        Ok(())
     }
 }

@@ -8,7 +8,8 @@ use garde::Validate;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use super::{PageQuery, PageResponse, not_blank, rule};
+use super::rules::{self, rule};
+use super::{PageQuery, PageResponse};
 use crate::auth::{AdminUser, AuthUser, Verifier};
 use crate::domain::{
     Currency, Money, NewProduct, Product, ProductId, Rating, Review, ReviewId, Sku, UserId,
@@ -77,14 +78,20 @@ pub struct ProductRequest {
     #[garde(custom(sku_rule))]
     #[schema(pattern = "^[A-Za-z0-9_-]{1,64}$")]
     pub sku: String,
-    #[garde(length(chars, max = 200), custom(not_blank))]
+    /// One line: no control characters.
+    #[garde(
+        length(chars, max = 200),
+        custom(rules::not_blank),
+        custom(rules::line)
+    )]
     #[schema(
         max_length = 200,
         pattern = "[^\\t\\n\\v\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
     )]
     pub name: String,
+    /// Lines: no control characters but line breaks and tabs.
     #[serde(default)]
-    #[garde(length(chars, max = 5000))]
+    #[garde(length(chars, max = 5000), custom(rules::lines))]
     #[schema(max_length = 5000)]
     pub description: String,
     /// Minor units (cents): an integer; a JSON float is refused when the body is parsed.
@@ -98,14 +105,23 @@ pub struct ProductRequest {
     #[garde(range(min = 0, max = 1_000_000_000))]
     #[schema(minimum = 0, maximum = 1_000_000_000)]
     pub stock: i64,
-    #[garde(length(chars, max = 100), custom(not_blank))]
+    /// One line: no control characters.
+    #[garde(
+        length(chars, max = 100),
+        custom(rules::not_blank),
+        custom(rules::line)
+    )]
     #[schema(
         max_length = 100,
         pattern = "[^\\t\\n\\v\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
     )]
     pub category: String,
     #[serde(default)]
-    #[garde(length(max = 20), inner(length(chars, min = 1, max = 50)))]
+    #[garde(
+        length(max = 20),
+        inner(length(chars, min = 1, max = 50)),
+        custom(rules::each_line)
+    )]
     #[schema(value_type = Vec<crate::openapi::Tag>, max_items = 20)]
     pub tags: Vec<String>,
 }
@@ -171,8 +187,9 @@ pub struct ReviewRequest {
     #[garde(range(min = 1, max = 5))]
     #[schema(minimum = 1, maximum = 5)]
     pub rating: i64,
+    /// Lines: no control characters but line breaks and tabs.
     #[serde(default)]
-    #[garde(length(chars, max = 2000))]
+    #[garde(length(chars, max = 2000), custom(rules::lines))]
     #[schema(max_length = 2000)]
     pub comment: String,
 }

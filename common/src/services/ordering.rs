@@ -377,7 +377,7 @@ fn invalid_state(order: &Order, wanted: &str) -> Error {
     )
 }
 
-/// The order total; every line must share one currency.
+/// The order total; every line must share one currency, and the total must be above zero.
 fn order_total(lines: &[OrderLine]) -> Result<Money> {
     let currency = lines[0].unit_price.currency;
     let mut total = Money { minor: 0, currency };
@@ -394,9 +394,17 @@ fn order_total(lines: &[OrderLine]) -> Result<Money> {
             )),
         }
     }
-    if problems.is_empty() {
-        Ok(total)
-    } else {
-        Err(Error::Validation(problems))
+    if !problems.is_empty() {
+        return Err(Error::Validation(problems));
     }
+    // Nothing can be charged for it: a card payment provider refuses a zero amount (and has a
+    // minimum), so such an order could never be paid and would hold its stock for ever.
+    // Refused before any stock is taken; a free product can still be ordered beside others.
+    if total.minor == 0 {
+        return Err(Error::invalid_field(
+            "items",
+            "the order totals zero, which cannot be paid: add a product that has a price",
+        ));
+    }
+    Ok(total)
 }

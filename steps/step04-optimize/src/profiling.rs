@@ -13,13 +13,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{Query, State};
-use axum::http::StatusCode;
+use axum::extract::State;
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use common::Error;
+use common::extract::Query;
 use serde::Deserialize;
-use serde_json::json;
 
 use crate::config::OptimizeConfig;
 use crate::startup::AppState;
@@ -42,63 +42,47 @@ pub fn router() -> Router<AppState> {
 
 #[derive(Debug, Deserialize)]
 pub struct ProfileParams {
-    seconds: Option<String>,
+    seconds: Option<u64>,
 }
 
-fn error(status: StatusCode, code: &str, message: String) -> Response {
-    let mut body = json!({ "error": { "code": code, "message": message } });
-    if code == "VALIDATION_FAILED" {
-        body["error"]["fields"] = json!([{ "field": "seconds", "message": message }]);
-    }
-    (status, axum::Json(body)).into_response()
-}
-
-/// The flamegraph SVG of the next `seconds` of CPU time.
+/// The flamegraph SVG of the next `seconds` of CPU time. Errors are the API's one error
+/// shape, with the request id: a bad `seconds` is 400 `INVALID_PARAMETER` (also when it is not
+/// a number: common's `Query` says so), a profile already running 409 `PROFILE_RUNNING`.
 pub async fn profile(
     State(profiler): State<Profiler>,
     State(config): State<Arc<OptimizeConfig>>,
     Query(params): Query<ProfileParams>,
-) -> Response {
+) -> Result<Response, Error> {
     let max = config.max_profile_seconds;
-    let seconds = match params.seconds.as_deref().map(str::parse::<u64>) {
+    let seconds = match params.seconds {
         None => DEFAULT_SECONDS.min(max),
-        Some(Ok(s)) if (1..=max).contains(&s) => s,
+        Some(s) if (1..=max).contains(&s) => s,
         Some(_) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                "VALIDATION_FAILED",
-                format!("seconds must be a whole number from 1 to {max}"),
-            );
+            return Err(Error::InvalidParameter {
+                name: "seconds".to_owned(),
+                reason: format!("must be a whole number from 1 to {max}"),
+            });
         }
     };
     let Ok(_running) = profiler.running.clone().try_lock_owned() else {
-        return error(
-            StatusCode::CONFLICT,
-            "PROFILE_RUNNING",
-            "a profile is being recorded; try again when it is done".to_owned(),
-        );
+        return Err(Error::Conflict {
+            code: "PROFILE_RUNNING",
+            message: "a profile is being recorded; try again when it is done".to_owned(),
+            fields: Vec::new(),
+        });
     };
     let frequency = config.profile_frequency_hz;
     // pprof's guard is not Send and sampling is a wait: a blocking thread of its own.
     let svg = tokio::task::spawn_blocking(move || record(Duration::from_secs(seconds), frequency))
         .await
         .map_err(anyhow::Error::from)
-        .and_then(|r| r);
-    match svg {
-        Ok(svg) => (
-            [(CONTENT_TYPE, "image/svg+xml"), (CACHE_CONTROL, "no-store")],
-            svg,
-        )
-            .into_response(),
-        Err(err) => {
-            tracing::error!(error = %format!("{err:#}"), "recording a CPU profile failed");
-            error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "PROFILE_FAILED",
-                "the CPU profile could not be recorded".to_owned(),
-            )
-        }
-    }
+        .and_then(|r| r)
+        .map_err(|err| Error::Internal(err.context("recording a CPU profile")))?;
+    Ok((
+        [(CONTENT_TYPE, "image/svg+xml"), (CACHE_CONTROL, "no-store")],
+        svg,
+    )
+        .into_response())
 }
 
 /// Samples every thread for `duration` at `frequency` Hz; the flamegraph SVG.

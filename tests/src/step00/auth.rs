@@ -307,7 +307,7 @@ async fn me_with_a_non_bearer_scheme_is_401(t: Target) -> Result<()> {
 }
 
 /// The token's payload, decoded, changed by `edit`, re-encoded; header and signature kept.
-fn edit_payload(token: &str, edit: impl FnOnce(&mut Value)) -> Result<String> {
+pub(crate) fn edit_payload(token: &str, edit: impl FnOnce(&mut Value)) -> Result<String> {
     let parts: Vec<&str> = token.split('.').collect();
     if parts.len() != 3 {
         bail!("expected a JWT with three segments, got {token:?}");

@@ -8,7 +8,7 @@
 //!
 //! One module per resource; each case is an `async fn` whose name is the sentence it checks.
 
-mod auth;
+pub(crate) mod auth;
 mod health;
 mod lifecycle;
 mod orders;

@@ -12,6 +12,7 @@ use axum::routing::{get, post};
 use common::domain::{Email, User};
 use common::extract::Json;
 use common::routes::auth::UserResponse;
+use common::routes::rules;
 use common::services::{Accounts, Registration};
 use garde::Validate;
 use serde::{Deserialize, Serialize};
@@ -39,29 +40,26 @@ pub fn router() -> Router<AppState> {
 /// be refused below the documented length.)
 const MAX_PASSWORD_BYTES: usize = 1024;
 
-fn email_rule(value: &str, _: &()) -> garde::Result {
-    Email::parse(value).map(drop).map_err(garde::Error::new)
-}
-
-fn not_blank(value: &str, _: &()) -> garde::Result {
-    if value.trim().is_empty() {
-        Err(garde::Error::new("must not be blank"))
-    } else {
-        Ok(())
-    }
-}
-
 /// Step 0's rules, with the password's upper limit raised. A `role` field is ignored.
 #[derive(Debug, Deserialize, Validate, utoipa::ToSchema)]
 pub struct RegisterRequest {
-    #[garde(custom(email_rule))]
+    #[garde(custom(rules::email))]
     #[schema(format = Email, max_length = 254)]
     pub email: String,
-    /// 8 characters or more.
-    #[garde(length(chars, min = 8), length(bytes, max = MAX_PASSWORD_BYTES))]
+    /// 8 characters or more; no NUL.
+    #[garde(
+        length(chars, min = 8),
+        length(bytes, max = MAX_PASSWORD_BYTES),
+        custom(rules::password)
+    )]
     #[schema(min_length = 8, max_length = 1024)]
     pub password: String,
-    #[garde(length(chars, min = 1, max = 100), custom(not_blank))]
+    /// One line: no control characters.
+    #[garde(
+        length(chars, min = 1, max = 100),
+        custom(rules::not_blank),
+        custom(rules::line)
+    )]
     #[schema(
         max_length = 100,
         pattern = "[^\\t\\n\\v\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
@@ -91,7 +89,11 @@ pub struct ChangePasswordRequest {
     #[garde(length(bytes, max = MAX_PASSWORD_BYTES))]
     #[schema(max_length = 1024)]
     pub current_password: String,
-    #[garde(length(chars, min = 8), length(bytes, max = MAX_PASSWORD_BYTES))]
+    #[garde(
+        length(chars, min = 8),
+        length(bytes, max = MAX_PASSWORD_BYTES),
+        custom(rules::password)
+    )]
     #[schema(min_length = 8, max_length = 1024)]
     pub new_password: String,
 }

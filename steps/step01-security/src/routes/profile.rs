@@ -6,6 +6,7 @@ use axum::extract::State;
 use axum::routing::get;
 use common::auth::AuthUser;
 use common::extract::Json;
+use common::routes::rules;
 use garde::Validate;
 use serde::Deserialize;
 
@@ -15,14 +16,6 @@ use crate::startup::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/profile", get(get_profile).put(update_profile))
-}
-
-fn not_blank(value: &str, _: &()) -> garde::Result {
-    if value.trim().is_empty() {
-        Err(garde::Error::new("must not be blank"))
-    } else {
-        Ok(())
-    }
 }
 
 /// `+49 151 1234-5678`, `(030) 1234567`: 7 to 15 digits once spaces, dashes, dots and
@@ -76,12 +69,12 @@ fn country_rule(value: &str, _: &()) -> garde::Result {
     }
 }
 
-fn optional_line(value: &Option<String>, _: &()) -> garde::Result {
+fn optional_line(value: &Option<String>, context: &()) -> garde::Result {
     match value {
         Some(line) if line.chars().count() > 200 => {
             Err(garde::Error::new("must be at most 200 characters"))
         }
-        _ => Ok(()),
+        _ => rules::optional_line(value, context),
     }
 }
 
@@ -89,13 +82,21 @@ fn optional_line(value: &Option<String>, _: &()) -> garde::Result {
 #[serde(deny_unknown_fields)]
 #[derive(utoipa::ToSchema)]
 pub struct AddressRequest {
-    #[garde(length(chars, min = 1, max = 100), custom(not_blank))]
+    #[garde(
+        length(chars, min = 1, max = 100),
+        custom(rules::not_blank),
+        custom(rules::line)
+    )]
     #[schema(
         max_length = 100,
         pattern = "[^\\t\\n\\v\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
     )]
     pub name: String,
-    #[garde(length(chars, min = 1, max = 200), custom(not_blank))]
+    #[garde(
+        length(chars, min = 1, max = 200),
+        custom(rules::not_blank),
+        custom(rules::line)
+    )]
     #[schema(
         max_length = 200,
         pattern = "[^\\t\\n\\v\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
@@ -104,13 +105,21 @@ pub struct AddressRequest {
     #[garde(custom(optional_line))]
     #[schema(max_length = 200)]
     pub line2: Option<String>,
-    #[garde(length(chars, min = 1, max = 100), custom(not_blank))]
+    #[garde(
+        length(chars, min = 1, max = 100),
+        custom(rules::not_blank),
+        custom(rules::line)
+    )]
     #[schema(
         max_length = 100,
         pattern = "[^\\t\\n\\v\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
     )]
     pub city: String,
-    #[garde(length(chars, min = 1, max = 20), custom(not_blank))]
+    #[garde(
+        length(chars, min = 1, max = 20),
+        custom(rules::not_blank),
+        custom(rules::line)
+    )]
     #[schema(
         max_length = 20,
         pattern = "[^\\t\\n\\v\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"

@@ -62,13 +62,20 @@ async fn a_bad_duration_is_a_400_and_a_second_profile_meanwhile_a_409() {
         config.optimize.max_profile_seconds = 5;
     })
     .await;
+    // The API's one error shape, as on every other route: the parameter named, a request id.
     for bad in ["0", "6", "abc", "-1"] {
         let response = app
             .get(&format!("/internal/profile?seconds={bad}"), None)
             .await;
-        assert_eq!(response.status(), 400, "seconds={bad}");
-        let body: serde_json::Value = response.json().await.unwrap();
-        assert_eq!(body["error"]["code"], "VALIDATION_FAILED");
+        let body = testkit::expect_error(response, 400, "INVALID_PARAMETER").await;
+        assert_eq!(
+            body["error"]["fields"][0]["field"], "seconds",
+            "seconds={bad}: {body}"
+        );
+        assert!(
+            body["error"]["request_id"].is_string(),
+            "seconds={bad}: a request id in {body}"
+        );
     }
     let first = {
         let (http, base) = (app.http.clone(), app.address.clone());
@@ -81,9 +88,11 @@ async fn a_bad_duration_is_a_400_and_a_second_profile_meanwhile_a_409() {
         })
     };
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(
-        app.get("/internal/profile?seconds=1", None).await.status(),
-        409
-    );
+    testkit::expect_error(
+        app.get("/internal/profile?seconds=1", None).await,
+        409,
+        "PROFILE_RUNNING",
+    )
+    .await;
     assert_eq!(first.await.unwrap(), 200);
 }
