@@ -64,7 +64,7 @@ use crate::{Target, check};
 
 /// Sends `body` as it is, with `content_type` (none at all for `None`): what a hostile client
 /// controls that the typed helpers of [`Api`] never get wrong.
-pub(crate) async fn send_raw(
+pub async fn send_raw(
     api: &Api,
     method: Method,
     path: &str,

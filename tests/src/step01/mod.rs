@@ -11,7 +11,7 @@
 
 mod auth;
 mod headers;
-mod profile;
+pub(crate) mod profile;
 
 use crate::Case;
 

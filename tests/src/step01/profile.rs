@@ -17,7 +17,7 @@ pub(super) fn cases() -> Vec<Case> {
     ]
 }
 
-async fn put_profile(api: &Api, body: &Value) -> Result<crate::client::Reply> {
+pub(crate) async fn put_profile(api: &Api, body: &Value) -> Result<crate::client::Reply> {
     api.send(
         api.request(Method::PUT, &format!("{API}/profile"))
             .json(body),
