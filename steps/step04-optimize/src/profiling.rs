@@ -47,7 +47,8 @@ pub struct ProfileParams {
 
 /// The flamegraph SVG of the next `seconds` of CPU time. Errors are the API's one error
 /// shape, with the request id: a bad `seconds` is 400 `INVALID_PARAMETER` (also when it is not
-/// a number: common's `Query` says so), a profile already running 409 `PROFILE_RUNNING`.
+/// a number: common's `Query` says so), a profile already running 409 `PROFILE_RUNNING`, and
+/// a profile of an idle server, which has no sample to draw, 409 `NO_SAMPLES`.
 pub async fn profile(
     State(profiler): State<Profiler>,
     State(config): State<Arc<OptimizeConfig>>,
@@ -77,7 +78,16 @@ pub async fn profile(
         .await
         .map_err(anyhow::Error::from)
         .and_then(|r| r)
-        .map_err(|err| Error::Internal(err.context("recording a CPU profile")))?;
+        .map_err(|err| Error::Internal(err.context("recording a CPU profile")))?
+        // An idle process gives no sample: an empty flamegraph would look like a result.
+        .ok_or_else(|| Error::Conflict {
+            code: "NO_SAMPLES",
+            message: format!(
+                "no CPU sample in {seconds} s: the server was idle; profile it under load \
+                 (`cargo xtask profile N` runs one)"
+            ),
+            fields: Vec::new(),
+        })?;
     Ok((
         [(CONTENT_TYPE, "image/svg+xml"), (CACHE_CONTROL, "no-store")],
         svg,
@@ -85,8 +95,9 @@ pub async fn profile(
         .into_response())
 }
 
-/// Samples every thread for `duration` at `frequency` Hz; the flamegraph SVG.
-pub fn record(duration: Duration, frequency: i32) -> anyhow::Result<Vec<u8>> {
+/// Samples every thread for `duration` at `frequency` Hz; the flamegraph SVG, or `None` when
+/// nothing ran (no sample at all).
+pub fn record(duration: Duration, frequency: i32) -> anyhow::Result<Option<Vec<u8>>> {
     let guard = pprof::ProfilerGuardBuilder::default()
         .frequency(frequency)
         // Unwinding through these from a signal handler can deadlock or crash.
@@ -94,7 +105,10 @@ pub fn record(duration: Duration, frequency: i32) -> anyhow::Result<Vec<u8>> {
         .build()?;
     std::thread::sleep(duration);
     let report = guard.report().build()?;
+    if report.data.is_empty() {
+        return Ok(None);
+    }
     let mut svg = Vec::new();
     report.flamegraph(&mut svg)?;
-    Ok(svg)
+    Ok(Some(svg))
 }

@@ -1,5 +1,6 @@
 //! The CPU profile endpoint: a flamegraph SVG of the project's frames recorded while requests
-//! run; 404 when profiling is off; 400 for a bad duration; 409 while another profile runs.
+//! run; 404 when profiling is off; 400 for a bad duration; 409 while another profile runs, and
+//! when nothing ran to sample.
 
 use std::time::Duration;
 
@@ -7,28 +8,31 @@ use serde_json::json;
 
 use crate::support::App;
 
+/// Requests until aborted: registrations hash passwords (argon2id), CPU in the project's own
+/// code for the profiler to sample.
+fn load(app: &App) -> tokio::task::JoinHandle<()> {
+    let (http, base) = (app.http.clone(), app.address.clone());
+    tokio::spawn(async move {
+        for n in 0.. {
+            let body = json!({
+                "email": format!("load{n}-{}@example.com", uuid::Uuid::new_v4().simple()),
+                "password": "correct horse battery staple",
+                "name": "Load",
+            });
+            let _ = http
+                .post(format!("{base}/api/v1/auth/register"))
+                .json(&body)
+                .send()
+                .await;
+            let _ = http.get(format!("{base}/api/v2/products")).send().await;
+        }
+    })
+}
+
 #[tokio::test]
 async fn a_profile_taken_under_load_is_an_svg_naming_the_projects_frames() {
     let app = App::spawn_with(|config| config.optimize.profiling_enabled = Some(true)).await;
-    let load = {
-        let (http, base) = (app.http.clone(), app.address.clone());
-        tokio::spawn(async move {
-            // Registrations hash passwords (argon2id): CPU in the project's own code.
-            for n in 0.. {
-                let body = json!({
-                    "email": format!("load{n}@example.com"),
-                    "password": "correct horse battery staple",
-                    "name": "Load",
-                });
-                let _ = http
-                    .post(format!("{base}/api/v1/auth/register"))
-                    .json(&body)
-                    .send()
-                    .await;
-                let _ = http.get(format!("{base}/api/v2/products")).send().await;
-            }
-        })
-    };
+    let load = load(&app);
     let response = app.get("/internal/profile?seconds=2", None).await;
     load.abort();
     assert_eq!(response.status(), 200);
@@ -77,14 +81,27 @@ async fn a_bad_duration_is_a_400_and_a_second_profile_meanwhile_a_409() {
             "seconds={bad}: a request id in {body}"
         );
     }
+    // Something to sample while the first profile runs.
+    let busy = load(&app);
     let first = {
         let (http, base) = (app.http.clone(), app.address.clone());
         tokio::spawn(async move {
-            http.get(format!("{base}/internal/profile?seconds=2"))
+            let response = http
+                .get(format!("{base}/internal/profile?seconds=2"))
                 .send()
                 .await
-                .unwrap()
-                .status()
+                .unwrap();
+            let status = response.status();
+            (
+                status,
+                response
+                    .text()
+                    .await
+                    .unwrap_or_default()
+                    .chars()
+                    .take(300)
+                    .collect::<String>(),
+            )
         })
     };
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -94,5 +111,19 @@ async fn a_bad_duration_is_a_400_and_a_second_profile_meanwhile_a_409() {
         "PROFILE_RUNNING",
     )
     .await;
-    assert_eq!(first.await.unwrap(), 200);
+    let (status, body) = first.await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    busy.abort();
+}
+
+#[tokio::test]
+async fn a_profile_of_an_idle_server_is_409_no_samples_not_an_empty_flamegraph() {
+    let app = App::spawn_with(|config| config.optimize.profiling_enabled = Some(true)).await;
+    let body = testkit::expect_error(
+        app.get("/internal/profile?seconds=1", None).await,
+        409,
+        "NO_SAMPLES",
+    )
+    .await;
+    assert!(body["error"]["request_id"].is_string(), "{body}");
 }
