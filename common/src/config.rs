@@ -45,6 +45,26 @@ pub struct ServerConfig {
     pub body_limit_bytes: usize,
     /// A request still running after this is answered 503 (handler timeouts).
     pub request_timeout_ms: u64,
+    /// How long a client has to send a request's whole head (request line and headers): from
+    /// the connection's start for its first request, from the first byte for a later one. A
+    /// connection that has not finished by then is closed. 10 s: a real client sends its head
+    /// in one write, so even a lossy mobile link with a few retransmissions finishes in well
+    /// under a second, while a client that trickles its headers to hold the connection
+    /// (slowloris) holds it for 10 s at most, not forever.
+    pub header_read_timeout_ms: u64,
+    /// How long a kept-alive connection may wait for its next request (HTTP/1.1) or stream
+    /// (HTTP/2) before it is closed. 75 s: longer than the upstream keep-alive of the proxy in
+    /// front (`keepalive_timeout 60s` in `docker/nginx/nginx.conf`, 60 s at common cloud load
+    /// balancers), so the proxy always closes an idle connection first. The other way round,
+    /// the proxy would now and then send a request on a connection this server is closing,
+    /// and a POST that nginx does not retry becomes a 502.
+    pub idle_timeout_ms: u64,
+    /// At most this many connections are served at once; at the cap the server stops
+    /// accepting, and new connections wait in the kernel's listen backlog until one closes.
+    /// 60,000: a few thousand below the usual open-file limit of 65,536, so connections alone
+    /// never exhaust the descriptors that the MongoDB and Redis pools, the listener and the
+    /// log files also need ("Too many open files"). Lower it to fit a lower `ulimit -n`.
+    pub max_connections: u32,
 }
 
 impl Default for ServerConfig {
@@ -54,6 +74,9 @@ impl Default for ServerConfig {
             port: 8080,
             body_limit_bytes: 64 * 1024,
             request_timeout_ms: 30_000,
+            header_read_timeout_ms: 10_000,
+            idle_timeout_ms: 75_000,
+            max_connections: 60_000,
         }
     }
 }
@@ -63,6 +86,28 @@ impl ServerConfig {
         format!("{}:{}", self.host, self.port)
             .parse()
             .with_context(|| format!("invalid server address {}:{}", self.host, self.port))
+    }
+
+    /// Refuses limits that would stop the server from serving: a zero timeout would close
+    /// every connection before its first request, a zero cap would accept none. There is no
+    /// "0 means off": a server without these limits is the one slow clients could hold.
+    fn check_connection_limits(&self) -> anyhow::Result<()> {
+        for (key, value) in [
+            (
+                "APP__SERVER__HEADER_READ_TIMEOUT_MS",
+                self.header_read_timeout_ms,
+            ),
+            ("APP__SERVER__IDLE_TIMEOUT_MS", self.idle_timeout_ms),
+            (
+                "APP__SERVER__MAX_CONNECTIONS",
+                u64::from(self.max_connections),
+            ),
+        ] {
+            if value == 0 {
+                bail!("{key} must be at least 1 (0 would serve no request)");
+            }
+        }
+        Ok(())
     }
 }
 
@@ -231,6 +276,7 @@ impl StepConfig for Config {
             bail!("APP__AUTH__BCRYPT_COST below 10 is refused in production");
         }
         self.server.addr()?;
+        self.server.check_connection_limits()?;
         Ok(())
     }
 
@@ -317,6 +363,38 @@ mod tests {
             let config = Config::load().map_err(|e| e.to_string())?;
             assert_eq!(config.server.host, "0.0.0.0");
             assert_eq!(config.server.port, 7001);
+            Ok(())
+        });
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail API fixes the error type
+    fn zero_connection_limits_are_refused_naming_the_key() {
+        for key in [
+            "APP__SERVER__HEADER_READ_TIMEOUT_MS",
+            "APP__SERVER__IDLE_TIMEOUT_MS",
+            "APP__SERVER__MAX_CONNECTIONS",
+        ] {
+            figment::Jail::expect_with(|jail| {
+                jail.set_env(key, "0");
+                let error = Config::load().unwrap_err().to_string();
+                assert!(error.contains(key), "{key}=0: {error}");
+                Ok(())
+            });
+        }
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail API fixes the error type
+    fn connection_limits_are_read_from_the_environment() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("APP__SERVER__HEADER_READ_TIMEOUT_MS", "2500");
+            jail.set_env("APP__SERVER__IDLE_TIMEOUT_MS", "90000");
+            jail.set_env("APP__SERVER__MAX_CONNECTIONS", "512");
+            let config = Config::load().map_err(|e| e.to_string())?;
+            assert_eq!(config.server.header_read_timeout_ms, 2500);
+            assert_eq!(config.server.idle_timeout_ms, 90_000);
+            assert_eq!(config.server.max_connections, 512);
             Ok(())
         });
     }

@@ -34,7 +34,8 @@
 //! - [`auth`]: password hashing, tokens, the `AuthUser` / `AdminUser` extractors.
 //! - [`routes`], [`extract`], [`error`]: the HTTP surface and its one error shape.
 //! - [`step`]: the seams every step exposes ([`Step`]); [`startup`]: step 0's state and the
-//!   layers every step serves with; [`telemetry`], [`seed`]: logs, demo data.
+//!   layers every step serves with; [`serve`]: the connections every step serves, with their
+//!   timeouts and cap; [`telemetry`], [`seed`]: logs, demo data.
 //! - [`cli`]: the binary every step ships (`serve`, `create-admin`, `seed`, and its own).
 //! - [`testing`]: how a step makes its test configuration, for the harness in `testkit`.
 //!
@@ -52,6 +53,7 @@ pub mod openapi;
 pub mod payments;
 pub mod routes;
 pub mod seed;
+pub mod serve;
 pub mod services;
 pub mod startup;
 pub mod step;

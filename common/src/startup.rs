@@ -24,6 +24,7 @@ use crate::config::{Config, ServerConfig};
 use crate::error::{Error, ErrorDetail};
 use crate::payments::{HttpPaymentGateway, PaymentGateway};
 use crate::routes;
+use crate::serve::{self, Limits};
 use crate::services::{Accounts, Catalog, HealthChecks, MongoHealth, Ordering};
 use crate::step::Step;
 use crate::store::{Stores, mongo};
@@ -209,10 +210,11 @@ fn bare_error(status: StatusCode) -> Option<Error> {
     })
 }
 
-/// A bound listener and the router it serves.
+/// A bound listener, the router it serves, and the limits it serves connections under.
 pub struct Application {
     listener: TcpListener,
     router: Router,
+    limits: Limits,
 }
 
 impl Application {
@@ -223,7 +225,11 @@ impl Application {
         let listener = TcpListener::bind(addr)
             .await
             .with_context(|| format!("binding {addr}"))?;
-        Ok(Self { listener, router })
+        Ok(Self {
+            listener,
+            router,
+            limits: Limits::from(server),
+        })
     }
 
     pub fn port(&self) -> u16 {
@@ -236,19 +242,14 @@ impl Application {
 
     /// Serves until `stop` completes, then lets in-flight requests finish. Binaries pass
     /// [`shutdown_signal`], taken before they announce their address; tests pass a channel.
+    /// Connections get the header-read and idle timeouts and the cap of [`ServerConfig`]
+    /// (see [`crate::serve`]), and each request the peer address as
+    /// `ConnectInfo<SocketAddr>` (step 1 throttles sign-in attempts per client address).
     pub async fn run_until(
         self,
         stop: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        // With the peer address as `ConnectInfo<SocketAddr>`, for whoever needs it (step 1
-        // throttles sign-in attempts per client address).
-        axum::serve(
-            self.listener,
-            self.router
-                .into_make_service_with_connect_info::<std::net::SocketAddr>(),
-        )
-        .with_graceful_shutdown(stop)
-        .await
+        serve::serve(self.listener, self.router, self.limits, stop).await
     }
 }
 

@@ -62,14 +62,18 @@ pub async fn spawn_app_with(customize: impl FnOnce(&mut Config) + Send + 'static
     TestApp::spawn_with(customize).await
 }
 
-/// The configuration every test app starts from: test environment, port 0, cheap bcrypt, the
-/// given database and payment provider. Each step's `TestStep::test_config` builds on it.
+/// The configuration every test app starts from: test environment, port 0, cheap bcrypt, a
+/// short header-read timeout, the given database and payment provider. Each step's
+/// `TestStep::test_config` builds on it.
 pub fn test_config(db: &TestDatabase, payments_url: &str) -> Config {
     let mut config = Config {
         environment: Environment::Test,
         ..Config::default()
     };
     config.server.port = 0;
+    // Short, so the hostile suites' slow connections are cut within seconds; still ample for
+    // a test client, which sends its head in one write right after connecting.
+    config.server.header_read_timeout_ms = 2_000;
     config.mongodb.uri = SecretString::from(db.uri.clone());
     config.mongodb.database = db.name.clone();
     config.mongodb.timeout_ms = 2_000;

@@ -3,6 +3,7 @@
 
 mod admin_cli;
 mod auth;
+mod connections;
 mod contract;
 mod failures;
 mod layers;
