@@ -3,6 +3,7 @@
 //! calls, every request limit, and the GraphiQL page with its vendored assets.
 
 mod counting;
+mod hostile;
 
 use common::config::Environment;
 use serde_json::{Value, json};
