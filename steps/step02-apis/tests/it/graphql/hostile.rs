@@ -1,10 +1,11 @@
 //! What a hostile client tried at `/graphql`, and what it gets now: a NUL byte in a listing
-//! filter that reached the database (a 500) where REST refused it.
+//! filter that reached the database (a 500) where REST refused it, and bodies that are not
+//! GraphQL requests at all (`[]`, `{}`, an array of strings) that were run as documents.
 
 use serde_json::json;
-use testkit::app::expect_error;
+use testkit::app::{expect_error, expect_status};
 
-use super::{code, fields, gql};
+use super::{code, counting, fields, gql, post_raw};
 use crate::support::App;
 
 const LISTING: &str = "query($filter: ProductFilterInput) {
@@ -59,4 +60,58 @@ async fn a_nul_or_control_character_in_a_listing_filter_is_refused_as_rest_refus
     )
     .await;
     assert!(body.get("errors").is_none(), "{body}");
+}
+
+#[tokio::test]
+async fn a_body_that_is_not_a_graphql_request_is_400_whatever_the_batch_policy() {
+    let one = json!({ "query": "{ products(first: 1) { edges { cursor } } }" });
+    let strict = App::spawn().await;
+    let (batching, _) = counting::spawn_counted_with(|c| c.apis.graphql.max_batch_size = 2).await;
+    for app in [&strict, &batching] {
+        for body in [
+            "[]",
+            "{}",
+            "null",
+            "7",
+            "\"{ products { edges { cursor } } }\"",
+            // An array of strings once ran as one operation, past the batch policy.
+            "[\"{ products(first: 1) { edges { cursor } } }\"]",
+            "[{\"query\": \"{ products(first: 1) { edges { cursor } } }\"}, 7]",
+            "{\"query\": 7}",
+            "{\"query\": \"{ products(first: 1) { edges { cursor } } }\", \"variables\": [1]}",
+        ] {
+            let (status, answer) = post_raw(app, None, body.to_owned()).await;
+            assert_eq!(
+                (status, code(&answer)),
+                (400, "MALFORMED_JSON"),
+                "{body}: {answer}"
+            );
+        }
+    }
+    // A GraphQL request whose document is wrong is a GraphQL-level failure: 200 with errors.
+    let (status, answer) = post_raw(&strict, None, json!({ "query": "" }).to_string()).await;
+    assert_eq!(status, 200, "{answer}");
+    assert!(
+        answer["errors"].as_array().is_some_and(|e| !e.is_empty()),
+        "{answer}"
+    );
+    // And the one-element batch that is a batch gets the batch policy.
+    let (status, answer) = post_raw(&strict, None, json!([one]).to_string()).await;
+    assert_eq!(
+        (status, code(&answer)),
+        (400, "BATCH_NOT_ALLOWED"),
+        "{answer}"
+    );
+    let answer = expect_status(
+        batching
+            .http
+            .post(batching.url("/graphql"))
+            .json(&json!([one]))
+            .send()
+            .await
+            .unwrap(),
+        200,
+    )
+    .await;
+    assert_eq!(answer.as_array().map(Vec::len), Some(1), "{answer}");
 }
