@@ -2,16 +2,17 @@
 //! cheapest first: the media type, the bearer token (a bad one is refused, never treated as
 //! anonymous), the body size (read with a cap: a larger body is refused unread), the JSON
 //! (a GraphQL request: an object with a `query`, or a non-empty array of them), the batch
-//! policy, and each query's size (refused before it is parsed). Then the request gets its
-//! services, its own loaders and its user, and the schema (with its depth and complexity
-//! limits) executes it.
+//! policy, each query's size (refused before it is parsed), and the number of mutations
+//! (counted on the parsed documents). Then the request gets its services, its own loaders,
+//! its user and its rate-limit caller, and the schema (with its depth and complexity limits)
+//! executes it.
 //!
 //! Two kinds of answer, as GraphQL over HTTP has them:
 //! - A body that is not a GraphQL request at all (not JSON, not a JSON object with a `query`
 //!   or a non-empty array of them, `[]`) gets an HTTP error status (400, or 413/415/401) and
 //!   a GraphQL-shaped body, `{"errors":[{"message","extensions":{"code"}}]}`.
 //! - A GraphQL request that fails as GraphQL (a syntax error, an unknown field, depth,
-//!   complexity) or inside an operation answers 200 with `errors` (and
+//!   complexity, too many mutations) or inside an operation answers 200 with `errors` (and
 //!   `data` where an operation ran).
 
 use async_graphql::{BatchRequest, BatchResponse, ErrorExtensionValues};
@@ -24,8 +25,10 @@ use serde_json::Value;
 
 use super::errors::{UNAUTHENTICATED, request_error};
 use super::loaders::Loaders;
+use super::quota::{self, MutationQuota};
 use super::schema::GraphqlSchema;
 use crate::listing::Listing;
+use crate::rate_limit::{Caller, RateLimits};
 
 /// A request refused before execution.
 struct Refusal {
@@ -70,10 +73,17 @@ pub async fn execute(
     State(accounts): State<Accounts>,
     State(listing): State<Listing>,
     State(verifier): State<Verifier>,
+    State(limits): State<RateLimits>,
     request: Request,
 ) -> Response {
-    match prepare(&graphql, &verifier, request).await {
-        Ok((batch, user)) => {
+    match prepare(&graphql, &verifier, &limits, request).await {
+        Ok((mut batch, user, caller)) => {
+            let mutations = quota::mutations_in(&mut batch);
+            if mutations > graphql.config.max_mutations {
+                tracing::info!(mutations, "graphql request refused: too many mutations");
+                let limit = graphql.config.max_mutations;
+                return axum::Json(quota::too_many(&batch, mutations, limit)).into_response();
+            }
             let loaders = Loaders::new(
                 catalog.products.clone(),
                 catalog.reviews.clone(),
@@ -84,7 +94,8 @@ pub async fn execute(
                 .data(ordering)
                 .data(accounts)
                 .data(listing)
-                .data(loaders);
+                .data(loaders)
+                .data(MutationQuota { limits, caller });
             if let Some(user) = user {
                 batch = batch.data(user);
             }
@@ -99,12 +110,14 @@ pub async fn execute(
     }
 }
 
-/// The checks that need no schema, in order; the parsed batch and the signed-in user.
+/// The checks that need no schema, in order; the parsed batch, the signed-in user and the
+/// caller its mutations count against.
 async fn prepare(
     graphql: &GraphqlSchema,
     verifier: &Verifier,
+    limits: &RateLimits,
     request: Request,
-) -> Result<(BatchRequest, Option<AuthUser>), Refusal> {
+) -> Result<(BatchRequest, Option<AuthUser>, Caller), Refusal> {
     let config = &graphql.config;
     let (parts, body) = request.into_parts();
     let json = parts
@@ -146,6 +159,7 @@ async fn prepare(
     } else {
         None
     };
+    let caller = limits.caller(&parts, user.map(|user| user.id));
 
     let too_large = || {
         Refusal::new(
@@ -212,7 +226,7 @@ async fn prepare(
             ),
         ));
     }
-    Ok((batch, user))
+    Ok((batch, user, caller))
 }
 
 /// The body as one operation (a JSON object) or a batch (a non-empty JSON array of objects),

@@ -1,8 +1,10 @@
 //! What a hostile client tried at `/graphql`, and what it gets now: a NUL byte in a listing
-//! filter that reached the database (a 500) where REST refused it, and bodies that are not
-//! GraphQL requests at all (`[]`, `{}`, an array of strings) that were run as documents.
+//! filter that reached the database (a 500) where REST refused it, bodies that are not
+//! GraphQL requests at all (`[]`, `{}`, an array of strings) that were run as documents, and
+//! aliased mutations that placed more orders in one request than REST allows in a minute.
 
-use serde_json::json;
+use serde_json::{Value, json};
+use step02_apis::rate_limit::QuotaConfig;
 use testkit::app::{expect_error, expect_status};
 
 use super::{code, counting, fields, gql, post_raw};
@@ -114,4 +116,181 @@ async fn a_body_that_is_not_a_graphql_request_is_400_whatever_the_batch_policy()
     )
     .await;
     assert_eq!(answer.as_array().map(Vec::len), Some(1), "{answer}");
+}
+fn quota(requests: u32, window_secs: u64) -> QuotaConfig {
+    QuotaConfig {
+        requests,
+        window_secs,
+    }
+}
+
+/// `n` aliased orders, `o0: placeOrder(items: $items) { id } o1: ...`, as the attack sent them:
+/// the items in a variable, so that 100 orders fit in the query size limit.
+fn aliased_orders(n: usize) -> String {
+    format!("mutation($items: [OrderItemInput!]!) {{ {}}}", aliases(n))
+}
+
+fn aliases(n: usize) -> String {
+    (0..n)
+        .map(|i| format!("o{i}: placeOrder(items: $items) {{ id }} "))
+        .collect()
+}
+
+/// The variables of [`aliased_orders`]: one unit of `product` per order.
+fn one_of(product: &str) -> Value {
+    json!({ "items": [{ "productId": product, "quantity": 1 }] })
+}
+
+/// The errors of an answer, by their codes.
+fn codes(body: &Value) -> Vec<String> {
+    body["errors"]
+        .as_array()
+        .map(|errors| {
+            errors
+                .iter()
+                .map(|e| e["extensions"]["code"].as_str().unwrap_or("").to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The orders an answer placed: its `o0`.. members that hold an order.
+fn placed(body: &Value) -> usize {
+    body["data"]
+        .as_object()
+        .map(|data| data.values().filter(|v| v["id"].is_string()).count())
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn aliased_orders_count_one_by_one_against_the_rest_orders_policy_and_its_user() {
+    let app = App::spawn_with(|c| c.apis.rate_limit.orders = quota(3, 3600)).await;
+    let (_, admin) = app.admin().await;
+    let product = app.create_product(&admin, json!({ "stock": 25 })).await;
+    let id = product["id"].as_str().unwrap();
+    let (_, token) = app.customer().await;
+
+    let (status, body) = gql(&app, Some(&token), &aliased_orders(5), one_of(id)).await;
+
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        placed(&body),
+        3,
+        "the orders quota, not one request: {body}"
+    );
+    assert_eq!(codes(&body), ["RATE_LIMITED", "RATE_LIMITED"], "{body}");
+    let refused = &body["errors"][0]["extensions"];
+    assert_eq!(refused["status"], 429, "{body}");
+    let retry_after = refused["retryAfter"].as_u64().expect("retryAfter seconds");
+    // One order comes back every 1200 s.
+    assert!((1..=1200).contains(&retry_after), "{body}");
+    assert_eq!(app.product(id).await["stock"], 22);
+
+    // The same policy and the same key as REST's: the user has no order left anywhere.
+    let rest = app
+        .place_order(&token, json!([{ "product_id": id, "quantity": 1 }]))
+        .await;
+    expect_error(rest, 429, "RATE_LIMITED").await;
+    let (_, other) = app.customer().await;
+    let (_, body) = gql(&app, Some(&other), &aliased_orders(1), one_of(id)).await;
+    assert_eq!(
+        placed(&body),
+        1,
+        "another user has a quota of their own: {body}"
+    );
+}
+
+#[tokio::test]
+async fn every_mutation_counts_against_its_rest_twins_policy_the_default_one_included() {
+    let app = App::spawn_with(|c| c.apis.rate_limit.default = quota(4, 3600)).await;
+    let (_, token) = app.customer().await;
+    let pays: String = (0..5)
+        .map(|i| {
+            format!(
+                "p{i}: payOrder(orderId: \"0000000000000000000000ff\", cardToken: \"tok_success\") {{ id }} "
+            )
+        })
+        .collect();
+
+    let (status, body) = gql(
+        &app,
+        Some(&token),
+        &format!("mutation {{ {pays}}}"),
+        json!({}),
+    )
+    .await;
+
+    // The request is one request of the default policy, like any; each payment one more,
+    // as five `POST /orders/{id}/pay` would be.
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        codes(&body),
+        [
+            "NOT_FOUND",
+            "NOT_FOUND",
+            "NOT_FOUND",
+            "RATE_LIMITED",
+            "RATE_LIMITED"
+        ],
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn more_mutations_than_the_cap_are_refused_before_any_of_them_runs() {
+    let app = App::spawn().await;
+    assert_eq!(app.config.apis.graphql.max_mutations, 10, "the default cap");
+    let (_, admin) = app.admin().await;
+    let product = app.create_product(&admin, json!({ "stock": 25 })).await;
+    let id = product["id"].as_str().unwrap();
+    let (_, token) = app.customer().await;
+
+    let (status, body) = gql(&app, Some(&token), &aliased_orders(100), one_of(id)).await;
+
+    assert_eq!(
+        status, 200,
+        "a GraphQL-level refusal, like depth and complexity: {body}"
+    );
+    assert_eq!(codes(&body), ["TOO_MANY_MUTATIONS"], "{body}");
+    assert_eq!(body["errors"][0]["extensions"]["limit"], 10, "{body}");
+    assert!(body["data"].is_null(), "{body}");
+    assert_eq!(app.product(id).await["stock"], 25, "nothing was reserved");
+
+    // Spread through fragments, counted the same.
+    let spread = format!(
+        "mutation($items: [OrderItemInput!]!) {{ ...A ...A }} fragment A on Mutation {{ {} }}",
+        aliases(6)
+    );
+    let (_, body) = gql(&app, Some(&token), &spread, one_of(id)).await;
+    assert_eq!(codes(&body), ["TOO_MANY_MUTATIONS"], "{body}");
+    assert_eq!(app.product(id).await["stock"], 25, "nothing was reserved");
+
+    // At the cap, all of them run.
+    let (_, body) = gql(&app, Some(&token), &aliased_orders(10), one_of(id)).await;
+    assert_eq!(placed(&body), 10, "{body}");
+    assert_eq!(app.product(id).await["stock"], 15);
+}
+
+#[tokio::test]
+async fn the_mutation_cap_holds_across_the_operations_of_a_batch() {
+    let (app, _) = counting::spawn_counted_with(|c| {
+        c.apis.graphql.max_batch_size = 3;
+        c.apis.graphql.max_mutations = 4;
+    })
+    .await;
+    let (_, admin) = app.admin().await;
+    let product = app.create_product(&admin, json!({ "stock": 25 })).await;
+    let id = product["id"].as_str().unwrap();
+    let (_, token) = app.customer().await;
+    let three = json!({ "query": aliased_orders(3), "variables": one_of(id) });
+
+    let (status, body) = post_raw(&app, Some(&token), json!([three, three]).to_string()).await;
+
+    assert_eq!(status, 200, "{body}");
+    let answers = body.as_array().expect("one answer per operation");
+    assert_eq!(answers.len(), 2, "{body}");
+    for answer in answers {
+        assert_eq!(codes(answer), ["TOO_MANY_MUTATIONS"], "{body}");
+    }
+    assert_eq!(app.product(id).await["stock"], 25, "nothing was reserved");
 }
