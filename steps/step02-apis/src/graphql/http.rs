@@ -2,8 +2,8 @@
 //! cheapest first: the media type, the bearer token (a bad one is refused, never treated as
 //! anonymous), the body size (read with a cap: a larger body is refused unread), the JSON
 //! (a GraphQL request: an object with a `query`, or a non-empty array of them), the batch
-//! policy, each query's size (refused before it is parsed), and the number of mutations
-//! (counted on the parsed documents). Then the request gets its services, its own loaders,
+//! policy, each query's size (refused before it is parsed), and what the parsed documents
+//! hold (fields with fragments expanded, mutations). Then the request gets its services, its own loaders,
 //! its user and its rate-limit caller, and the schema (with its depth and complexity limits)
 //! executes it.
 //!
@@ -23,9 +23,11 @@ use common::auth::{AuthUser, Verifier};
 use common::services::{Accounts, Catalog, Ordering};
 use serde_json::Value;
 
+use super::GraphqlConfig;
+use super::document::{self, QUERY_TOO_COMPLEX, TOO_MANY_MUTATIONS};
 use super::errors::{UNAUTHENTICATED, request_error};
 use super::loaders::Loaders;
-use super::quota::{self, MutationQuota};
+use super::quota::MutationQuota;
 use super::schema::GraphqlSchema;
 use crate::listing::Listing;
 use crate::rate_limit::{Caller, RateLimits};
@@ -78,11 +80,8 @@ pub async fn execute(
 ) -> Response {
     match prepare(&graphql, &verifier, &limits, request).await {
         Ok((mut batch, user, caller)) => {
-            let mutations = quota::mutations_in(&mut batch);
-            if mutations > graphql.config.max_mutations {
-                tracing::info!(mutations, "graphql request refused: too many mutations");
-                let limit = graphql.config.max_mutations;
-                return axum::Json(quota::too_many(&batch, mutations, limit)).into_response();
+            if let Some(refusal) = refuse_documents(&graphql.config, &mut batch) {
+                return axum::Json(refusal).into_response();
             }
             let loaders = Loaders::new(
                 catalog.products.clone(),
@@ -227,6 +226,45 @@ async fn prepare(
         ));
     }
     Ok((batch, user, caller))
+}
+
+/// The limits measured on the parsed documents, before the schema sees them: the answer that
+/// refuses `batch`, if it passes one. A refusal is a GraphQL-level answer (200 with errors),
+/// like the schema's own limits.
+fn refuse_documents(config: &GraphqlConfig, batch: &mut BatchRequest) -> Option<BatchResponse> {
+    let measure = document::measure(batch);
+    let (code, message, limit, count) = if measure.fields > config.max_complexity {
+        let message = format!(
+            "this query holds {} fields once its fragments are expanded; at most {} are accepted",
+            measure.fields, config.max_complexity
+        );
+        (
+            QUERY_TOO_COMPLEX,
+            message,
+            config.max_complexity,
+            measure.fields,
+        )
+    } else if measure.mutations > config.max_mutations {
+        let message = format!(
+            "this request holds {} mutations; at most {} run in one request",
+            measure.mutations, config.max_mutations
+        );
+        (
+            TOO_MANY_MUTATIONS,
+            message,
+            config.max_mutations,
+            measure.mutations,
+        )
+    } else {
+        return None;
+    };
+    tracing::info!(
+        code,
+        count,
+        limit,
+        "graphql request refused before execution"
+    );
+    Some(document::refusal(batch, code, &message, limit, count))
 }
 
 /// The body as one operation (a JSON object) or a batch (a non-empty JSON array of objects),

@@ -4,6 +4,8 @@
 //!
 //! - [`schema`]: the schema and its limits (depth, complexity, introspection, suggestions);
 //! - [`http`]: `POST /graphql`: body and query size limits, batch policy, authentication;
+//! - [`document`]: what the parsed documents hold (mutations, fields with fragments
+//!   expanded), measured in linear time before the schema walks them;
 //! - [`quota`]: mutations count against their REST twins' rate limits, at most
 //!   `max_mutations` a request;
 //! - [`query`], [`mutation`], [`types`]: what a client can ask and do;
@@ -12,6 +14,7 @@
 //! - [`errors`]: the REST error codes, carried in `extensions.code`;
 //! - [`graphiql`]: the GraphiQL page, served from the binary (no CDN).
 
+pub mod document;
 pub mod errors;
 pub mod graphiql;
 pub mod http;

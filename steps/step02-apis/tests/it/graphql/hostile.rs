@@ -1,7 +1,10 @@
 //! What a hostile client tried at `/graphql`, and what it gets now: a NUL byte in a listing
 //! filter that reached the database (a 500) where REST refused it, bodies that are not
-//! GraphQL requests at all (`[]`, `{}`, an array of strings) that were run as documents, and
-//! aliased mutations that placed more orders in one request than REST allows in a minute.
+//! GraphQL requests at all (`[]`, `{}`, an array of strings) that were run as documents,
+//! aliased mutations that placed more orders in one request than REST allows in a minute, and
+//! fragments that double at every level, which held a worker for as long as they liked.
+
+use std::time::Duration;
 
 use serde_json::{Value, json};
 use step02_apis::rate_limit::QuotaConfig;
@@ -293,4 +296,33 @@ async fn the_mutation_cap_holds_across_the_operations_of_a_batch() {
         assert_eq!(codes(answer), ["TOO_MANY_MUTATIONS"], "{body}");
     }
     assert_eq!(app.product(id).await["stock"], 25, "nothing was reserved");
+}
+
+#[tokio::test]
+async fn fragments_that_double_at_every_level_are_refused_before_the_schema_walks_them() {
+    let app = App::spawn().await;
+    // 2^30 fields once expanded, in 1.3 KiB: the schema's checks expand every spread, and 22
+    // levels took 11 s. It refuses fragments nested deeper than 32 on its own.
+    let mut bomb = String::from("{ ...F0 }\n");
+    for i in 0..30 {
+        let next = i + 1;
+        bomb.push_str(&format!(
+            "fragment F{i} on Query {{ ...F{next} ...F{next} }}\n"
+        ));
+    }
+    bomb.push_str("fragment F30 on Query { __typename }");
+
+    let answer = tokio::time::timeout(Duration::from_secs(10), gql(&app, None, &bomb, json!({})));
+    let (status, body) = answer.await.expect("an answer within 10 s");
+
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(codes(&body), ["QUERY_TOO_COMPLEX"], "{body}");
+    assert_eq!(body["errors"][0]["extensions"]["limit"], 2000, "{body}");
+    assert!(body["data"].is_null(), "{body}");
+    // Fragments as clients use them are measured the same way, and pass.
+    let fine = "{ ...P ...P } fragment P on Query { products(first: 2) { edges { ...E } } }
+                fragment E on ProductEdge { cursor node { id name } }";
+    let (status, body) = gql(&app, None, fine, json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.get("errors").is_none(), "{body}");
 }
