@@ -3,9 +3,9 @@
 //! anonymous), the body size (read with a cap: a larger body is refused unread), the JSON
 //! (a GraphQL request: an object with a `query`, or a non-empty array of them), the batch
 //! policy, each query's size (refused before it is parsed), and what the parsed documents
-//! hold (fields with fragments expanded, mutations). Then the request gets its services, its own loaders,
-//! its user and its rate-limit caller, and the schema (with its depth and complexity limits)
-//! executes it.
+//! hold (fields with fragments expanded, mutations). Then the request gets its services,
+//! its own loaders, its user and its rate-limit caller, and the schema (with its depth and
+//! complexity limits) executes it.
 //!
 //! Two kinds of answer, as GraphQL over HTTP has them:
 //! - A body that is not a GraphQL request at all (not JSON, not a JSON object with a `query`
@@ -329,6 +329,11 @@ fn label_errors(response: &mut async_graphql::Response) {
             let code = match error.message.as_str() {
                 "Query is too complex." => "QUERY_TOO_COMPLEX",
                 "Query is nested too deep." => "QUERY_TOO_DEEP",
+                // async-graphql's own bound (32 levels, fragments included), checked before
+                // `max_depth`: to a client, the same refusal.
+                m if m.starts_with("The recursion depth of the query cannot be greater than") => {
+                    "QUERY_TOO_DEEP"
+                }
                 _ => "GRAPHQL_VALIDATION_FAILED",
             };
             extensions.set("code", code);

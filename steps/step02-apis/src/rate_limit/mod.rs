@@ -350,11 +350,20 @@ impl RateLimits {
         match self.limiter.check(policy, &key).await {
             Ok(decision) if decision.allowed => Ok(()),
             Ok(decision) => {
-                tracing::info!(policy = policy.name, %key, route = path, "rate limited inside a request");
+                tracing::info!(
+                    policy = policy.name,
+                    %key,
+                    route = path,
+                    "rate limited inside a request"
+                );
                 Err(refusal(&decision))
             }
             Err(error) => {
-                tracing::error!(error = %format!("{error:#}"), policy = policy.name, "rate limiter failed; operation let through");
+                tracing::error!(
+                    error = %format!("{error:#}"),
+                    policy = policy.name,
+                    "rate limiter failed; operation let through"
+                );
                 Ok(())
             }
         }
