@@ -16,7 +16,8 @@
 //! - **GraphQL** at `/graphql` (async-graphql): the catalogue as a connection, a product with
 //!   its reviews, me, my orders, and the review/order/payment mutations, under the same auth
 //!   and rules; DataLoaders keep a page of 50 products with reviews at two round trips; depth,
-//!   complexity, size and batch limits; GraphiQL served from the binary.
+//!   complexity, size and batch limits; each mutation counts against its REST twin's rate
+//!   limit, at most 10 a request; GraphiQL served from the binary.
 //! - **gRPC payments** (tonic): `proto/payments.proto`, a payments service (binary
 //!   `step02-payments`) in front of the provider, and the order path calling it with
 //!   deadlines, a service token, health checking and reflection.

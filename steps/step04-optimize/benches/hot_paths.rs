@@ -15,7 +15,7 @@ use common::routes::products::ProductResponse;
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use step01_security::passwords::Argon2id;
 use step01_security::tokens::{AccessTokens, RevokedSessions};
-use step02_apis::listing::{ListingQuery, ProductFilter, SortKey, Window};
+use step02_apis::listing::{CategoryText, ListingQuery, ProductFilter, SortKey, TagText, Window};
 use step02_apis::rest::{ProductPageV2, ProductV2};
 use time::OffsetDateTime;
 
@@ -108,10 +108,12 @@ fn page_serialisation(c: &mut Criterion) {
 fn cache_keys(c: &mut Criterion) {
     let query = ListingQuery {
         filter: ProductFilter {
-            category: Some("books".to_owned()),
+            category: Some(CategoryText::parse("books").expect("a category")),
             min_price_minor: Some(500),
             max_price_minor: Some(5_000),
-            tags: vec!["group-1".to_owned(), "bench".to_owned()],
+            tags: ["group-1", "bench"]
+                .map(|t| TagText::parse(t).expect("a tag"))
+                .to_vec(),
             in_stock: Some(true),
             text: None,
         },

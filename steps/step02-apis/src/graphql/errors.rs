@@ -21,6 +21,12 @@ pub fn to_graphql(error: Error) -> async_graphql::Error {
         tracing::debug!(error = %error, %status, "graphql request rejected");
     }
     let detail = error.detail();
+    // The wait REST sends as `Retry-After`: a GraphQL answer has one status for all its
+    // operations, so each refused one says its own.
+    let retry_after = match &error {
+        Error::RateLimited { retry_after_secs } => Some(*retry_after_secs),
+        _ => None,
+    };
     let code = match error {
         Error::Unauthorized => UNAUTHENTICATED,
         _ => detail.code,
@@ -41,6 +47,9 @@ pub fn to_graphql(error: Error) -> async_graphql::Error {
         ext.set("status", i32::from(status.as_u16()));
         if !fields.is_empty() {
             ext.set("fields", Value::List(fields.clone()));
+        }
+        if let Some(seconds) = retry_after {
+            ext.set("retryAfter", seconds);
         }
     })
 }

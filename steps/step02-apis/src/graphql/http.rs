@@ -1,13 +1,19 @@
 //! `POST /graphql`: everything decided about a request before the schema runs it. In order,
 //! cheapest first: the media type, the bearer token (a bad one is refused, never treated as
-//! anonymous), the body size (read with a cap: a larger body is refused unread), the JSON,
-//! the batch policy, and each query's size (refused before it is parsed). Then the request
-//! gets its services, its own loaders and its user, and the schema (with its depth and
+//! anonymous), the body size (read with a cap: a larger body is refused unread), the JSON
+//! (a GraphQL request: an object with a `query`, or a non-empty array of them), the batch
+//! policy, each query's size (refused before it is parsed), and what the parsed documents
+//! hold (fields with fragments expanded, mutations). Then the request gets its services,
+//! its own loaders, its user and its rate-limit caller, and the schema (with its depth and
 //! complexity limits) executes it.
 //!
-//! Refusals here answer with an HTTP error status and a GraphQL-shaped body
-//! (`{"errors":[{"message","extensions":{"code"}}]}`); errors inside an operation answer 200
-//! with `data` and `errors`, as GraphQL over HTTP does.
+//! Two kinds of answer, as GraphQL over HTTP has them:
+//! - A body that is not a GraphQL request at all (not JSON, not a JSON object with a `query`
+//!   or a non-empty array of them, `[]`) gets an HTTP error status (400, or 413/415/401) and
+//!   a GraphQL-shaped body, `{"errors":[{"message","extensions":{"code"}}]}`.
+//! - A GraphQL request that fails as GraphQL (a syntax error, an unknown field, depth,
+//!   complexity, too many mutations) or inside an operation answers 200 with `errors` (and
+//!   `data` where an operation ran).
 
 use async_graphql::{BatchRequest, BatchResponse, ErrorExtensionValues};
 use axum::extract::{Request, State};
@@ -15,11 +21,16 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use common::auth::{AuthUser, Verifier};
 use common::services::{Accounts, Catalog, Ordering};
+use serde_json::Value;
 
+use super::GraphqlConfig;
+use super::document::{self, QUERY_TOO_COMPLEX, TOO_MANY_MUTATIONS};
 use super::errors::{UNAUTHENTICATED, request_error};
 use super::loaders::Loaders;
+use super::quota::MutationQuota;
 use super::schema::GraphqlSchema;
 use crate::listing::Listing;
+use crate::rate_limit::{Caller, RateLimits};
 
 /// A request refused before execution.
 struct Refusal {
@@ -64,10 +75,14 @@ pub async fn execute(
     State(accounts): State<Accounts>,
     State(listing): State<Listing>,
     State(verifier): State<Verifier>,
+    State(limits): State<RateLimits>,
     request: Request,
 ) -> Response {
-    match prepare(&graphql, &verifier, request).await {
-        Ok((batch, user)) => {
+    match prepare(&graphql, &verifier, &limits, request).await {
+        Ok((mut batch, user, caller)) => {
+            if let Some(refusal) = refuse_documents(&graphql.config, &mut batch) {
+                return axum::Json(refusal).into_response();
+            }
             let loaders = Loaders::new(
                 catalog.products.clone(),
                 catalog.reviews.clone(),
@@ -78,7 +93,8 @@ pub async fn execute(
                 .data(ordering)
                 .data(accounts)
                 .data(listing)
-                .data(loaders);
+                .data(loaders)
+                .data(MutationQuota { limits, caller });
             if let Some(user) = user {
                 batch = batch.data(user);
             }
@@ -93,12 +109,14 @@ pub async fn execute(
     }
 }
 
-/// The checks that need no schema, in order; the parsed batch and the signed-in user.
+/// The checks that need no schema, in order; the parsed batch, the signed-in user and the
+/// caller its mutations count against.
 async fn prepare(
     graphql: &GraphqlSchema,
     verifier: &Verifier,
+    limits: &RateLimits,
     request: Request,
-) -> Result<(BatchRequest, Option<AuthUser>), Refusal> {
+) -> Result<(BatchRequest, Option<AuthUser>, Caller), Refusal> {
     let config = &graphql.config;
     let (parts, body) = request.into_parts();
     let json = parts
@@ -140,6 +158,7 @@ async fn prepare(
     } else {
         None
     };
+    let caller = limits.caller(&parts, user.map(|user| user.id));
 
     let too_large = || {
         Refusal::new(
@@ -164,11 +183,11 @@ async fn prepare(
         .await
         .map_err(|_| too_large())?;
 
-    let batch: BatchRequest = serde_json::from_slice(&bytes).map_err(|e| {
+    let batch = parse_body(&bytes).map_err(|reason| {
         Refusal::new(
             StatusCode::BAD_REQUEST,
             "MALFORMED_JSON",
-            format!("the body is not a GraphQL request: {e}"),
+            format!("the body is not a GraphQL request: {reason}"),
         )
     })?;
 
@@ -180,7 +199,7 @@ async fn prepare(
                 "batched requests are not accepted: send one operation per request",
             ));
         }
-        if operations.is_empty() || operations.len() > config.max_batch_size {
+        if operations.len() > config.max_batch_size {
             return Err(Refusal::new(
                 StatusCode::BAD_REQUEST,
                 "BATCH_TOO_LARGE",
@@ -206,7 +225,97 @@ async fn prepare(
             ),
         ));
     }
-    Ok((batch, user))
+    Ok((batch, user, caller))
+}
+
+/// The limits measured on the parsed documents, before the schema sees them: the answer that
+/// refuses `batch`, if it passes one. A refusal is a GraphQL-level answer (200 with errors),
+/// like the schema's own limits.
+fn refuse_documents(config: &GraphqlConfig, batch: &mut BatchRequest) -> Option<BatchResponse> {
+    let measure = document::measure(batch);
+    let (code, message, limit, count) = if measure.fields > config.max_complexity {
+        let message = format!(
+            "this query holds {} fields once its fragments are expanded; at most {} are accepted",
+            measure.fields, config.max_complexity
+        );
+        (
+            QUERY_TOO_COMPLEX,
+            message,
+            config.max_complexity,
+            measure.fields,
+        )
+    } else if measure.mutations > config.max_mutations {
+        let message = format!(
+            "this request holds {} mutations; at most {} run in one request",
+            measure.mutations, config.max_mutations
+        );
+        (
+            TOO_MANY_MUTATIONS,
+            message,
+            config.max_mutations,
+            measure.mutations,
+        )
+    } else {
+        return None;
+    };
+    tracing::info!(
+        code,
+        count,
+        limit,
+        "graphql request refused before execution"
+    );
+    Some(document::refusal(batch, code, &message, limit, count))
+}
+
+/// The body as one operation (a JSON object) or a batch (a non-empty JSON array of objects),
+/// or why it is neither.
+///
+/// Not async-graphql's own `BatchRequest` deserialiser: it is untagged, and serde reads a
+/// struct from a JSON array too (its fields in order), so `[]` became one operation without a
+/// query (answered 200 with a parse error) and `["{ me { id } }"]` one operation that no batch
+/// policy saw. Here the JSON's kind decides, and `query` is required, as GraphQL over HTTP
+/// asks: a body without one is not a GraphQL request, however GraphQL-like.
+fn parse_body(bytes: &[u8]) -> Result<BatchRequest, String> {
+    let value: Value = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+    match value {
+        Value::Array(items) if items.is_empty() => {
+            Err("a batch must hold at least one operation".to_owned())
+        }
+        Value::Array(items) => items
+            .into_iter()
+            .enumerate()
+            .map(|(i, item)| operation(item).map_err(|e| format!("operation {i}: {e}")))
+            .collect::<Result<Vec<_>, _>>()
+            .map(BatchRequest::Batch),
+        other => operation(other).map(BatchRequest::Single),
+    }
+}
+
+/// One operation: a JSON object with a string `query` (and optionally `operationName`,
+/// `variables`, `extensions`, of the types GraphQL over HTTP gives them).
+fn operation(value: Value) -> Result<async_graphql::Request, String> {
+    let Value::Object(members) = &value else {
+        return Err(format!(
+            "an operation is a JSON object with a `query`, not {}",
+            json_kind(&value)
+        ));
+    };
+    if !members.get("query").is_some_and(Value::is_string) {
+        return Err("an operation needs a `query` string".to_owned());
+    }
+    // An object, so serde reads it as a map: never the by-position form of a struct.
+    serde_json::from_value(value).map_err(|e| e.to_string())
+}
+
+fn json_kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
 }
 
 /// Errors the schema raises before any resolver runs (a parse error, an unknown field, a
@@ -220,6 +329,11 @@ fn label_errors(response: &mut async_graphql::Response) {
             let code = match error.message.as_str() {
                 "Query is too complex." => "QUERY_TOO_COMPLEX",
                 "Query is nested too deep." => "QUERY_TOO_DEEP",
+                // async-graphql's own bound (32 levels, fragments included), checked before
+                // `max_depth`: to a client, the same refusal.
+                m if m.starts_with("The recursion depth of the query cannot be greater than") => {
+                    "QUERY_TOO_DEEP"
+                }
                 _ => "GRAPHQL_VALIDATION_FAILED",
             };
             extensions.set("code", code);

@@ -4,18 +4,24 @@
 //!
 //! - [`schema`]: the schema and its limits (depth, complexity, introspection, suggestions);
 //! - [`http`]: `POST /graphql`: body and query size limits, batch policy, authentication;
+//! - [`document`]: what the parsed documents hold (mutations, fields with fragments
+//!   expanded), measured in linear time before the schema walks them;
+//! - [`quota`]: mutations count against their REST twins' rate limits, at most
+//!   `max_mutations` a request;
 //! - [`query`], [`mutation`], [`types`]: what a client can ask and do;
 //! - [`loaders`]: batched loading (DataLoader), so a page of products with their reviews
 //!   costs a fixed number of database round trips, not one per product;
 //! - [`errors`]: the REST error codes, carried in `extensions.code`;
 //! - [`graphiql`]: the GraphiQL page, served from the binary (no CDN).
 
+pub mod document;
 pub mod errors;
 pub mod graphiql;
 pub mod http;
 pub mod loaders;
 pub mod mutation;
 pub mod query;
+pub mod quota;
 pub mod schema;
 pub mod types;
 
@@ -28,6 +34,7 @@ use common::services::{Accounts, Catalog, Ordering};
 use serde::Deserialize;
 
 use crate::listing::Listing;
+use crate::rate_limit::RateLimits;
 pub use schema::GraphqlSchema;
 
 /// `APP__APIS__GRAPHQL__*`. Every limit protects the server from one expensive request: a
@@ -46,6 +53,13 @@ pub struct GraphqlConfig {
     /// Batches (a JSON array of operations): 0 refuses them, n accepts up to n operations.
     /// A batch multiplies every other limit, so it is off unless asked for.
     pub max_batch_size: usize,
+    /// Mutations one request may hold, aliases, fragments and every operation of a batch
+    /// counted; more are refused before any runs (`TOO_MANY_MUTATIONS`). Each also counts
+    /// against its REST twin's rate limit, so this bounds what one request does at once: a
+    /// checkout is a `placeOrder` and a `payOrder`, a few reviews fit beside them, and no
+    /// request takes more than a sixth of a minute's orders quota, nor holds a worker for
+    /// more than this many payment calls in a row (mutations run one after another).
+    pub max_mutations: usize,
     /// Reviews loaded per product (the most `Product.reviews(first:)` may ask for).
     pub reviews_per_product: u64,
 }
@@ -58,6 +72,7 @@ impl Default for GraphqlConfig {
             max_body_bytes: 64 * 1024,
             max_query_bytes: 8 * 1024,
             max_batch_size: 0,
+            max_mutations: 10,
             reviews_per_product: 20,
         }
     }
@@ -77,6 +92,12 @@ impl GraphqlConfig {
             self.max_query_bytes >= 64 && self.max_query_bytes <= self.max_body_bytes,
             "apis.graphql.max_query_bytes must be at least 64 and at most max_body_bytes"
         );
+        // 100 aliased mutations are always refused: beyond 50, a request is a bulk job, and
+        // nothing of this API is meant for those.
+        ensure!(
+            (1..=50).contains(&self.max_mutations),
+            "apis.graphql.max_mutations must be between 1 and 50"
+        );
         ensure!(
             (1..=100).contains(&self.reviews_per_product),
             "apis.graphql.reviews_per_product must be between 1 and 100"
@@ -95,6 +116,7 @@ where
     Accounts: FromRef<S>,
     Listing: FromRef<S>,
     Verifier: FromRef<S>,
+    RateLimits: FromRef<S>,
 {
     Router::new()
         .route("/graphql", get(graphiql::page).post(http::execute))

@@ -1,8 +1,11 @@
 //! What a client can do: review a product, place an order, pay it. Inputs go through the REST
 //! request types' own validation (`ReviewRequest`, `PlaceOrderRequest`, `PayRequest`), then
-//! the same service calls, so both APIs accept and refuse exactly the same things.
+//! the same service calls, so both APIs accept and refuse exactly the same things. Each
+//! mutation names its REST twin ([`CountsAs`]) and counts against that route's rate-limit
+//! policy, so aliases buy nothing REST would not allow.
 
 use async_graphql::{Context, ID, Object};
+use axum::http::Method;
 use common::domain::{OrderId, ProductId, Rating};
 use common::error::{Error, FieldError};
 use common::routes::orders::{OrderItemRequest, PayRequest, PlaceOrderRequest};
@@ -12,6 +15,7 @@ use garde::Validate;
 
 use super::errors::OrGraphql;
 use super::query::{parse_id, signed_in};
+use super::quota::CountsAs;
 use super::types::{OrderItemInput, OrderNode, ReviewNode};
 
 pub struct Mutation;
@@ -19,6 +23,7 @@ pub struct Mutation;
 #[Object]
 impl Mutation {
     /// Reviews a product as the signed-in user: once per product (`ALREADY_REVIEWED`).
+    #[graphql(guard = "CountsAs::rest(Method::POST, \"/api/v1/products/{id}/reviews\")")]
     async fn add_review(
         &self,
         ctx: &Context<'_>,
@@ -46,6 +51,7 @@ impl Mutation {
 
     /// Places an order for the signed-in user at today's prices, taking stock
     /// (`OUT_OF_STOCK` when short; nothing is taken then).
+    #[graphql(guard = "CountsAs::rest(Method::POST, \"/api/v1/orders\")")]
     async fn place_order(
         &self,
         ctx: &Context<'_>,
@@ -75,6 +81,7 @@ impl Mutation {
 
     /// Pays one of the signed-in user's pending orders with a provider card token
     /// (`PAYMENT_DECLINED`, `ALREADY_PAID`, `PAYMENT_PROVIDER_UNAVAILABLE`).
+    #[graphql(guard = "CountsAs::rest(Method::POST, \"/api/v1/orders/{id}/pay\")")]
     async fn pay_order(
         &self,
         ctx: &Context<'_>,

@@ -12,7 +12,10 @@ use common::services::{Accounts, Catalog, Ordering};
 
 use super::errors::OrGraphql;
 use super::types::{OrderNode, OrderPage, ProductFilterInput, ProductNode, ProductSort, UserNode};
-use crate::listing::{Cursor, Listing, ListingQuery, ProductFilter, SortKey, Window};
+use crate::listing::{
+    CategoryText, Cursor, FilterText, Listing, ListingQuery, ProductFilter, SearchText, SortKey,
+    TagText, Window,
+};
 
 pub struct Query;
 
@@ -107,9 +110,6 @@ impl Query {
     }
 }
 
-const MAX_TEXT_CHARS: usize = 200;
-const MAX_TAGS: usize = 20;
-
 /// The listing arguments as a [`ListingQuery`], or every problem with them at once.
 pub fn listing_query(
     first: i32,
@@ -160,49 +160,54 @@ pub fn listing_query(
             "must not be below minPriceMinor".to_owned(),
         );
     }
-    let text = filter.text.map(|t| t.trim().to_owned());
-    if text
-        .as_ref()
-        .is_some_and(|t| t.is_empty() || t.chars().count() > MAX_TEXT_CHARS)
-    {
-        problem(
-            "filter.text",
-            format!("must be 1 to {MAX_TEXT_CHARS} characters"),
-        );
-    }
-    if filter
-        .category
-        .as_ref()
-        .is_some_and(|c| c.trim().is_empty() || c.chars().count() > 100)
-    {
-        problem("filter.category", "must be 1 to 100 characters".to_owned());
-    }
-    if filter.tags.len() > MAX_TAGS
-        || filter
-            .tags
-            .iter()
-            .any(|t| t.is_empty() || t.chars().count() > 50)
-    {
+    let text: Option<SearchText> = filter_text(filter.text.as_deref(), "filter.text", &mut problem);
+    let category: Option<CategoryText> =
+        filter_text(filter.category.as_deref(), "filter.category", &mut problem);
+    let tags: Vec<TagText> = if filter.tags.len() > ProductFilter::MAX_TAGS {
         problem(
             "filter.tags",
-            format!("at most {MAX_TAGS} tags of 1 to 50 characters"),
+            format!("at most {} tags", ProductFilter::MAX_TAGS),
         );
-    }
+        Vec::new()
+    } else {
+        // The first bad tag is the one reported, as REST reports the first bad `tag`.
+        filter
+            .tags
+            .iter()
+            .map_while(|tag| filter_text(Some(tag), "filter.tags", &mut problem))
+            .collect()
+    };
     let Some(limit) = limit.filter(|_| problems.is_empty()) else {
         return Err(Error::Validation(problems));
     };
     Ok(ListingQuery {
         filter: ProductFilter {
-            category: filter.category.map(|c| c.trim().to_owned()),
+            category,
             min_price_minor: filter.min_price_minor,
             max_price_minor: filter.max_price_minor,
-            tags: filter.tags,
+            tags,
             in_stock: filter.in_stock,
             text,
         },
         sort,
         window: Window::Cursor { after, limit },
     })
+}
+
+/// `raw` by the listing's one text rule, the rule REST's parameters follow
+/// ([`FilterText::parse`]); a refusal is reported as `field`.
+fn filter_text<const MAX: usize>(
+    raw: Option<&str>,
+    field: &str,
+    problem: &mut impl FnMut(&str, String),
+) -> Option<FilterText<MAX>> {
+    match FilterText::parse(raw?) {
+        Ok(text) => Some(text),
+        Err(reason) => {
+            problem(field, reason);
+            None
+        }
+    }
 }
 
 #[cfg(test)]
@@ -230,7 +235,7 @@ mod tests {
                 limit: 50
             }
         );
-        assert_eq!(query.filter.text.as_deref(), Some("lamp"));
+        assert_eq!(query.filter.text.as_ref().map(|t| t.as_str()), Some("lamp"));
         assert_eq!(query.sort, crate::listing::SortKey::PriceAsc);
     }
 

@@ -8,12 +8,14 @@
 //! [`ListingQuery`] and call [`Listing::search`].
 //!
 //! - `query`: [`ProductFilter`], [`SortKey`] and [`Window`], together a [`ListingQuery`];
+//! - `text`: [`FilterText`], the one rule for a filter's text, whichever API it came through;
 //! - `cursor`: the [`Cursor`], its wire form and checksum, and the keyset it stands for;
 //! - `mongo`: [`MongoSearch`] and the indexes it needs ([`ensure_indexes`]).
 
 mod cursor;
 mod mongo;
 mod query;
+mod text;
 
 use std::sync::Arc;
 
@@ -25,6 +27,7 @@ use common::store::StoreResult;
 pub use cursor::Cursor;
 pub use mongo::{MongoSearch, ensure_indexes};
 pub use query::{ListingQuery, ProductFilter, SortKey, Window};
+pub use text::{CategoryText, FilterText, SearchText, TagText};
 
 /// One page of a listing.
 #[derive(Debug, Clone)]

@@ -6,24 +6,30 @@ use common::domain::{Page, Product};
 use mongodb::bson::{Document, doc};
 
 use super::cursor::{Cursor, SortValue};
+use super::text::{CategoryText, SearchText, TagText};
 
-/// What may narrow a listing. Every field is optional; all given ones must hold.
+/// What may narrow a listing. Every field is optional; all given ones must hold. Its text
+/// can only have come through [`FilterText::parse`](super::FilterText::parse).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct ProductFilter {
     /// Exact category name.
-    pub category: Option<String>,
+    pub category: Option<CategoryText>,
     /// Inclusive bounds, in minor units.
     pub min_price_minor: Option<i64>,
     pub max_price_minor: Option<i64>,
-    /// Products carrying every one of these tags.
-    pub tags: Vec<String>,
+    /// Products carrying every one of these tags (at most [`ProductFilter::MAX_TAGS`]).
+    pub tags: Vec<TagText>,
     /// `Some(true)`: stock above zero only; `Some(false)`: sold out only.
     pub in_stock: Option<bool>,
     /// Words searched in name, description and tags (MongoDB text search).
-    pub text: Option<String>,
+    pub text: Option<SearchText>,
 }
 
 impl ProductFilter {
+    /// As many as a product may carry: asking for more matches nothing, at the cost of a
+    /// larger `$all`.
+    pub const MAX_TAGS: usize = 20;
+
     /// The MongoDB filter document. Every condition sits at the top level, where `$text` must,
     /// and `$text` comes first: the local stand-in server (nx-27017) ignores conditions that
     /// precede it.
@@ -46,7 +52,8 @@ impl ProductFilter {
             filter.insert("price_minor", price);
         }
         if !self.tags.is_empty() {
-            filter.insert("tags", doc! { "$all": &self.tags });
+            let tags: Vec<&str> = self.tags.iter().map(TagText::as_str).collect();
+            filter.insert("tags", doc! { "$all": tags });
         }
         match self.in_stock {
             Some(true) => {

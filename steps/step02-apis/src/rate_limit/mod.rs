@@ -6,7 +6,9 @@
 //! draft-ietf-httpapi-ratelimit-headers-06, the last revision with separate fields (-07 on
 //! merge them into one structured `RateLimit` field, which few clients read yet). Sign-in and
 //! the other credential routes have a stricter quota keyed by address; placing an order has
-//! one keyed by user.
+//! one keyed by user. An operation that runs inside another request counts on its own as the
+//! route it does the work of ([`RateLimits::charge`]): each GraphQL mutation counts as its
+//! REST twin, so `placeOrder` spends the orders quota however many aliases carry it.
 //!
 //! Why the middleware is ours and the algorithm is `governor`'s: the obvious crate,
 //! `tower_governor` (0.8), writes `x-ratelimit-limit`/`-remaining`/`-after` rather than the
@@ -52,6 +54,7 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use common::auth::Verifier;
+use common::domain::UserId;
 use ipnet::IpNet;
 use serde::{Deserialize, Deserializer};
 use step01_security::client_ip::{ClientIpPolicy, ForwardedHeader};
@@ -305,9 +308,92 @@ impl RateLimits {
         {
             return ClientKey::User(user.id);
         }
+        self.address(request)
+    }
+
+    fn address(&self, request: &Parts) -> ClientKey {
         self.client_ip
             .of_request(&request.extensions, &request.headers)
             .map_or(ClientKey::Unknown, ClientKey::Ip)
+    }
+
+    /// `request`'s caller, for operations inside it that count on their own
+    /// ([`RateLimits::charge`]); `user` is who its token was verified to be.
+    pub fn caller(&self, request: &Parts, user: Option<UserId>) -> Caller {
+        Caller {
+            user,
+            address: self.address(request),
+        }
+    }
+
+    /// Counts one request of the route `method path` for `caller`, under that route's policy
+    /// and key, exactly as the middleware counts the route's own requests. For an operation
+    /// that runs inside another request: each GraphQL mutation counts as its REST twin, so
+    /// that no number of them in one request gets more than REST allows.
+    ///
+    /// `Err` is 429 `RATE_LIMITED` with the wait. Nothing is counted when the limits are off
+    /// or the route is exempt, and a limiter that fails lets the operation through (logged),
+    /// as the middleware does.
+    pub async fn charge(
+        &self,
+        method: &Method,
+        path: &str,
+        caller: &Caller,
+    ) -> Result<(), common::Error> {
+        if !self.enabled {
+            return Ok(());
+        }
+        let Some((policy, by)) = self.classify(method, path) else {
+            return Ok(());
+        };
+        let key = caller.key(by);
+        match self.limiter.check(policy, &key).await {
+            Ok(decision) if decision.allowed => Ok(()),
+            Ok(decision) => {
+                tracing::info!(
+                    policy = policy.name,
+                    %key,
+                    route = path,
+                    "rate limited inside a request"
+                );
+                Err(refusal(&decision))
+            }
+            Err(error) => {
+                tracing::error!(
+                    error = %format!("{error:#}"),
+                    policy = policy.name,
+                    "rate limiter failed; operation let through"
+                );
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Who a request comes from, in both of the ways a policy may key it: found once per request,
+/// so that every operation inside it is keyed as its REST twin would be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Caller {
+    /// The user of a verified token; `None` when anonymous.
+    user: Option<UserId>,
+    /// The client address, or [`ClientKey::Unknown`].
+    address: ClientKey,
+}
+
+impl Caller {
+    /// The key a policy keyed `by` this way counts this caller under.
+    pub fn key(&self, by: KeyBy) -> ClientKey {
+        match (by, self.user) {
+            (KeyBy::Client, Some(user)) => ClientKey::User(user),
+            _ => self.address,
+        }
+    }
+}
+
+/// The 429 for a refused `decision`.
+fn refusal(decision: &Decision) -> common::Error {
+    common::Error::RateLimited {
+        retry_after_secs: whole_seconds(decision.retry_after).max(1),
     }
 }
 
@@ -364,10 +450,7 @@ pub async fn enforce(State(limits): State<RateLimits>, request: Request, next: N
         next.run(request).await
     } else {
         tracing::info!(policy = policy.name, %key, "rate limited");
-        common::Error::RateLimited {
-            retry_after_secs: whole_seconds(decision.retry_after).max(1),
-        }
-        .into_response()
+        refusal(&decision).into_response()
     };
     write_headers(response.headers_mut(), policy, &decision);
     response

@@ -10,7 +10,10 @@ use common::error::{Error, Result};
 use common::routes::PageQuery;
 use utoipa::IntoParams;
 
-use crate::listing::{Cursor, ListingQuery, ProductFilter, SortKey, Window};
+use crate::listing::{
+    CategoryText, Cursor, FilterText, ListingQuery, ProductFilter, SearchText, SortKey, TagText,
+    Window,
+};
 
 fn invalid(name: &str, reason: impl Into<String>) -> Error {
     Error::InvalidParameter {
@@ -63,28 +66,14 @@ impl Raw {
             .transpose()
     }
 
-    /// A free-text value: trimmed, not blank, at most `max` characters.
-    fn text(&self, name: &str, max: usize) -> Result<Option<String>> {
-        self.one(name)?
-            .map(|v| checked_text(name, v, max))
-            .transpose()
+    /// A filter's text, by the listing's one rule ([`FilterText::parse`]).
+    fn text<const MAX: usize>(&self, name: &str) -> Result<Option<FilterText<MAX>>> {
+        self.one(name)?.map(|v| filter_text(name, v)).transpose()
     }
 }
 
-fn checked_text(name: &str, value: &str, max: usize) -> Result<String> {
-    let value = value.trim();
-    if value.is_empty() {
-        return Err(invalid(name, "must not be blank"));
-    }
-    if value.chars().count() > max {
-        return Err(invalid(name, format!("must be at most {max} characters")));
-    }
-    // Found by schemathesis: a NUL in `q` reached the database, which failed on it (a 500).
-    // No name, tag or search word contains a NUL, so it is refused here as malformed.
-    if value.contains('\0') {
-        return Err(invalid(name, "must not contain a NUL character"));
-    }
-    Ok(value.to_owned())
+fn filter_text<const MAX: usize>(name: &str, value: &str) -> Result<FilterText<MAX>> {
+    FilterText::parse(value).map_err(|reason| invalid(name, reason))
 }
 
 /// The product listing's parameters. v1 pages with `page`; v2 with `cursor`; both take
@@ -93,7 +82,8 @@ fn checked_text(name: &str, value: &str, max: usize) -> Result<String> {
 #[into_params(parameter_in = Query)]
 pub struct ListingParams {
     /// Exact category name.
-    pub category: Option<String>,
+    #[param(value_type = Option<String>)]
+    pub category: Option<CategoryText>,
     /// Lowest price, inclusive, in minor units (cents).
     #[param(minimum = 0, maximum = 10_000_000_000_i64)]
     pub min_price: Option<i64>,
@@ -102,12 +92,13 @@ pub struct ListingParams {
     pub max_price: Option<i64>,
     /// A tag the product must carry; repeat it to require several (`tag=a&tag=b`).
     // Optional: utoipa would document a `Vec` as required.
-    #[param(required = false)]
-    pub tag: Vec<String>,
+    #[param(required = false, value_type = Vec<String>)]
+    pub tag: Vec<TagText>,
     /// `true`: only products in stock; `false`: only sold-out ones.
     pub in_stock: Option<bool>,
     /// Words searched in name, description and tags.
-    pub q: Option<String>,
+    #[param(value_type = Option<String>)]
+    pub q: Option<SearchText>,
     /// One of `oldest` (default), `newest`, `price`, `-price`, `name`, `-rating`.
     #[param(pattern = "^(oldest|newest|price|-price|name|-rating)$")]
     pub sort: Option<String>,
@@ -131,7 +122,6 @@ const FILTERS: [&str; 8] = [
     "sort",
     "limit",
 ];
-const MAX_TAGS: usize = 20;
 
 impl ListingParams {
     /// v1: the filters, `sort`, `page` and `limit`.
@@ -156,16 +146,16 @@ impl ListingParams {
             Some(_) => return Err(invalid("in_stock", "must be `true` or `false`")),
         };
         Ok(Self {
-            category: raw.text("category", 100)?,
+            category: raw.text("category")?,
             min_price: raw.number("min_price", price)?,
             max_price: raw.number("max_price", price)?,
             tag: raw
                 .all("tag")
                 .iter()
-                .map(|t| checked_text("tag", t, 50))
+                .map(|t| filter_text("tag", t))
                 .collect::<Result<_>>()?,
             in_stock,
-            q: raw.text("q", 200)?,
+            q: raw.text("q")?,
             sort: raw.one("sort")?.map(str::to_owned),
             page: raw.number("page", "a positive integer")?,
             cursor: raw.one("cursor")?.map(str::to_owned),
@@ -189,10 +179,10 @@ impl ListingParams {
         {
             return Err(invalid("max_price", "must not be below min_price"));
         }
-        if self.tag.len() > MAX_TAGS {
+        if self.tag.len() > ProductFilter::MAX_TAGS {
             return Err(invalid(
                 "tag",
-                format!("may be given at most {MAX_TAGS} times"),
+                format!("may be given at most {} times", ProductFilter::MAX_TAGS),
             ));
         }
         let sort = match self.sort.as_deref() {

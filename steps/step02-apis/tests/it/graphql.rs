@@ -3,6 +3,7 @@
 //! calls, every request limit, and the GraphiQL page with its vendored assets.
 
 mod counting;
+mod hostile;
 
 use common::config::Environment;
 use serde_json::{Value, json};
@@ -546,6 +547,15 @@ async fn queries_deeper_than_the_limit_are_refused() {
     let (status, body) = gql(&app, None, depth_5, json!({})).await;
     assert_eq!(status, 200);
     assert_eq!(code(&body), "QUERY_TOO_DEEP");
+
+    // Past async-graphql's own bound (32 levels), checked before ours: the same code.
+    let mut deep = String::from("name");
+    for _ in 0..40 {
+        deep = format!("ofType {{ {deep} }}");
+    }
+    let deep = format!("{{ __type(name: \"Product\") {{ fields {{ type {{ {deep} }} }} }} }}");
+    let (status, body) = gql(&app, None, &deep, json!({})).await;
+    assert_eq!((status, code(&body)), (200, "QUERY_TOO_DEEP"), "{body}");
 }
 
 #[tokio::test]
