@@ -1,5 +1,4 @@
-//! What the OpenAPI document says about errors, in one place (only with the `openapi`
-//! feature). Every error of every route has the one shape of [`crate::error`]; here that shape
+//! What the OpenAPI document says about errors, in one place. Every error of every route has the one shape of [`crate::error`]; here that shape
 //! becomes the `ErrorBody` schema, and each error status becomes one reusable response
 //! component (`#/components/responses/NotFound`, ...) that handlers name in their
 //! `#[utoipa::path(responses(...))]`, so a status is described once however many routes give it.
@@ -9,6 +8,11 @@
 //! white space differs from Rust's (U+0085 is white space only in Rust, U+FEFF only in
 //! ECMAScript); schemathesis found a name of U+0085 that the document allowed and the code
 //! refused.
+//!
+//! The text rules of `domain::text` are patterns too, so a client generated from the document
+//! sends no control character the code refuses: a one-line field is
+//! `^[^\u0000-\u001f\u007f-\u009f]*$` (combined with "not blank" where both hold), a
+//! description or comment allows `\t`, `\n` and `\r` besides, a password refuses only NUL.
 
 use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, Response, ResponseBuilder, Type};
@@ -151,6 +155,8 @@ impl utoipa::PartialSchema for Tag {
             .schema_type(Type::String)
             .min_length(Some(1))
             .max_length(Some(50))
+            // One line of text (`domain::text::line`): no control characters.
+            .pattern(Some("^[^\\u0000-\\u001f\\u007f-\\u009f]*$"))
             .into()
     }
 }

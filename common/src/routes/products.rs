@@ -86,13 +86,16 @@ pub struct ProductRequest {
     )]
     #[schema(
         max_length = 200,
-        pattern = "[^\\t\\n\\v\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\t\\n\\v\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$"
     )]
     pub name: String,
     /// Lines: no control characters but line breaks and tabs.
     #[serde(default)]
     #[garde(length(chars, max = 5000), custom(rules::lines))]
-    #[schema(max_length = 5000)]
+    #[schema(
+        max_length = 5000,
+        pattern = "^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f-\\u009f]*$"
+    )]
     pub description: String,
     /// Minor units (cents): an integer; a JSON float is refused when the body is parsed.
     #[garde(range(min = 0, max = Money::MAX_PRICE_MINOR))]
@@ -113,7 +116,7 @@ pub struct ProductRequest {
     )]
     #[schema(
         max_length = 100,
-        pattern = "[^\\t\\n\\v\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\t\\n\\v\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$"
     )]
     pub category: String,
     #[serde(default)]
@@ -190,7 +193,10 @@ pub struct ReviewRequest {
     /// Lines: no control characters but line breaks and tabs.
     #[serde(default)]
     #[garde(length(chars, max = 2000), custom(rules::lines))]
-    #[schema(max_length = 2000)]
+    #[schema(
+        max_length = 2000,
+        pattern = "^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f-\\u009f]*$"
+    )]
     pub comment: String,
 }
 

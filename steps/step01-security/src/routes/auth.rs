@@ -52,7 +52,7 @@ pub struct RegisterRequest {
         length(bytes, max = MAX_PASSWORD_BYTES),
         custom(rules::password)
     )]
-    #[schema(min_length = 8, max_length = 1024)]
+    #[schema(min_length = 8, max_length = 1024, pattern = "^[^\\u0000]*$")]
     pub password: String,
     /// One line: no control characters.
     #[garde(
@@ -62,7 +62,7 @@ pub struct RegisterRequest {
     )]
     #[schema(
         max_length = 100,
-        pattern = "[^\\t\\n\\v\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\t\\n\\v\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$"
     )]
     pub name: String,
 }
@@ -94,7 +94,7 @@ pub struct ChangePasswordRequest {
         length(bytes, max = MAX_PASSWORD_BYTES),
         custom(rules::password)
     )]
-    #[schema(min_length = 8, max_length = 1024)]
+    #[schema(min_length = 8, max_length = 1024, pattern = "^[^\\u0000]*$")]
     pub new_password: String,
 }
 
