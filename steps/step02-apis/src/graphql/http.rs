@@ -87,6 +87,7 @@ pub async fn execute(
                 catalog.products.clone(),
                 catalog.reviews.clone(),
                 graphql.config.reviews_per_product,
+                std::time::Duration::from_millis(graphql.config.loader_delay_ms),
             );
             let mut batch = batch
                 .data(catalog)

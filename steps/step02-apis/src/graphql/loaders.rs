@@ -76,16 +76,20 @@ impl Loaders {
         products: Arc<dyn ProductStore>,
         reviews: Arc<dyn ReviewStore>,
         per_product: u64,
+        delay: std::time::Duration,
     ) -> Self {
         Self {
-            products: Arc::new(DataLoader::new(ProductsById(products), tokio::spawn)),
-            reviews: Arc::new(DataLoader::new(
-                ReviewsByProduct {
-                    reviews,
-                    per_product,
-                },
-                tokio::spawn,
-            )),
+            products: Arc::new(DataLoader::new(ProductsById(products), tokio::spawn).delay(delay)),
+            reviews: Arc::new(
+                DataLoader::new(
+                    ReviewsByProduct {
+                        reviews,
+                        per_product,
+                    },
+                    tokio::spawn,
+                )
+                .delay(delay),
+            ),
         }
     }
 }

@@ -62,6 +62,11 @@ pub struct GraphqlConfig {
     pub max_mutations: usize,
     /// Reviews loaded per product (the most `Product.reviews(first:)` may ask for).
     pub reviews_per_product: u64,
+    /// How long a loader gathers keys before it runs one batched query (async-graphql's
+    /// default, 1 ms). On a loaded machine the resolvers of one page may be polled further
+    /// apart than that and split into two batches; a longer wait batches more, at that much
+    /// latency per level of the query.
+    pub loader_delay_ms: u64,
 }
 
 impl Default for GraphqlConfig {
@@ -74,6 +79,7 @@ impl Default for GraphqlConfig {
             max_batch_size: 0,
             max_mutations: 10,
             reviews_per_product: 20,
+            loader_delay_ms: 1,
         }
     }
 }
@@ -101,6 +107,10 @@ impl GraphqlConfig {
         ensure!(
             (1..=100).contains(&self.reviews_per_product),
             "apis.graphql.reviews_per_product must be between 1 and 100"
+        );
+        ensure!(
+            self.loader_delay_ms <= 100,
+            "apis.graphql.loader_delay_ms must be at most 100"
         );
         Ok(())
     }

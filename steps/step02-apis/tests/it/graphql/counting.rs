@@ -143,6 +143,9 @@ pub async fn spawn_counted_with(
     let calls = Arc::new(Calls::default());
     let counter = calls.clone();
     let app = App::builder()
+        // The store calls are counted: a machine busy with other tests must not split one
+        // page's loads into two batches by polling its resolvers more than 1 ms apart.
+        .config(|config| config.apis.graphql.loader_delay_ms = 25)
         .config(customize)
         .parts(move |parts| {
             parts.stores.products = Arc::new(CountedProducts(
