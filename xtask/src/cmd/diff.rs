@@ -316,12 +316,12 @@ mod tests {
                 route(
                     "POST",
                     "/auth/login",
-                    "steps/step01-security/src/routes.rs:20",
+                    "steps/step01-security/src/routes/auth.rs:20",
                 ),
                 route(
                     "POST",
                     "/auth/refresh",
-                    "steps/step01-security/src/routes.rs:21",
+                    "steps/step01-security/src/routes/auth.rs:21",
                 ),
             ],
             nests: vec![Nest {
@@ -352,7 +352,7 @@ mod tests {
             [route(
                 "POST",
                 "/auth/refresh",
-                "steps/step01-security/src/routes.rs:21"
+                "steps/step01-security/src/routes/auth.rs:21"
             )]
         );
         assert_eq!(
@@ -360,7 +360,7 @@ mod tests {
             [route(
                 "POST",
                 "/auth/login",
-                "steps/step01-security/src/routes.rs:20"
+                "steps/step01-security/src/routes/auth.rs:20"
             )]
         );
         assert_eq!(diff.config_keys, ["security.refresh_ttl_secs"]);
@@ -395,12 +395,12 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.contains("  + POST /auth/refresh  steps/step01-security/src/routes.rs:21\n"),
+            text.contains("  + POST /auth/refresh  steps/step01-security/src/routes/auth.rs:21\n"),
             "{text}"
         );
         assert!(
             text.contains(
-                "  ~ POST /auth/login    steps/step01-security/src/routes.rs:20 (registered again"
+                "  ~ POST /auth/login    steps/step01-security/src/routes/auth.rs:20 (registered again"
             ),
             "{text}"
         );

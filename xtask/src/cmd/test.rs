@@ -30,6 +30,17 @@ pub struct Test {
 
 impl Test {
     pub fn run(self) -> anyhow::Result<ExitCode> {
+        // Drift first: it takes a second, the tests take many minutes.
+        let problems = crate::cmd::tidy::problems()?;
+        if !problems.is_empty() {
+            eprint!("{}", crate::cmd::tidy::render(&problems));
+            anyhow::bail!(
+                "cargo xtask tidy found {} problem{} (above): the docs, shop.example.toml or \
+                 the tools no longer match the code; fix them, then run the tests",
+                problems.len(),
+                if problems.len() == 1 { "" } else { "s" }
+            );
+        }
         let packages: Vec<String> = STEPS
             .iter()
             .map(|s| format!("step {} ({})", s.number, s.package))
