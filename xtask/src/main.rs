@@ -92,9 +92,9 @@ enum Command {
     /// throughput, and report requests/s and latency percentiles per endpoint.
     ///
     /// The no-I/O reference endpoint runs first, as this machine's ceiling; the report goes to
-    /// target/reports/ as JSON and an SVG latency chart.
+    /// $CARGO_TARGET_DIR/reports/ (else target/reports/) as JSON and an SVG latency chart.
     Load(cmd::load::Load),
-    /// A load run with a CPU profile taken mid-run: a flamegraph SVG in target/reports/.
+    /// A load run with a CPU profile taken mid-run: a flamegraph SVG beside the report.
     ///
     /// Needs step 4 or later (the server profiles itself; no `perf` needed).
     Profile(cmd::profile::Profile),

@@ -30,7 +30,7 @@
 //! cargo xtask step 4          # this crate's tests, the contract suites 0-3 and the hostile suites 0-2
 //! cargo xtask run 4           # MongoDB, Redis, the payments service, then the API
 //! curl -s localhost:8080/internal/noop
-//! cargo xtask load 4          # the report, in target/reports/
+//! cargo xtask load 4          # the report, in $CARGO_TARGET_DIR/reports/ (else target/)
 //! ```
 //!
 //! ## Map of the crate
