@@ -86,8 +86,10 @@ pub fn snapshot(workspace: &Workspace, root: &Path, dir: &str) -> anyhow::Result
             continue;
         }
         let names = Names::new(modules.iter().filter(|m| !m.test_only));
+        let nested = routes::nested_fns(&modules);
         for module in &modules {
-            let (routes, nests) = routes::routes_in(module, &names, &relative(&module.file));
+            let (routes, nests) =
+                routes::routes_nested(module, &names, &relative(&module.file), &nested);
             snapshot.routes.extend(routes);
             snapshot.nests.extend(nests);
         }
