@@ -199,7 +199,11 @@ fn a_run_answered_mostly_with_429s_says_so_in_its_headline() {
         "{headline}"
     );
     assert!(headline.contains("--no-rate-limits"), "{headline}");
-    assert_eq!(limited.unexpected_errors(), 0, "429s are still not failures");
+    assert_eq!(
+        limited.unexpected_errors(),
+        0,
+        "429s are still not failures"
+    );
 }
 
 #[test]
@@ -209,7 +213,9 @@ fn the_chart_legend_sits_beside_the_plot_not_over_its_lines() {
     let svg = std::fs::read_to_string(svg).unwrap();
     // Every legend entry is a text element right of the plot area.
     for label in ["GET /a (", "GET /internal/noop (reference) ("] {
-        let at = svg.find(label).unwrap_or_else(|| panic!("{label} in the legend"));
+        let at = svg
+            .find(label)
+            .unwrap_or_else(|| panic!("{label} in the legend"));
         let tag = &svg[svg[..at].rfind("<text").unwrap()..at];
         let x: f64 = tag
             .split("x=\"")
@@ -217,7 +223,10 @@ fn the_chart_legend_sits_beside_the_plot_not_over_its_lines() {
             .and_then(|rest| rest.split('"').next())
             .and_then(|x| x.parse().ok())
             .unwrap_or_else(|| panic!("no x in {tag}"));
-        assert!(x >= f64::from(crate::chart::PLOT_WIDTH), "{label} at x={x}: {tag}");
+        assert!(
+            x >= f64::from(crate::chart::PLOT_WIDTH),
+            "{label} at x={x}: {tag}"
+        );
     }
 }
 

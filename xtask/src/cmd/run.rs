@@ -489,7 +489,10 @@ mod tests {
         assert_eq!(watch.newly_stopped(&[false, false]), [0]);
         let companion = &steps::find(2).unwrap().companions[0];
         let note = stopped_companion_note(companion);
-        assert!(note.contains("the API stays up without step02-payments"), "{note}");
+        assert!(
+            note.contains("the API stays up without step02-payments"),
+            "{note}"
+        );
         assert!(note.contains("Ctrl-C stops everything"), "{note}");
     }
 

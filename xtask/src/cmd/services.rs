@@ -291,7 +291,8 @@ pub fn export_lines(services: &[ServiceInfo]) -> Vec<String> {
     if with_url.is_empty() {
         return Vec::new();
     }
-    let mut lines = vec!["# what the binaries read (cargo xtask run, cargo run -p <step>):".to_owned()];
+    let mut lines =
+        vec!["# what the binaries read (cargo xtask run, cargo run -p <step>):".to_owned()];
     lines.extend(
         with_url
             .iter()
