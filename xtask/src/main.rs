@@ -86,7 +86,8 @@ enum Command {
     Doctor(cmd::doctor::Doctor),
     /// Build the repo's own container images, for machines that cannot pull from a registry.
     ///
-    /// Cached once built; `STEPWISE_IMAGES=local` makes the tests use them.
+    /// Cached once built; used wherever the official images cannot be pulled
+    /// (`STEPWISE_IMAGES=local`: always).
     Images(cmd::images::Images),
     /// Drive step N with a realistic task mix or one endpoint, at a fixed rate or at maximum
     /// throughput, and report requests/s and latency percentiles per endpoint.

@@ -53,7 +53,8 @@ pub struct Machine {
     pub env_urls: Vec<&'static str>,
     /// `STEPWISE_SERVICES` and `STEPWISE_IMAGES`, or the error a bad value gives.
     pub policy: Result<(ServicesMode, ImageFlavor), String>,
-    /// The images of the chosen flavour that the engine has, per service.
+    /// The image the engine has for each service: of the chosen flavour, or, with none chosen,
+    /// the official one else the local one (what provision would use).
     pub images: Vec<(Service, &'static str)>,
 }
 
@@ -100,11 +101,22 @@ impl Machine {
         let policy = SourcePolicy::from_env()
             .resolve()
             .map_err(|e| format!("{e:#}"));
+        let chosen = SourcePolicy::from_env().images_chosen();
         let images = match (&docker, &policy) {
             (Some(_), Ok((mode, flavor))) if *mode != ServicesMode::Local => ALL_SERVICES
                 .iter()
-                .map(|&s| (s, s.kind().image(*flavor)))
-                .filter(|(_, tag)| images::image_exists(tag).unwrap_or(false))
+                .filter_map(|&s| {
+                    let flavors: &[ImageFlavor] = if chosen {
+                        std::slice::from_ref(flavor)
+                    } else {
+                        &[ImageFlavor::Official, ImageFlavor::Local]
+                    };
+                    flavors
+                        .iter()
+                        .map(|&f| s.kind().image(f))
+                        .find(|tag| images::image_exists(tag).unwrap_or(false))
+                        .map(|tag| (s, tag))
+                })
                 .collect(),
             _ => Vec::new(),
         };
@@ -157,7 +169,8 @@ impl Machine {
                         .join(", ")
                 }),
                 role: "services in containers (testcontainers) instead of local servers",
-                fix: "cargo xtask images, then export STEPWISE_IMAGES=local (no registry needed)",
+                fix: "cargo xtask images (no registry needed; used where the official images \
+                      cannot be pulled)",
             },
             Probe {
                 name: "mongod",
@@ -221,8 +234,7 @@ impl Machine {
                 return Err(format!(
                     "STEPWISE_SERVICES=container, but {}",
                     if self.docker.is_some() {
-                        "its image is not on the engine: cargo xtask images, and \
-                         export STEPWISE_IMAGES=local"
+                        "its image is not on the engine: cargo xtask images"
                     } else {
                         "no Docker engine answers"
                     }
