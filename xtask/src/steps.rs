@@ -27,7 +27,8 @@ pub struct StepInfo {
     pub companions: &'static [Companion],
     /// What `run N` prints beside the REST API: `(label, path or URL, one example)`, with
     /// `{base}` standing for the API's base URL, `{<label>}` for a companion's address and
-    /// `{redis-cli}` for the client command of the Redis `run` started (its port is random).
+    /// `{redis-cli}` for the client command of the Redis `run` started (its port is random)
+    /// and `{grpcurl}` for the grpcurl `run` installs (Debian has none; PyPI's package).
     /// Like companions, inherited: `run N` prints those of steps 0..=N, newest first.
     pub endpoints: &'static [Endpoint],
 }
@@ -116,7 +117,7 @@ pub const STEPS: &[StepInfo] = &[
             Endpoint {
                 label: "gRPC",
                 at: "{gRPC}",
-                example: "grpcurl -plaintext -H 'authorization: Bearer development-only-payments-service-token' -d '{\"idempotency_key\":\"try-1\",\"amount_minor\":1999,\"currency\":\"EUR\",\"card_token\":\"tok_success\"}' {gRPC_host} stepwise.payments.v1.Payments/Charge",
+                example: "{grpcurl} -plaintext -H 'authorization: Bearer development-only-payments-service-token' -d '{\"idempotency_key\":\"try-1\",\"amount_minor\":1999,\"currency\":\"EUR\",\"card_token\":\"tok_success\"}' {gRPC_host} stepwise.payments.v1.Payments/Charge",
             },
         ],
     },

