@@ -91,6 +91,15 @@ pub fn nested_fns(modules: &[Module]) -> Nested {
         // A path written from the crate root without `crate::`.
         bodies.contains_key(path).then(|| path.to_vec())
     };
+    // The crate functions `calls` names, each under `prefix`.
+    let under = |module: &[String], calls: Calls, prefix: &str| -> Vec<(Vec<String>, String)> {
+        calls
+            .0
+            .iter()
+            .filter_map(|path| resolve(module, path))
+            .map(|key| (key, prefix.to_owned()))
+            .collect()
+    };
     let mut work: Vec<(Vec<String>, String)> = Vec::new();
     for (module, body) in bodies.values() {
         let mut nests = NestCalls::default();
@@ -98,13 +107,7 @@ pub fn nested_fns(modules: &[Module]) -> Nested {
         for (prefix, router) in nests.0 {
             let mut calls = Calls::default();
             calls.visit_expr(router);
-            work.extend(
-                calls
-                    .0
-                    .iter()
-                    .filter_map(|path| resolve(module, path))
-                    .map(|key| (key, prefix.clone())),
-            );
+            work.extend(under(module, calls, &prefix));
         }
     }
     let mut nested = HashMap::new();
@@ -117,13 +120,7 @@ pub fn nested_fns(modules: &[Module]) -> Nested {
         };
         let mut calls = Calls::default();
         calls.visit_block(body);
-        work.extend(
-            calls
-                .0
-                .iter()
-                .filter_map(|path| resolve(module, path))
-                .map(|key| (key, prefix.clone())),
-        );
+        work.extend(under(module, calls, &prefix));
         nested.insert(key, prefix);
     }
     Nested(nested)

@@ -34,6 +34,12 @@ fn facts() -> Facts {
     }
 }
 
+/// Exactly one problem, and it says `what`.
+fn assert_one(problems: &[String], what: &str) {
+    assert_eq!(problems.len(), 1, "{problems:#?}");
+    assert!(problems[0].contains(what), "{what}: {problems:?}");
+}
+
 fn messages(problems: &[Problem]) -> Vec<String> {
     problems.iter().map(ToString::to_string).collect()
 }
@@ -144,11 +150,7 @@ fn a_map_of_the_crate_that_leaves_out_a_pub_mod_is_a_problem() {
         "the contract suites 0-1 and the hostile suite 0",
     );
     let problems = crate_map_problems(&bad);
-    assert_eq!(problems.len(), 1, "{problems:#?}");
-    assert!(
-        problems[0].contains("leaves out `pub mod b`"),
-        "{problems:?}"
-    );
+    assert_one(&problems, "leaves out `pub mod b`");
 }
 
 #[test]
@@ -260,8 +262,7 @@ fn doctor_naming_an_existing_step_as_later_is_a_problem() {
         .later
         .push(("Redis".into(), "steps 1 (sessions) and 3 (cache)".into()));
     let problems = messages(&statuses::check(&tree, &facts));
-    assert_eq!(problems.len(), 1, "{problems:#?}");
-    assert!(problems[0].contains("LATER lists Redis for step 1, which exists"));
+    assert_one(&problems, "LATER lists Redis for step 1, which exists");
 }
 
 #[test]
@@ -319,11 +320,7 @@ fn the_readme_claiming_a_component_no_ready_step_uses_is_a_problem() {
 
     let (_dir, tree) = make_tree(&[("README.md", &readme("MongoDB, gRPC and Prometheus"))]);
     let problems = messages(&claims::check(&tree, &facts()));
-    assert_eq!(problems.len(), 1, "{problems:#?}");
-    assert!(
-        problems[0].contains("claims \"Prometheus\""),
-        "{problems:?}"
-    );
+    assert_one(&problems, "claims \"Prometheus\"");
 }
 
 #[test]
