@@ -139,7 +139,7 @@ impl Machine {
             }),
             nginx: version_of(path.as_ref(), "nginx", &["-v"]),
             nextest: run_for_line(crate::workspace::cargo().args(["nextest", "--version"])),
-            grpcurl: find_program("grpcurl", path.as_ref().map(|p| p.as_os_str()))
+            grpcurl: find_program("grpcurl", path.as_deref())
                 .or_else(provision::grpcurl::installed)
                 .and_then(|bin| {
                     run_for_line(Command::new(&bin).arg("-version"))

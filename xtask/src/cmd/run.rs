@@ -492,6 +492,15 @@ fn announced_url(process: &mut LocalServer) -> anyhow::Result<String> {
     }
 }
 
+/// A fresh password per run: the demo admin exists only while `run` does.
+fn admin_password() -> String {
+    const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyz23456789";
+    let mut rng = rand::rng();
+    (0..16)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -546,13 +555,4 @@ mod tests {
             "step 3 prints a redis-cli hint"
         );
     }
-}
-
-/// A fresh password per run: the demo admin exists only while `run` does.
-fn admin_password() -> String {
-    const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyz23456789";
-    let mut rng = rand::rng();
-    (0..16)
-        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
-        .collect()
 }
