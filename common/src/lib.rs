@@ -22,8 +22,8 @@
 //! cargo xtask run 0                                   # MongoDB, the payment simulator, demo data
 //! curl -s localhost:8080/api/v1/products?limit=3 | jq
 //! ```
-//! `cargo xtask step 0` runs this crate's tests and the step-0 contract suite. The chapter is
-//! `docs/00-baseline.md`.
+//! `cargo xtask step 0` runs this crate's tests, the contract suite 0 and the hostile suite 0. The
+//! chapter is `docs/00-baseline.md`.
 //!
 //! ## Map of the crate
 //! - [`config`]: layered configuration (defaults, `shop.toml`, `APP__*` variables).
@@ -32,7 +32,8 @@
 //! - [`services`]: accounts, catalog, ordering, health: what the shop does.
 //! - [`payments`]: the payment provider client.
 //! - [`auth`]: password hashing, tokens, the `AuthUser` / `AdminUser` extractors.
-//! - [`routes`], [`extract`], [`error`]: the HTTP surface and its one error shape.
+//! - [`routes`], [`extract`], [`error`]: the HTTP surface and its one error shape; [`openapi`]:
+//!   that shape in the OpenAPI document step 2 serves.
 //! - [`step`]: the seams every step exposes ([`Step`]); [`startup`]: step 0's state and the
 //!   layers every step serves with; [`serve`]: the connections every step serves, with their
 //!   timeouts and cap; [`telemetry`], [`seed`]: logs, demo data.

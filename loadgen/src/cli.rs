@@ -154,7 +154,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let Some(flamegraph) = outcome.flamegraph else {
         println!("report  {}", json.display());
         println!("chart   {}", svg.display());
-        return Ok(verdict(report.unexpected_errors()));
+        return Ok(verdict(&report));
     };
     println!("report      {}", json.display());
     println!("chart       {}", svg.display());
@@ -165,13 +165,19 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     ));
     std::fs::write(&flame, &flamegraph).with_context(|| format!("writing {}", flame.display()))?;
     println!("flamegraph  {}", flame.display());
-    Ok(verdict(report.unexpected_errors()))
+    Ok(verdict(&report))
 }
 
-/// Exit code 1 when requests failed for reasons other than rate limits.
-fn verdict(unexpected: u64) -> ExitCode {
+/// Exit code 1 when requests failed for reasons other than rate limits, or when rate limits
+/// answered most of them (the figures are the limiter's).
+fn verdict(report: &crate::report::Report) -> ExitCode {
+    let unexpected = report.unexpected_errors();
     if unexpected > 0 {
         eprintln!("{unexpected} requests failed (other than 429)");
+        return ExitCode::FAILURE;
+    }
+    if let Some((limited, requests)) = report.rate_limited() {
+        eprintln!("{limited} of {requests} answers were 429: the run measured the rate limiter");
         return ExitCode::FAILURE;
     }
     ExitCode::SUCCESS

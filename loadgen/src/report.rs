@@ -170,6 +170,36 @@ impl Report {
             .sum()
     }
 
+    /// The scenario's 429s and its requests, when 429s are most of its answers: such a run
+    /// measured a rate limiter, not the server, and its figures must not pass for the server's.
+    pub fn rate_limited(&self) -> Option<(u64, u64)> {
+        let overall = self.rows.iter().find(|r| r.endpoint == OVERALL)?;
+        let limited = overall.errors.get("429").copied().unwrap_or(0);
+        (limited * 2 > overall.requests).then_some((limited, overall.requests))
+    }
+
+    /// The first line of the table: what ran, or, when 429s were most of the answers, that.
+    pub fn headline(&self) -> String {
+        let ran = format!(
+            "{} - scenario {} - {} - {:.1} s - {} CPUs, {} server build",
+            self.target(),
+            self.scenario,
+            self.mode,
+            self.duration_secs,
+            self.machine.cpus,
+            self.machine.server_build
+        );
+        match self.rate_limited() {
+            None => ran,
+            Some((limited, requests)) => format!(
+                "RATE LIMITED: {limited} of {requests} answers ({:.1}%) were 429, so these \
+                 figures measure the rate limiter, not the server; serve it with \
+                 `cargo xtask run N --no-rate-limits` (or let `cargo xtask load N` start it)\n{ran}",
+                100.0 * limited as f64 / requests as f64
+            ),
+        }
+    }
+
     /// What was driven: `step 4`, or the base URL of a server of no known step.
     pub fn target(&self) -> String {
         self.step
@@ -179,16 +209,7 @@ impl Report {
     /// The terminal table.
     pub fn table(&self) -> String {
         let mut out = String::new();
-        let _ = writeln!(
-            out,
-            "{} - scenario {} - {} - {:.1} s - {} CPUs, {} server build",
-            self.target(),
-            self.scenario,
-            self.mode,
-            self.duration_secs,
-            self.machine.cpus,
-            self.machine.server_build
-        );
+        let _ = writeln!(out, "{}", self.headline());
         let _ = writeln!(
             out,
             "{:<34} {:>9} {:>9} {:>7} {:>8} {:>8} {:>8} {:>8}  errors",

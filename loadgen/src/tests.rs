@@ -177,6 +177,60 @@ fn the_json_report_has_the_reference_every_row_and_the_machine() {
 }
 
 #[test]
+fn a_run_answered_mostly_with_429s_says_so_in_its_headline() {
+    let report = example_report();
+    assert_eq!(report.rate_limited(), None, "1 of 103 is not most");
+    assert!(report.table().starts_with("step 4 - scenario mix"));
+
+    let mut samples: Vec<Sample> = (0..90).map(|_| sample("GET /a", Some(429), 1)).collect();
+    samples.extend((0..10).map(|_| sample("GET /a", Some(200), 1)));
+    let limited = Report {
+        rows: report::rows(&Phase {
+            samples: &samples,
+            elapsed: Duration::from_secs(1),
+        }),
+        ..example_report()
+    };
+    assert_eq!(limited.rate_limited(), Some((90, 100)));
+    let table = limited.table();
+    let headline = table.lines().next().unwrap();
+    assert!(
+        headline.starts_with("RATE LIMITED: 90 of 100 answers (90.0%) were 429"),
+        "{headline}"
+    );
+    assert!(headline.contains("--no-rate-limits"), "{headline}");
+    assert_eq!(
+        limited.unexpected_errors(),
+        0,
+        "429s are still not failures"
+    );
+}
+
+#[test]
+fn the_chart_legend_sits_beside_the_plot_not_over_its_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, svg) = crate::write(&example_report(), dir.path(), "20260101-000000").unwrap();
+    let svg = std::fs::read_to_string(svg).unwrap();
+    // Every legend entry is a text element right of the plot area.
+    for label in ["GET /a (", "GET /internal/noop (reference) ("] {
+        let at = svg
+            .find(label)
+            .unwrap_or_else(|| panic!("{label} in the legend"));
+        let tag = &svg[svg[..at].rfind("<text").unwrap()..at];
+        let x: f64 = tag
+            .split("x=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .and_then(|x| x.parse().ok())
+            .unwrap_or_else(|| panic!("no x in {tag}"));
+        assert!(
+            x >= f64::from(crate::chart::PLOT_WIDTH),
+            "{label} at x={x}: {tag}"
+        );
+    }
+}
+
+#[test]
 fn the_report_is_written_as_json_and_an_svg_chart_with_a_line_per_endpoint() {
     let dir = tempfile::tempdir().unwrap();
     let (json, svg) = crate::write(&example_report(), dir.path(), "20260101-000000").unwrap();

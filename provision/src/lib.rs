@@ -18,7 +18,7 @@
 //! - [`docker`]: containers through testcontainers, their lifelines and the orphan reaper;
 //! - [`images`]: the local images (a debootstrapped Debian base and the services on top);
 //! - [`cache`]: where expensive, shareable artefacts are cached; [`venv`]: the Python tools
-//!   the harness installs from PyPI (nx-27017, [`schemathesis`]);
+//!   the harness installs from PyPI (nx-27017, [`schemathesis`], [`grpcurl`]);
 //! - [`mongo`] (with its local stand-in [`nx27017`]), [`postgres`], [`redis`]: one module per
 //!   service, each with a shared server per test process and a per-test isolation guard
 //!   (a database, a database, a key prefix);
@@ -39,6 +39,7 @@ macro_rules! say {
 pub mod cache;
 pub mod cargo;
 pub mod docker;
+pub mod grpcurl;
 pub mod images;
 pub mod mongo;
 pub mod nginx;

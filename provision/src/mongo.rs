@@ -135,6 +135,7 @@ impl Recipe for MongoSettings {
             env: Vec::new(),
             cmd: Vec::new(),
             ready_timeout: CONTAINER_READY_TIMEOUT,
+            flavor_chosen: true,
         }
     }
 

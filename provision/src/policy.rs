@@ -7,8 +7,10 @@
 //!   `container` fails when Docker or the image is missing instead of falling back; `local`
 //!   never touches Docker.
 //! - `STEPWISE_IMAGES=official|local`: the official images learners pull (`mongo:7`,
-//!   `postgres:15`, `redis:7`, the default) or the ones this repo builds without a registry
-//!   (`cargo xtask images`, see [`super::images`]).
+//!   `postgres:15`, `redis:7`) or the ones this repo builds without a registry
+//!   (`cargo xtask images`, see [`super::images`]). Unset, the official image when it is here
+//!   or can be pulled, else the local one when it was built ([`use_local_image`]): a machine
+//!   without a registry that ran `cargo xtask images` gets containers with no setting.
 //!
 //! Everything here is decided from values, never by looking at the machine, so the tests can
 //! check every branch; [`super::docker`] gathers the facts ([`Probe`]) these functions judge.
@@ -143,11 +145,14 @@ impl FromStr for ImageFlavor {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SourcePolicy {
     parsed: Result<(ServicesMode, ImageFlavor), String>,
+    /// Whether the images were chosen (`STEPWISE_IMAGES` set, or a caller's flavour): only an
+    /// unchosen flavour may fall back to the local images.
+    images_chosen: bool,
 }
 
 impl Default for SourcePolicy {
     fn default() -> Self {
-        SourcePolicy::new(ServicesMode::default(), ImageFlavor::default())
+        SourcePolicy::from_values(None, None)
     }
 }
 
@@ -155,7 +160,13 @@ impl SourcePolicy {
     pub fn new(mode: ServicesMode, images: ImageFlavor) -> SourcePolicy {
         SourcePolicy {
             parsed: Ok((mode, images)),
+            images_chosen: true,
         }
+    }
+
+    /// Whether the image flavour was chosen rather than left to the default.
+    pub fn images_chosen(&self) -> bool {
+        self.images_chosen
     }
 
     /// Local binaries only (the environment URL still wins).
@@ -184,6 +195,7 @@ impl SourcePolicy {
         }
         SourcePolicy {
             parsed: parse(services).and_then(|mode| Ok((mode, parse(images)?))),
+            images_chosen: images.is_some_and(|v| !v.trim().is_empty()),
         }
     }
 
@@ -243,6 +255,22 @@ pub enum Fallback {
 const LOCAL_IMAGES_HOWTO: &str = "build the local images with `cargo xtask images` and set \
                                   STEPWISE_IMAGES=local";
 
+/// Whether the local image stands in for the official one: the flavour was not chosen, the
+/// official image cannot be had here, and `cargo xtask images` built the local one. An
+/// explicit `STEPWISE_IMAGES=official` keeps its word (it fails or falls back to local
+/// binaries instead).
+pub fn use_local_image(
+    images_chosen: bool,
+    flavor: ImageFlavor,
+    official: &Probe,
+    local: &Probe,
+) -> bool {
+    !images_chosen
+        && flavor == ImageFlavor::Official
+        && matches!(official, Probe::ImageMissing { .. })
+        && *local == Probe::ImageReady
+}
+
 /// Judges a [`Probe`] for `image`: containers when possible; otherwise local binaries in
 /// `auto` mode (silently when there is no Docker at all, the normal case on a laptop without
 /// it; with one line when Docker is there but the image is not, because the user may expect
@@ -257,10 +285,10 @@ pub fn fallback(required: bool, flavor: ImageFlavor, image: &str, probe: &Probe)
         )),
         (Probe::ImageMissing { reason }, false) => Fallback::Local {
             notice: Some(match flavor {
+                // One short line: it is printed by every command on such a machine.
                 ImageFlavor::Official => format!(
-                    "provision: Docker answers but image {image} is not here and cannot be pulled \
-                     ({reason}); using local binaries. To use containers here, \
-                     {LOCAL_IMAGES_HOWTO}"
+                    "provision: no service images ({image}: {reason}); local servers instead \
+                     (`cargo xtask images` builds images)"
                 ),
                 ImageFlavor::Local => format!(
                     "provision: Docker answers but image {image} is not built yet; using local \

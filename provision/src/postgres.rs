@@ -274,6 +274,7 @@ impl Recipe for PostgresSettings {
                 "max_connections=300",
             ],
             ready_timeout: CONTAINER_READY_TIMEOUT,
+            flavor_chosen: true,
         }
     }
 

@@ -109,7 +109,11 @@ pub(crate) fn provision<R: Recipe>(recipe: &R) -> Result<Provisioned> {
         Plan::Env(url) => from_env::<R>(url),
         Plan::Container { required } => {
             let ready = |host: &str, port| R::container_check(&R::url(host, port));
-            match docker::provide(&R::container_spec(images), required, ready)? {
+            let spec = ContainerSpec {
+                flavor_chosen: recipe.policy().images_chosen(),
+                ..R::container_spec(images)
+            };
+            match docker::provide(&spec, required, ready)? {
                 Some(container) => Ok(Provisioned {
                     url: R::url(container.host(), container.port()),
                     source: ServiceSource::Container {

@@ -126,6 +126,7 @@ impl Recipe for RedisSettings {
             env: Vec::new(),
             cmd,
             ready_timeout: CONTAINER_READY_TIMEOUT,
+            flavor_chosen: true,
         }
     }
 

@@ -118,6 +118,13 @@ impl PythonTool {
         Ok(python_in(&venv))
     }
 
+    /// The venv's python when the venv is already built and usable; builds nothing (for
+    /// reports such as `cargo xtask doctor`).
+    pub fn existing(&self, cache_dir: &Path) -> Option<PathBuf> {
+        let venv = cache_dir.join(self.venv_dir);
+        is_usable(&venv).then(|| python_in(&venv))
+    }
+
     /// Creates a venv in the empty dir `dir`, installs the packages and checks the import.
     fn build_venv(&self, python3: &Path, dir: &Path) -> Result<()> {
         run_to_completion(Command::new(python3).arg("-m").arg("venv").arg(dir)).map_err(|err| {

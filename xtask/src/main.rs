@@ -6,8 +6,8 @@
 //! provision), [`nextest`] (running tests, reading per-test results), [`report`] (the report of
 //! `step`), [`snapshot`] (a crate's routes, config keys, dependencies, files and tests, for
 //! `diff`), [`ui`] (progress on a terminal, plain lines elsewhere), [`interrupt`] (Ctrl-C),
-//! [`loadgen`] (building and running the load generator of `load` and `profile`), [`prereq`],
-//! [`workspace`].
+//! [`loadgen`] (building and running the load generator of `load` and `profile`), [`tidy`] (the
+//! checks that keep docs and tools in step with the code), [`prereq`], [`workspace`].
 
 mod cmd;
 #[cfg(test)]
@@ -20,6 +20,7 @@ mod report;
 mod services;
 mod snapshot;
 mod steps;
+mod tidy;
 mod ui;
 mod workspace;
 
@@ -45,6 +46,7 @@ Examples:
   cargo xtask diff 0 1                what step 1 adds over step 0
   cargo xtask services up             local services for exploring (`services down` stops them)
   cargo xtask images                  build local container images (no registry needed)
+  cargo xtask tidy                    check that docs, example config and tools match the code
   cargo xtask load 4 --release        load step 4: a report and a latency chart
   cargo xtask profile 4 --release     the same with a CPU flamegraph
 
@@ -84,18 +86,24 @@ enum Command {
     Doctor(cmd::doctor::Doctor),
     /// Build the repo's own container images, for machines that cannot pull from a registry.
     ///
-    /// Cached once built; `STEPWISE_IMAGES=local` makes the tests use them.
+    /// Cached once built; used wherever the official images cannot be pulled
+    /// (`STEPWISE_IMAGES=local`: always).
     Images(cmd::images::Images),
     /// Drive step N with a realistic task mix or one endpoint, at a fixed rate or at maximum
     /// throughput, and report requests/s and latency percentiles per endpoint.
     ///
     /// The no-I/O reference endpoint runs first, as this machine's ceiling; the report goes to
-    /// target/reports/ as JSON and an SVG latency chart.
+    /// $CARGO_TARGET_DIR/reports/ (else target/reports/) as JSON and an SVG latency chart.
     Load(cmd::load::Load),
-    /// A load run with a CPU profile taken mid-run: a flamegraph SVG in target/reports/.
+    /// A load run with a CPU profile taken mid-run: a flamegraph SVG beside the report.
     ///
     /// Needs step 4 or later (the server profiles itself; no `perf` needed).
     Profile(cmd::profile::Profile),
+    /// Check that the docs, shop.example.toml and the tools agree with the code: cited files
+    /// exist, crate maps and suites, config keys, step statuses, claims, roadmap tables.
+    ///
+    /// Exit code 1 on any drift, each problem with its place and its fix; `test` runs it first.
+    Tidy(cmd::tidy::Tidy),
 }
 
 fn main() -> std::process::ExitCode {
@@ -110,6 +118,7 @@ fn main() -> std::process::ExitCode {
         Command::Images(command) => command.run(),
         Command::Load(command) => command.run(),
         Command::Profile(command) => command.run(),
+        Command::Tidy(command) => command.run(),
     };
     match outcome {
         Ok(code) => code,

@@ -38,6 +38,16 @@ pub enum Tool {
     Debootstrap,
 }
 
+impl Tool {
+    /// Its name, as the README and doctor write it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Tool::Nginx => "nginx",
+            Tool::Debootstrap => "debootstrap",
+        }
+    }
+}
+
 /// The local server programs behind `services` and `tools`, installed with apt-get where they
 /// are missing (provision falls back to a local server when no URL is given and no container
 /// answers). Skipped for a service whose URL the environment gives; MongoDB has its own

@@ -67,6 +67,32 @@ impl Service {
     }
 }
 
+impl Service {
+    /// The name of its command-line client, as `run`'s examples spell it (`{redis-cli}`).
+    pub fn cli(self) -> &'static str {
+        match self {
+            Service::MongoDb => "mongosh",
+            Service::Postgres => "psql",
+            Service::Redis => "redis",
+        }
+    }
+}
+
+impl ServiceInfo {
+    /// The client command that reaches this server: `redis-cli -p 40123`; where the URL came
+    /// from the environment (it may hold a password), the command reads that variable.
+    pub fn cli_command(&self) -> String {
+        match (self.service, self.port) {
+            (Service::Redis, Some(port)) => format!("redis-cli -p {port}"),
+            (Service::Redis, None) => format!("redis-cli -u \"${}\"", self.env),
+            (Service::MongoDb, Some(port)) => format!("mongosh --port {port}"),
+            (Service::MongoDb, None) => format!("mongosh \"${}\"", self.env),
+            (Service::Postgres, Some(port)) => format!("psql -h 127.0.0.1 -p {port}"),
+            (Service::Postgres, None) => format!("psql \"${}\"", self.env),
+        }
+    }
+}
+
 /// Where services may come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Origin {
@@ -270,6 +296,25 @@ mod tests {
         }
         assert_eq!(app_vars.len(), 3);
         assert!(app_vars.iter().all(|v| v.starts_with("APP__")));
+    }
+
+    #[test]
+    fn the_redis_client_command_names_the_port_redis_listens_on() {
+        let info = ServiceInfo {
+            service: Service::Redis,
+            source: "local redis-server".into(),
+            url: Some("redis://127.0.0.1:40123".into()),
+            env: "REDIS_URL".into(),
+            pid: Some(7),
+            port: Some(40123),
+        };
+        assert_eq!(info.cli_command(), "redis-cli -p 40123");
+        let from_env = ServiceInfo {
+            port: None,
+            url: None,
+            ..info
+        };
+        assert_eq!(from_env.cli_command(), "redis-cli -u \"$REDIS_URL\"");
     }
 
     #[test]

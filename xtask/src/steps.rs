@@ -26,7 +26,9 @@ pub struct StepInfo {
     /// inherit them, as they inherit the step's code: `run N` starts those of steps 0..=N.
     pub companions: &'static [Companion],
     /// What `run N` prints beside the REST API: `(label, path or URL, one example)`, with
-    /// `{base}` standing for the API's base URL and `{<label>}` for a companion's address.
+    /// `{base}` standing for the API's base URL, `{<label>}` for a companion's address and
+    /// `{redis-cli}` for the client command of the Redis `run` started (its port is random)
+    /// and `{grpcurl}` for the grpcurl `run` installs (Debian has none; PyPI's package).
     /// Like companions, inherited: `run N` prints those of steps 0..=N, newest first.
     pub endpoints: &'static [Endpoint],
 }
@@ -115,7 +117,7 @@ pub const STEPS: &[StepInfo] = &[
             Endpoint {
                 label: "gRPC",
                 at: "{gRPC}",
-                example: "grpcurl -plaintext -H 'authorization: Bearer development-only-payments-service-token' -d '{\"idempotency_key\":\"try-1\",\"amount_minor\":1999,\"currency\":\"EUR\",\"card_token\":\"tok_success\"}' {gRPC_host} stepwise.payments.v1.Payments/Charge",
+                example: "{grpcurl} -plaintext -H 'authorization: Bearer development-only-payments-service-token' -d '{\"idempotency_key\":\"try-1\",\"amount_minor\":1999,\"currency\":\"EUR\",\"card_token\":\"tok_success\"}' {gRPC_host} stepwise.payments.v1.Payments/Charge",
             },
         ],
     },
@@ -132,7 +134,7 @@ pub const STEPS: &[StepInfo] = &[
         endpoints: &[Endpoint {
             label: "cache stats",
             at: "{base}/internal/cache",
-            example: "curl -s {base}/internal/cache | jq .cache   # read a product twice, look again; or: redis-cli MONITOR",
+            example: "curl -s {base}/internal/cache | jq .cache   # read a product twice, look again; or: {redis-cli} MONITOR",
         }],
     },
     StepInfo {

@@ -31,6 +31,9 @@ pub(crate) struct ContainerSpec {
     pub cmd: Vec<&'static str>,
     /// How long the service may take to answer once the container runs.
     pub ready_timeout: Duration,
+    /// Whether `flavor` was chosen (`STEPWISE_IMAGES`): an unchosen official image that cannot
+    /// be had gives way to the local one when it was built ([`policy::use_local_image`]).
+    pub flavor_chosen: bool,
 }
 
 /// The container step of the precedence for one service: `Some` container to use, `None` to
@@ -54,6 +57,18 @@ pub(crate) fn provide(
             image_probe(image, policy::may_pull(spec.flavor))
         }
     };
+    if matches!(probe, Probe::ImageMissing { .. }) && !spec.flavor_chosen {
+        let local = spec.kind.image(ImageFlavor::Local);
+        let local_probe = image_probe(local, false);
+        if policy::use_local_image(spec.flavor_chosen, spec.flavor, &probe, &local_probe) {
+            tracing::debug!("{}: {image} cannot be had; using {local}", spec.kind);
+            let spec = ContainerSpec {
+                flavor: ImageFlavor::Local,
+                ..spec.clone()
+            };
+            return start(&spec, ready).map(Some);
+        }
+    }
     match policy::fallback(required, spec.flavor, image, &probe) {
         Fallback::Container => start(spec, ready).map(Some),
         Fallback::Local { notice } => {

@@ -1,7 +1,8 @@
 //! The local images, for machines where Docker runs but no registry can be reached: a Debian
 //! base made without pulling anything, and the services on top of it, installed from Debian
-//! packages. `cargo xtask images` calls [`ensure_local_images`]; `STEPWISE_IMAGES=local`
-//! makes the harness use them ([`crate::policy`]).
+//! packages. `cargo xtask images` calls [`ensure_local_images`]. Unless `STEPWISE_IMAGES` is
+//! set they stand in for official images that cannot be pulled; `STEPWISE_IMAGES=local` makes
+//! the harness use them always ([`crate::policy`]).
 //!
 //! - `stepwise/debian:bookworm`: `debootstrap --variant=minbase bookworm`, slimmed by
 //!   `docker/images/base/finish-rootfs.sh`, then `tar | docker import`. Needs root and

@@ -8,6 +8,7 @@
 
 mod child;
 mod containers;
+mod grpcurl;
 mod mongo;
 mod nginx;
 mod policy;

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use provision::docker::{
     OWNER_HOST_LABEL, OWNER_PID_LABEL, OWNER_START_LABEL, SERVICE_LABEL, is_orphan,
 };
-use provision::policy::{Fallback, Plan, Probe, fallback, may_pull, plan};
+use provision::policy::{Fallback, Plan, Probe, fallback, may_pull, plan, use_local_image};
 use provision::{ImageFlavor, ServiceKind, ServiceSource, ServicesMode, SourcePolicy};
 
 #[test]
@@ -105,16 +105,64 @@ fn without_docker_container_mode_fails_saying_what_to_do() {
 }
 
 #[test]
-fn an_official_image_that_cannot_be_pulled_falls_back_with_one_line_on_how_to_use_local_images() {
+fn an_official_image_that_cannot_be_pulled_falls_back_with_one_short_line_on_how_to_build_images() {
+    let reason = "lookup registry-1.docker.io: no such host";
     let probe = Probe::ImageMissing {
-        reason: "lookup registry-1.docker.io: no such host".into(),
+        reason: reason.into(),
     };
     let notice = notice(ImageFlavor::Official, "postgres:15", &probe);
     assert!(!notice.contains('\n'), "one line: {notice}");
+    assert!(
+        notice.len() - reason.len() < 110,
+        "short: every command prints it: {notice}"
+    );
     assert!(notice.contains("postgres:15"), "{notice}");
     assert!(notice.contains("no such host"), "says why: {notice}");
     assert!(notice.contains("cargo xtask images"), "{notice}");
-    assert!(notice.contains("STEPWISE_IMAGES=local"), "{notice}");
+}
+
+#[test]
+fn without_a_chosen_flavor_a_built_local_image_stands_in_for_an_official_one_that_cannot_be_had() {
+    let missing = Probe::ImageMissing {
+        reason: "no such host".into(),
+    };
+    let ready = Probe::ImageReady;
+    assert!(use_local_image(
+        false,
+        ImageFlavor::Official,
+        &missing,
+        &ready
+    ));
+    assert!(
+        !use_local_image(false, ImageFlavor::Official, &ready, &ready),
+        "the official image wins when it is here"
+    );
+    assert!(
+        !use_local_image(false, ImageFlavor::Official, &missing, &missing),
+        "not built: local binaries, with the notice"
+    );
+    assert!(
+        !use_local_image(true, ImageFlavor::Official, &missing, &ready),
+        "STEPWISE_IMAGES=official keeps its word"
+    );
+    let no_engine = Probe::NoEngine {
+        reason: "no socket".into(),
+    };
+    assert!(!use_local_image(
+        false,
+        ImageFlavor::Official,
+        &no_engine,
+        &ready
+    ));
+}
+
+#[test]
+fn the_flavor_counts_as_chosen_only_when_stepwise_images_is_set() {
+    assert!(!SourcePolicy::from_values(None, None).images_chosen());
+    assert!(!SourcePolicy::from_values(Some("auto"), Some(" ")).images_chosen());
+    assert!(SourcePolicy::from_values(None, Some("official")).images_chosen());
+    assert!(!SourcePolicy::default().images_chosen());
+    assert!(SourcePolicy::new(ServicesMode::Auto, ImageFlavor::Official).images_chosen());
 }
 
 #[test]

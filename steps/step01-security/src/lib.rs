@@ -30,7 +30,7 @@
 //!
 //! ## Try it
 //! ```text
-//! cargo xtask step 1          # this crate's tests and the contract suites 0-1 against step 1
+//! cargo xtask step 1          # this crate's tests, the contract suites 0-1 and the hostile suites 0-1
 //! curl -s -X POST localhost:8080/api/v1/auth/login -H 'content-type: application/json' \
 //!      -d '{"email":"admin@stepwise.test","password":"..."}' | jq '{token, refresh_token}'
 //! ```

@@ -35,7 +35,7 @@
 //!
 //! ## Try it
 //! ```text
-//! cargo xtask step 2          # this crate's tests, schemathesis, and the contract suites 0-2
+//! cargo xtask step 2          # this crate's tests, schemathesis, the contract suites 0-2 and the hostile suites 0-2
 //! cargo xtask run 2           # prints every endpoint with one example each
 //! curl -s 'localhost:8080/api/v2/products?limit=2&sort=-price' | jq '.items[].price'
 //! ```

@@ -31,10 +31,10 @@
 //!
 //! ## Try it
 //! ```text
-//! cargo xtask step 3          # this crate's tests and the contract suites 0-3
+//! cargo xtask step 3          # this crate's tests, the contract suites 0-3 and the hostile suites 0-2
 //! cargo xtask run 3           # MongoDB, Redis, the payments service, then the API
 //! curl -s localhost:8080/internal/cache | jq     # then read a product twice and look again
-//! redis-cli MONITOR           # watch the lookups, SETs and INCRs go by
+//! redis-cli -p PORT MONITOR   # watch the lookups, SETs and INCRs go by (run 3 prints it)
 //! ```
 //!
 //! ## Map of the crate

@@ -27,10 +27,10 @@
 //!
 //! ## Try it
 //! ```text
-//! cargo xtask step 4          # this crate's tests and the contract suites 0-3
+//! cargo xtask step 4          # this crate's tests, the contract suites 0-3 and the hostile suites 0-2
 //! cargo xtask run 4           # MongoDB, Redis, the payments service, then the API
 //! curl -s localhost:8080/internal/noop
-//! cargo xtask load 4          # the report, in target/reports/
+//! cargo xtask load 4          # the report, in $CARGO_TARGET_DIR/reports/ (else target/)
 //! ```
 //!
 //! ## Map of the crate
@@ -45,7 +45,7 @@
 //!   its test configuration, which later steps build on.
 //!
 //! ## Next
-//! Step 5 (`steps/step05-hybrid-dbs`) moves orders and payments to PostgreSQL, and measures
+//! Step 5 (planned, `steps/step05-...`) moves orders and payments to PostgreSQL, and measures
 //! the change with this step's load generator.
 
 pub mod cli;

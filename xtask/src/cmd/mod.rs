@@ -9,6 +9,7 @@ pub mod run;
 pub mod services;
 pub mod step;
 pub mod test;
+pub mod tidy;
 
 use std::process::ExitCode;
 

@@ -2,8 +2,8 @@
 //! profiling on (`APP__OPTIMIZE__PROFILING_ENABLED=true`), in which the generator asks the
 //! server for a CPU profile of `--seconds` 2 s into the scenario (`GET
 //! /internal/profile?seconds=S`, a pprof flamegraph sampled inside the process: no `perf`
-//! needed) and writes it to `target/reports/flamegraph-stepN-<stamp>.svg`, beside the run's own
-//! report. loadgen makes that request (its `--profile-seconds`): it knows when its scenario
+//! needed) and writes it to `$CARGO_TARGET_DIR/reports/flamegraph-stepN-<stamp>.svg` (else
+//! `target/reports/`), beside the run's own report. loadgen makes that request (its `--profile-seconds`): it knows when its scenario
 //! starts, and xtask needs no HTTP client of its own.
 
 use std::process::ExitCode;

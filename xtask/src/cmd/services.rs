@@ -27,7 +27,9 @@ use crate::workspace;
 #[command(after_long_help = "\
 Examples:
   cargo xtask services up                  (in one terminal; Ctrl-C stops them)
-  eval \"$(cargo xtask services status --env)\"   (in another: exports MONGODB_URI=...)
+  eval \"$(cargo xtask services status --env)\"   (in another: APP__MONGODB__URI=... for
+                                           the binaries, MONGODB_URI=... for the tests)
+  cargo run -p common                      (step 0 on that MongoDB)
   cargo nextest run -p common              (the tests now use those servers)
   cargo xtask services down")]
 pub struct ServicesCmd {
@@ -54,7 +56,8 @@ pub struct Up {
 
 #[derive(clap::Args, Debug)]
 pub struct Status {
-    /// Print only the `export VAR=URL` lines, for `eval "$(cargo xtask services status --env)"`.
+    /// Print only the `export VAR=URL` lines (the binaries' `APP__*` and the tests' variables),
+    /// for `eval "$(cargo xtask services status --env)"`.
     #[arg(long)]
     pub env: bool,
 }
@@ -276,16 +279,32 @@ impl Status {
     }
 }
 
-/// `export MONGODB_URI='mongodb://...'` for each service with a URL.
+/// `export` lines for each service with a URL: first the variables the steps' binaries read
+/// (`APP__MONGODB__URI`, for `cargo run -p common`), then the ones the tests read
+/// (`MONGODB_URI`, for `cargo nextest run`), each group under a comment that names it, so
+/// `eval` takes both and a reader sees which is which.
 pub fn export_lines(services: &[ServiceInfo]) -> Vec<String> {
-    services
+    let with_url: Vec<(&ServiceInfo, &String)> = services
         .iter()
-        .filter_map(|s| {
-            s.url
-                .as_ref()
-                .map(|url| format!("export {}='{url}'", s.env))
-        })
-        .collect()
+        .filter_map(|s| s.url.as_ref().map(|url| (s, url)))
+        .collect();
+    if with_url.is_empty() {
+        return Vec::new();
+    }
+    let mut lines =
+        vec!["# what the binaries read (cargo xtask run, cargo run -p <step>):".to_owned()];
+    lines.extend(
+        with_url
+            .iter()
+            .map(|(s, url)| format!("export {}='{url}'", s.service.app_var())),
+    );
+    lines.push("# what the tests read (cargo nextest run, cargo xtask step):".to_owned());
+    lines.extend(
+        with_url
+            .iter()
+            .map(|(s, url)| format!("export {}='{url}'", s.env)),
+    );
+    lines
 }
 
 fn read_state(path: &Path) -> anyhow::Result<Option<State>> {
@@ -348,11 +367,17 @@ mod tests {
     }
 
     #[test]
-    fn export_lines_quote_the_urls() {
+    fn export_lines_name_what_the_binaries_read_and_what_the_tests_read() {
         assert_eq!(
             export_lines(&state().services),
-            ["export MONGODB_URI='mongodb://127.0.0.1:40001/?directConnection=true'"]
+            [
+                "# what the binaries read (cargo xtask run, cargo run -p <step>):",
+                "export APP__MONGODB__URI='mongodb://127.0.0.1:40001/?directConnection=true'",
+                "# what the tests read (cargo nextest run, cargo xtask step):",
+                "export MONGODB_URI='mongodb://127.0.0.1:40001/?directConnection=true'",
+            ]
         );
+        assert!(export_lines(&[]).is_empty());
     }
 
     #[test]

@@ -8,6 +8,7 @@
 
 use syn::ext::IdentExt;
 
+use super::modules::Module;
 use super::names::{Names, segments};
 
 /// How deep sections nest before we stop following: a guard against a struct that holds
@@ -23,6 +24,38 @@ pub fn keys_of_crate(names: &Names) -> Vec<String> {
     let mut keys = Vec::new();
     if let Some((module, def)) = root {
         collect_keys(names, &module, def, "", 0, &mut keys);
+    }
+    keys
+}
+
+/// The keys of the other configurations a crate's binaries load: every struct named
+/// `...Config` (not `Config`) with an inherent `fn load`, as step 2's `ServiceConfig` is for
+/// `step02-payments`.
+pub fn keys_of_loaded_configs(names: &Names, modules: &[Module]) -> Vec<String> {
+    let mut keys = Vec::new();
+    for module in modules.iter().filter(|m| !m.test_only) {
+        for item in &module.items {
+            let syn::Item::Impl(block) = item else {
+                continue;
+            };
+            let syn::Type::Path(ty) = &*block.self_ty else {
+                continue;
+            };
+            let Some(last) = ty.path.segments.last() else {
+                continue;
+            };
+            let name = last.ident.to_string();
+            let loads = block
+                .items
+                .iter()
+                .any(|item| matches!(item, syn::ImplItem::Fn(f) if f.sig.ident == "load"));
+            if block.trait_.is_some() || !loads || name == "Config" || !name.ends_with("Config") {
+                continue;
+            }
+            if let Some((at, def)) = names.struct_named(&name) {
+                collect_keys(names, &at, def, "", 0, &mut keys);
+            }
+        }
     }
     keys
 }

@@ -86,8 +86,10 @@ pub fn snapshot(workspace: &Workspace, root: &Path, dir: &str) -> anyhow::Result
             continue;
         }
         let names = Names::new(modules.iter().filter(|m| !m.test_only));
+        let nested = routes::nested_fns(&modules);
         for module in &modules {
-            let (routes, nests) = routes::routes_in(module, &names, &relative(&module.file));
+            let (routes, nests) =
+                routes::routes_nested(module, &names, &relative(&module.file), &nested);
             snapshot.routes.extend(routes);
             snapshot.nests.extend(nests);
         }
@@ -107,6 +109,19 @@ pub fn snapshot(workspace: &Workspace, root: &Path, dir: &str) -> anyhow::Result
     snapshot.tests.sort();
     snapshot.tests.dedup();
     Ok(snapshot)
+}
+
+/// The configuration keys of the lib whose root file is `lib`, sorted: what its `Config`
+/// reads beside the earlier steps' keys, and what the configurations its binaries load read
+/// (see [`config_keys`]).
+pub fn config_keys_of_lib(lib: &Path) -> anyhow::Result<Vec<String>> {
+    let modules = modules::read_crate(lib)?;
+    let names = Names::new(modules.iter().filter(|m| !m.test_only));
+    let mut keys = config_keys::keys_of_crate(&names);
+    keys.extend(config_keys::keys_of_loaded_configs(&names, &modules));
+    keys.sort();
+    keys.dedup();
+    Ok(keys)
 }
 
 /// Every file under `dir`, skipping build output and hidden entries.
