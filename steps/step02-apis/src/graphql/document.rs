@@ -36,6 +36,9 @@ pub struct Measure {
     pub mutations: usize,
     /// The fields of its largest document, fragments expanded.
     pub fields: usize,
+    /// Whether every operation that would run asks only for the schema (its root fields are
+    /// all `__schema`, `__type` or `__typename`): what a GraphQL IDE sends to learn the schema.
+    pub introspection_only: bool,
 }
 
 /// Measures every operation of `batch`. A document that does not parse measures nothing: the
@@ -50,15 +53,18 @@ pub fn measure(batch: &mut BatchRequest) -> Measure {
     let mut total = Measure {
         mutations: 0,
         fields: 0,
+        introspection_only: true,
     };
     for request in batch.iter_mut() {
         let operation = request.operation_name.clone();
         let Ok(document) = request.parsed_query() else {
+            total.introspection_only = false;
             continue;
         };
         let one = measure_document(document, operation.as_deref());
         total.mutations = total.mutations.saturating_add(one.mutations);
         total.fields = total.fields.max(one.fields);
+        total.introspection_only &= one.introspection_only;
     }
     total
 }
@@ -73,6 +79,7 @@ fn measure_document(document: &ExecutableDocument, name: Option<&str>) -> Measur
     // The operation that would run: the one named, or without a name the largest mutation
     // operation (the schema refuses an ambiguous document, so this overcounts at worst).
     let mut mutations = 0_usize;
+    let mut introspection_only = true;
     for (operation_name, operation) in document.operations.iter() {
         let size = counter.selections(&operation.node.selection_set.node);
         fields = fields.saturating_add(size.all);
@@ -83,8 +90,28 @@ fn measure_document(document: &ExecutableDocument, name: Option<&str>) -> Measur
         if runs && operation.node.ty == OperationType::Mutation {
             mutations = mutations.max(size.root);
         }
+        if runs {
+            introspection_only &= operation.node.ty == OperationType::Query
+                && asks_only_for_the_schema(&operation.node.selection_set.node);
+        }
     }
-    Measure { mutations, fields }
+    Measure {
+        mutations,
+        fields,
+        introspection_only,
+    }
+}
+
+/// Root fields that are all meta-fields, written out (a fragment at the root counts as data:
+/// telling would mean expanding it, and an IDE does not send one).
+fn asks_only_for_the_schema(set: &SelectionSet) -> bool {
+    set.items.iter().all(|selection| match &selection.node {
+        Selection::Field(field) => matches!(
+            field.node.name.node.as_str(),
+            "__schema" | "__type" | "__typename"
+        ),
+        _ => false,
+    })
 }
 
 /// The size of a selection set.
@@ -247,9 +274,30 @@ mod tests {
             measure(&mut batch),
             Measure {
                 mutations: 5,
-                fields: 3
+                fields: 3,
+                introspection_only: false,
             }
         );
+    }
+
+    #[test]
+    fn only_root_meta_fields_make_a_request_for_the_schema_alone() {
+        let only = |query: &str| {
+            let mut batch = BatchRequest::Single(async_graphql::Request::new(query));
+            measure(&mut batch).introspection_only
+        };
+        assert!(only("{ __schema { types { name } } }"));
+        assert!(only("query IntrospectionQuery { __schema { queryType { name } } __typename }"));
+        assert!(only("{ __type(name: \"Product\") { fields { name } } }"));
+        assert!(!only("{ __schema { types { name } } products { edges { node { id } } } }"));
+        assert!(!only("{ ...F } fragment F on Query { __schema { types { name } } }"));
+        assert!(!only("mutation { __typename }"));
+        assert!(!only("not graphql at all"));
+        let mut batch = BatchRequest::Batch(vec![
+            async_graphql::Request::new("{ __schema { types { name } } }"),
+            async_graphql::Request::new("{ me { id } }"),
+        ]);
+        assert!(!measure(&mut batch).introspection_only, "every operation of a batch");
     }
 
     #[test]

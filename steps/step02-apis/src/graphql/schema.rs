@@ -17,6 +17,12 @@ pub type ShopSchema = Schema<Query, Mutation, EmptySubscription>;
 #[derive(Clone)]
 pub struct GraphqlSchema {
     pub schema: ShopSchema,
+    /// Development only: the same schema without the depth and complexity limits, for
+    /// requests that ask only for the schema. A GraphQL IDE's standard introspection query
+    /// (GraphiQL's) nests `ofType` eight levels deep inside `__schema.types.fields.type`, past
+    /// `max_depth`; without this, GraphiQL would show no docs and complete nothing. Elsewhere
+    /// introspection is off, and every request keeps the limits.
+    pub introspection: Option<ShopSchema>,
     pub config: GraphqlConfig,
 }
 
@@ -31,8 +37,11 @@ impl GraphqlSchema {
         if environment == Environment::Production {
             builder = builder.disable_suggestions();
         }
+        let introspection = (environment == Environment::Development)
+            .then(|| Schema::build(Query, Mutation, EmptySubscription).finish());
         Self {
             schema: builder.finish(),
+            introspection,
             config: config.clone(),
         }
     }

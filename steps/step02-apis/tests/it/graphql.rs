@@ -699,3 +699,69 @@ async fn graphiql_is_served_from_the_binary_with_every_asset_it_references() {
         "the page's policy stays on the page"
     );
 }
+
+/// GraphiQL's own introspection query: what the vendored `assets/graphiql/graphiql.min.js`
+/// sends to learn the schema (graphql-js's `getIntrospectionQuery` with GraphiQL's defaults:
+/// descriptions on, nothing else), as that file builds it.
+const GRAPHIQL_INTROSPECTION: &str = include_str!("graphql/graphiql-introspection.graphql");
+
+#[test]
+fn the_introspection_fixture_is_the_query_the_vendored_graphiql_builds() {
+    let asset = include_str!("../../assets/graphiql/graphiql.min.js");
+    let start = asset
+        .find("return`\\n    query IntrospectionQuery {")
+        .expect("graphql-js's introspection template in the vendored GraphiQL")
+        + "return`".len();
+    let end = start + asset[start..].find("`}").expect("the template's end");
+    // The template with GraphiQL's defaults filled in.
+    let mut built = asset[start..end]
+        .replace("${t.schemaDescription?n:\"\"}", "")
+        .replace("${n}", "description")
+        .replace("${r}", "")
+        .replace("${i}", "")
+        .replace("\\n", "\n");
+    while let Some(at) = built.find("${o(\"") {
+        let close = at + built[at..].find("\")}").expect("a closed ${o(..)}") + 3;
+        built.replace_range(at..close, "");
+    }
+    assert!(!built.contains("${"), "every placeholder filled: {built}");
+    assert_eq!(built, GRAPHIQL_INTROSPECTION);
+}
+
+#[tokio::test]
+async fn graphiqls_own_introspection_query_works_in_development_and_nowhere_else() {
+    // A depth limit far below the introspection query's (13 levels), so only the exemption
+    // can let it through.
+    let development = App::spawn_with(|config| {
+        config.environment = Environment::Development;
+        config.apis.graphql.max_depth = 4;
+    })
+    .await;
+    let schema = data(&development, None, GRAPHIQL_INTROSPECTION, json!({})).await;
+    assert_eq!(schema["__schema"]["queryType"]["name"], "Query");
+    let types = schema["__schema"]["types"].as_array().expect("the types");
+    assert!(
+        types.iter().any(|t| t["name"] == "Product"),
+        "the schema's own types are listed"
+    );
+    // The limits still hold for every other request there.
+    let depth_5 = "{ products(first: 1) { edges { node { reviews { rating } } } } }";
+    let (status, body) = gql(&development, None, depth_5, json!({})).await;
+    assert_eq!((status, code(&body)), (200, "QUERY_TOO_DEEP"), "{body}");
+    let mixed = "{ __typename products(first: 1) { edges { node { reviews { rating } } } } }";
+    let (status, body) = gql(&development, None, mixed, json!({})).await;
+    assert_eq!((status, code(&body)), (200, "QUERY_TOO_DEEP"), "{body}");
+
+    // Outside development, introspection is off, whatever the query.
+    let test = App::spawn().await;
+    let (status, body) = gql(&test, None, GRAPHIQL_INTROSPECTION, json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body["errors"].is_array(),
+        "introspection is refused: {body}"
+    );
+    assert!(
+        body["data"].is_null() || body["data"]["__schema"].is_null(),
+        "{body}"
+    );
+}
