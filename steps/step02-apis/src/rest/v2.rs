@@ -309,7 +309,7 @@ pub async fn get_product(
     Ok(Json(catalog.get_product(id).await?.into()))
 }
 
-/// A product's reviews, oldest first, by page.
+/// A product's reviews, newest first, by page.
 #[utoipa::path(
     get,
     path = "/api/v2/products/{id}/reviews",
@@ -339,7 +339,7 @@ pub async fn list_reviews(
     }))
 }
 
-/// The signed-in customer's orders (an admin's own), oldest first, by page.
+/// The signed-in customer's orders (an admin's own), newest first, by page.
 #[utoipa::path(
     get,
     path = "/api/v2/orders",
