@@ -8,7 +8,7 @@ use std::time::Duration;
 use clap::Parser;
 
 use crate::Mode;
-use crate::cli::Cli;
+use crate::cli::{self, Cli};
 use crate::mix::Scenario;
 use crate::report::{self, Machine, Phase, Report};
 use crate::scheduler::{self, Sample, intended_offset};
@@ -204,6 +204,29 @@ fn a_run_answered_mostly_with_429s_says_so_in_its_headline() {
         0,
         "429s are still not failures"
     );
+    // Such a run fails, unless the rate limits were on on purpose.
+    assert_eq!(
+        cli::verdict(&limited, false),
+        std::process::ExitCode::FAILURE
+    );
+    assert_eq!(
+        cli::verdict(&limited, true),
+        std::process::ExitCode::SUCCESS
+    );
+    let healthy: Vec<Sample> = (0..100).map(|_| sample("GET /a", Some(200), 1)).collect();
+    let healthy = Report {
+        rows: report::rows(&Phase {
+            samples: &healthy,
+            elapsed: Duration::from_secs(1),
+        }),
+        ..example_report()
+    };
+    assert_eq!(
+        cli::verdict(&healthy, false),
+        std::process::ExitCode::SUCCESS
+    );
+    // The example run has a 500 and a dropped connection: it fails either way.
+    assert_eq!(cli::verdict(&report, true), std::process::ExitCode::FAILURE);
 }
 
 #[test]

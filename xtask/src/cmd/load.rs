@@ -71,7 +71,9 @@ pub struct Load {
     /// Serve with the product cache off (APP__CACHE__ENABLED=false), for cached vs uncached.
     #[arg(long)]
     pub no_cache: bool,
-    /// Keep step 2's rate limits (off by default: one load client would hit them at once).
+    /// Keep step 2's rate limits (off by default: one load client would hit them at once),
+    /// and count their 429s as intended: a run answered mostly with 429s then says so and
+    /// exits 0. With `--base-url`, declares that the server's limits are on on purpose.
     #[arg(long)]
     pub keep_rate_limits: bool,
     /// More environment for the server this command starts, `KEY=VALUE`, repeatable (e.g.
@@ -168,6 +170,9 @@ impl Load {
         .into_iter()
         .flat_map(|(flag, value)| [flag.to_owned(), value])
         .collect();
+        if self.keep_rate_limits {
+            args.push("--rate-limits-expected".to_owned());
+        }
         if let Some(rate) = self.rate {
             args.extend(["--rate".to_owned(), rate.to_string()]);
         }

@@ -287,17 +287,26 @@ mod tests {
             measure(&mut batch).introspection_only
         };
         assert!(only("{ __schema { types { name } } }"));
-        assert!(only("query IntrospectionQuery { __schema { queryType { name } } __typename }"));
+        assert!(only(
+            "query IntrospectionQuery { __schema { queryType { name } } __typename }"
+        ));
         assert!(only("{ __type(name: \"Product\") { fields { name } } }"));
-        assert!(!only("{ __schema { types { name } } products { edges { node { id } } } }"));
-        assert!(!only("{ ...F } fragment F on Query { __schema { types { name } } }"));
+        assert!(!only(
+            "{ __schema { types { name } } products { edges { node { id } } } }"
+        ));
+        assert!(!only(
+            "{ ...F } fragment F on Query { __schema { types { name } } }"
+        ));
         assert!(!only("mutation { __typename }"));
         assert!(!only("not graphql at all"));
         let mut batch = BatchRequest::Batch(vec![
             async_graphql::Request::new("{ __schema { types { name } } }"),
             async_graphql::Request::new("{ me { id } }"),
         ]);
-        assert!(!measure(&mut batch).introspection_only, "every operation of a batch");
+        assert!(
+            !measure(&mut batch).introspection_only,
+            "every operation of a batch"
+        );
     }
 
     #[test]

@@ -244,7 +244,8 @@ async fn intended_429s_are_counted_apart_and_do_not_fail_the_load_command() {
     .await;
     stock_products(&app, 3).await;
 
-    let (output, report, _out) = load(&app, &["--scenario", "detail"]).await;
+    // The limits are on on purpose here: their 429s are what the run is about.
+    let (output, report, _out) = load(&app, &["--scenario", "detail", "--keep-rate-limits"]).await;
     assert!(output.status.success(), "{}", describe(&output));
     let report = report.expect("a report");
     let detail = row(&report, "GET /products/{id}");
