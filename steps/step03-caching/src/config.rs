@@ -2,7 +2,8 @@
 //! keeps its name and its `APP__*` variable, plus a `redis` section (where the server is and
 //! how long any call to it may take, e.g. `APP__REDIS__URL=redis://127.0.0.1:6379`) and a
 //! `cache` section (on/off, key prefix, TTLs, stampede and breaker timings, e.g.
-//! `APP__CACHE__ENABLED=false` for the uncached benchmark), and a `sessions` section (token
+//! `APP__CACHE__ENABLED=false` for the uncached benchmark, `APP__CACHE__NEAR__ENABLED=false` for
+//! Redis alone), and a `sessions` section (token
 //! checks while Redis is away, `APP__SESSIONS__OUTAGE_GRACE_SECS`).
 
 use anyhow::bail;
@@ -102,6 +103,80 @@ pub struct CacheConfig {
     /// How long a request that did not get the lock waits for the value before it reads
     /// MongoDB itself.
     pub lock_wait_ms: u64,
+    /// The near cache: encoded responses in this process, in front of Redis.
+    pub near: NearConfig,
+}
+
+/// The near cache in front of Redis (see [`crate::cache::near`]): its bounds, and the
+/// heartbeat that proves the invalidations from Redis still arrive.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct NearConfig {
+    /// False: every cached read asks Redis (step 3's cache without its first tier).
+    pub enabled: bool,
+    /// At most this many responses are kept.
+    pub max_entries: u64,
+    /// At most this many bytes of response bodies and headers are kept.
+    pub max_bytes: u64,
+    /// An entry is dropped this long after it was filled, invalidated or not: the bound for
+    /// writes that never reach Redis (an edit straight into MongoDB), like `ttl_secs`.
+    pub ttl_ms: u64,
+    /// How often the tracking connection is pinged to prove it still delivers invalidations.
+    pub heartbeat_ms: u64,
+    /// The staleness bound: entries are served only while a heartbeat sent less than this
+    /// long ago has come back, so another instance's write is seen within it.
+    pub max_staleness_ms: u64,
+}
+
+impl Default for NearConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            max_entries: 10_000,
+            max_bytes: 64 * 1024 * 1024,
+            ttl_ms: 30_000,
+            heartbeat_ms: 50,
+            max_staleness_ms: 250,
+        }
+    }
+}
+
+impl NearConfig {
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if !(1..=10_000_000).contains(&self.max_entries) {
+            bail!(
+                "cache.near.max_entries must be between 1 and 10000000, got {}",
+                self.max_entries
+            );
+        }
+        if !(1024..=16 * 1024 * 1024 * 1024).contains(&self.max_bytes) {
+            bail!(
+                "cache.near.max_bytes must be between 1024 and 17179869184, got {}",
+                self.max_bytes
+            );
+        }
+        if !(1..=86_400_000).contains(&self.ttl_ms) {
+            bail!(
+                "cache.near.ttl_ms must be between 1 and 86400000, got {}",
+                self.ttl_ms
+            );
+        }
+        if !(1..=10_000).contains(&self.heartbeat_ms) {
+            bail!(
+                "cache.near.heartbeat_ms must be between 1 and 10000, got {}",
+                self.heartbeat_ms
+            );
+        }
+        // A bound shorter than two heartbeats would stop serving between any two of them.
+        if self.max_staleness_ms < 2 * self.heartbeat_ms || self.max_staleness_ms > 60_000 {
+            bail!(
+                "cache.near.max_staleness_ms must be at least twice cache.near.heartbeat_ms and \
+                 at most 60000, got {}",
+                self.max_staleness_ms
+            );
+        }
+        Ok(())
+    }
 }
 
 impl Default for CacheConfig {
@@ -114,6 +189,7 @@ impl Default for CacheConfig {
             stale_secs: 30,
             lock_ttl_ms: 2_000,
             lock_wait_ms: 300,
+            near: NearConfig::default(),
         }
     }
 }
@@ -153,7 +229,7 @@ impl CacheConfig {
         if self.lock_wait_ms > self.lock_ttl_ms {
             bail!("cache.lock_wait_ms must not exceed cache.lock_ttl_ms");
         }
-        Ok(())
+        self.near.validate()
     }
 }
 

@@ -1,7 +1,8 @@
 //! Wiring: step 3's [`Step`]: its parts (step 2's, with revoked sessions and rate-limit quotas
 //! kept in Redis, plus the one shared Redis handle), its state (step 2's, built from parts
 //! whose catalog stores and listing search read through the Redis cache, plus the handle and
-//! the cache's counters), its routes (step 2's, plus `/internal/cache`) and step 2's layers.
+//! the cache's counters), its routes (step 2's, plus `/internal/cache`) and step 2's layers
+//! around the near cache's route layer.
 
 use std::sync::Arc;
 
@@ -11,7 +12,7 @@ use common::step::Extends;
 use derive_more::{Deref, DerefMut};
 use mongodb::Database;
 
-use crate::cache::{CacheStats, CatalogCache};
+use crate::cache::{CacheStats, CatalogCache, NearCache, ResponseCache};
 use crate::config::Config;
 use crate::rate_limit::RedisLimiter;
 use crate::redis_handle::RedisHandle;
@@ -36,6 +37,11 @@ pub struct State {
     pub redis: RedisHandle,
     /// The cache's counters (also when the cache is disabled: they then stay at zero).
     pub cache_stats: CacheStats,
+    /// The route layer that answers product and listing reads from the near cache (with their
+    /// ETags); `None` when the cache is disabled.
+    pub responses: Option<ResponseCache>,
+    /// The near cache itself, for `/internal/cache`; `None` when disabled.
+    pub near: Option<NearCache>,
 }
 
 /// What step 3's state is wired from: step 2's parts, with revoked sessions and rate-limit
@@ -84,8 +90,28 @@ impl Extends for AppState {
     async fn wire(config: &Config, parts: Parts) -> anyhow::Result<Self> {
         let Parts { mut base, redis } = parts;
         let cache_stats = CacheStats::default();
+        let mut near = None;
+        let mut responses = None;
         if config.cache.enabled {
-            CatalogCache::new(redis.clone(), &config.cache, cache_stats.clone()).wrap(&mut base);
+            if config.cache.near.enabled {
+                near = Some(NearCache::new(&config.cache.near, cache_stats.clone()));
+            }
+            let cache = CatalogCache::new(
+                redis.clone(),
+                &config.cache,
+                cache_stats.clone(),
+                near.clone(),
+            );
+            cache.wrap(&mut base);
+            if let Some(near) = &near {
+                crate::cache::tracking::spawn(
+                    near,
+                    &config.redis,
+                    &config.cache.near,
+                    cache.gen_prefix(),
+                )?;
+            }
+            responses = Some(ResponseCache::new(cache, near.clone()));
         }
         let base = step02_apis::AppState::from_parts(config, base).await?;
         if redis.ping().await.is_err() {
@@ -95,7 +121,17 @@ impl Extends for AppState {
             base,
             redis,
             cache_stats,
+            responses,
+            near,
         }))
+    }
+
+    /// The near cache's route layer, innermost: inside step 2's rate limits.
+    fn inner_layer(&self, routes: Router, _config: &Config) -> Router {
+        match &self.responses {
+            Some(responses) => crate::cache::responses::layer(routes, responses.clone()),
+            None => routes,
+        }
     }
 
     /// `/internal/cache`.

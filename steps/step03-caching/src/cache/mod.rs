@@ -34,8 +34,11 @@
 //! put an entry and its counter in one hash slot (`{product:<id>}`) and pass both.
 
 mod codec;
+pub mod near;
+pub mod responses;
 mod stats;
 mod stores;
+pub mod tracking;
 
 use std::any::Any;
 use std::collections::{HashMap, HashSet};
@@ -50,6 +53,8 @@ use rand::Rng;
 use tokio::sync::oneshot;
 
 pub use codec::{Cacheable, FORMAT};
+pub use near::NearCache;
+pub use responses::ResponseCache;
 pub use stats::{CacheCounters, CacheStats};
 pub use stores::{CachedProducts, CachedReviews, CachedSearch, listing_key};
 
@@ -126,6 +131,8 @@ struct Inner {
     pending: Mutex<HashSet<String>>,
     /// Whether the retry task runs.
     retrying: AtomicBool,
+    /// The near cache in front of this one, told of this instance's writes at once.
+    near: Option<NearCache>,
 }
 
 fn unix_ms() -> u64 {
@@ -136,7 +143,12 @@ fn unix_ms() -> u64 {
 }
 
 impl CatalogCache {
-    pub fn new(redis: RedisHandle, config: &CacheConfig, stats: CacheStats) -> Self {
+    pub fn new(
+        redis: RedisHandle,
+        config: &CacheConfig,
+        stats: CacheStats,
+        near: Option<NearCache>,
+    ) -> Self {
         stats.set_enabled(true);
         Self {
             inner: Arc::new(Inner {
@@ -154,6 +166,7 @@ impl CatalogCache {
                 flights: Mutex::new(HashMap::new()),
                 pending: Mutex::new(HashSet::new()),
                 retrying: AtomicBool::new(false),
+                near,
             }),
         }
     }
@@ -204,7 +217,13 @@ impl CatalogCache {
         (fresh, fresh + inner.stale)
     }
 
-    fn bypassing(&self) -> bool {
+    /// The prefix of every generation counter, which the near cache tracks.
+    pub fn gen_prefix(&self) -> String {
+        self.key("gen:")
+    }
+
+    /// Whether reads skip the cache: an invalidation of this instance has not reached Redis.
+    pub(crate) fn bypassing(&self) -> bool {
         !self.inner.pending.lock().expect("not poisoned").is_empty()
     }
 
@@ -495,7 +514,11 @@ impl CatalogCache {
     /// Redis now is retried in the background, and reads bypass the cache until it has.
     pub async fn invalidate(&self, gen_keys: Vec<String>) {
         self.inner.stats.add_invalidation();
+        self.invalidate_near(&gen_keys);
         if self.incr(&gen_keys).await {
+            // Again now that Redis has it: a read of this instance that looked up the old
+            // generation before the INCR may have filled the near cache meanwhile.
+            self.invalidate_near(&gen_keys);
             return;
         }
         self.inner
@@ -506,6 +529,12 @@ impl CatalogCache {
         if !self.inner.retrying.swap(true, AtomicOrdering::SeqCst) {
             let cache = self.clone();
             tokio::spawn(async move { cache.retry_pending().await });
+        }
+    }
+
+    fn invalidate_near(&self, gen_keys: &[String]) {
+        if let Some(near) = &self.inner.near {
+            near.invalidate(gen_keys.iter().map(String::as_str));
         }
     }
 
@@ -533,6 +562,7 @@ impl CatalogCache {
                 .cloned()
                 .collect();
             if !keys.is_empty() && self.incr(&keys).await {
+                self.invalidate_near(&keys);
                 let mut pending = self.inner.pending.lock().expect("not poisoned");
                 for key in &keys {
                     pending.remove(key);

@@ -23,6 +23,11 @@ struct Inner {
     bypassed: AtomicU64,
     errors: AtomicU64,
     decode_errors: AtomicU64,
+    near_hits: AtomicU64,
+    near_misses: AtomicU64,
+    near_evictions: AtomicU64,
+    near_invalidations: AtomicU64,
+    near_flushes: AtomicU64,
 }
 
 /// A snapshot of the counters.
@@ -48,6 +53,19 @@ pub struct CacheCounters {
     pub errors: u64,
     /// Entries that did not decode (another format, corruption): treated as misses.
     pub decode_errors: u64,
+    /// Responses served from the near cache in this process, without asking Redis.
+    pub near_hits: u64,
+    /// Cacheable reads the near cache did not have (or could not serve: suspended), answered
+    /// through Redis and stored near when they could be.
+    pub near_misses: u64,
+    /// Near entries dropped to keep within `cache.near.max_entries` / `max_bytes`.
+    pub near_evictions: u64,
+    /// Invalidations of generation counters the near cache applied (pushed by Redis, or this
+    /// instance's own writes).
+    pub near_invalidations: u64,
+    /// Times the near cache dropped everything: its tracking connection was lost, came back,
+    /// or Redis was flushed.
+    pub near_flushes: u64,
 }
 
 macro_rules! adders {
@@ -69,6 +87,11 @@ impl CacheStats {
         add_bypassed => bypassed,
         add_error => errors,
         add_decode_error => decode_errors,
+        add_near_hit => near_hits,
+        add_near_miss => near_misses,
+        add_near_eviction => near_evictions,
+        add_near_invalidation => near_invalidations,
+        add_near_flush => near_flushes,
     );
 
     pub(crate) fn set_enabled(&self, enabled: bool) {
@@ -89,6 +112,11 @@ impl CacheStats {
             bypassed: load(&i.bypassed),
             errors: load(&i.errors),
             decode_errors: load(&i.decode_errors),
+            near_hits: load(&i.near_hits),
+            near_misses: load(&i.near_misses),
+            near_evictions: load(&i.near_evictions),
+            near_invalidations: load(&i.near_invalidations),
+            near_flushes: load(&i.near_flushes),
         }
     }
 }

@@ -1,6 +1,8 @@
-//! The cache seen from outside: a second read is a hit; a write is seen at once by the writer
-//! and by a second instance sharing the Redis (detail, listings of every API, reviews, stock
-//! after an order); a hot key that expires under concurrent load is rebuilt by one store read.
+//! The Redis tier seen from outside: a second read is a hit; a write is seen at once by the
+//! writer and, within the near cache's staleness bound, by a second instance sharing the Redis
+//! (detail, listings of every API, reviews, stock after an order); a hot key that expires under
+//! concurrent load is rebuilt by one store read. The tests of the Redis tier alone switch the
+//! near cache off (it would answer their second reads itself); `near_cache.rs` tests it.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -38,6 +40,14 @@ async fn update_product(app: &App, token: &str, product: &Value, changes: Value)
     .await
 }
 
+/// The near cache off: every cached read asks Redis, whose behaviour these tests watch.
+fn redis_tier_only(config: &mut step03_caching::Config) {
+    config.cache.near.enabled = false;
+}
+
+/// The near cache's default staleness bound (`cache.near.max_staleness_ms`).
+const BOUND: std::time::Duration = std::time::Duration::from_millis(250);
+
 fn names(listing: &Value) -> Vec<String> {
     listing["items"]
         .as_array()
@@ -49,7 +59,7 @@ fn names(listing: &Value) -> Vec<String> {
 
 #[tokio::test]
 async fn reading_a_product_twice_is_a_miss_then_a_hit_served_from_redis() {
-    let app = App::spawn().await;
+    let app = App::spawn_with(redis_tier_only).await;
     let (_, admin) = app.admin().await;
     let product = app
         .create_product(&admin, json!({ "name": "Cached" }))
@@ -82,7 +92,7 @@ async fn reading_a_product_twice_is_a_miss_then_a_hit_served_from_redis() {
 
 #[tokio::test]
 async fn listing_pages_are_cached_per_query_so_different_filters_never_share_an_entry() {
-    let app = App::spawn().await;
+    let app = App::spawn_with(redis_tier_only).await;
     let (_, admin) = app.admin().await;
     app.create_product(
         &admin,
@@ -114,7 +124,7 @@ async fn listing_pages_are_cached_per_query_so_different_filters_never_share_an_
 }
 
 #[tokio::test]
-async fn a_write_on_one_instance_is_seen_at_once_by_another_instance_sharing_redis() {
+async fn a_write_on_one_instance_is_seen_by_another_instance_sharing_redis_within_the_bound() {
     let first = App::spawn().await;
     let second = first.beside().spawn().await;
     let (_, admin) = first.admin().await;
@@ -129,7 +139,8 @@ async fn a_write_on_one_instance_is_seen_at_once_by_another_instance_sharing_red
         assert_eq!(second.get_ok(&detail).await["name"], "Before");
         assert_eq!(names(&second.get_ok("/api/v2/products").await), ["Before"]);
     }
-    assert!(second.counters().hits >= 2, "{:?}", second.counters());
+    let served = second.counters().hits + second.counters().near_hits;
+    assert!(served >= 2, "{:?}", second.counters());
 
     update_product(
         &first,
@@ -139,6 +150,7 @@ async fn a_write_on_one_instance_is_seen_at_once_by_another_instance_sharing_red
     )
     .await;
 
+    tokio::time::sleep(BOUND).await;
     let seen = second.get_ok(&detail).await;
     assert_eq!(seen["name"], "After", "the second instance sees the write");
     assert_eq!(seen["price_minor"], 700);
@@ -156,6 +168,7 @@ async fn a_write_on_one_instance_is_seen_at_once_by_another_instance_sharing_red
         204,
     )
     .await;
+    tokio::time::sleep(BOUND).await;
     testkit::expect_error(first.get(&detail, None).await, 404, "NOT_FOUND").await;
     assert!(names(&first.get_ok("/api/v2/products").await).is_empty());
 }
@@ -309,6 +322,7 @@ async fn when_a_hot_key_expires_twenty_concurrent_readers_on_two_instances_cause
     let (gets_a, gets_b) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
     // Fresh for 1 s, no stale period: after a second the entry is gone from Redis.
     let short = |config: &mut step03_caching::Config| {
+        redis_tier_only(config);
         config.cache.ttl_secs = 1;
         config.cache.jitter_percent = 0;
         config.cache.stale_secs = 0;
@@ -353,6 +367,7 @@ async fn a_stale_hot_key_is_rebuilt_once_while_the_other_readers_get_the_previou
     let gets = Arc::new(AtomicU64::new(0));
     let app = App::builder()
         .config(|config| {
+            redis_tier_only(config);
             config.cache.ttl_secs = 1;
             config.cache.jitter_percent = 0;
             config.cache.stale_secs = 60;

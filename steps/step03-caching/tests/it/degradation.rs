@@ -10,7 +10,7 @@ use serde_json::json;
 use testkit::expect_status;
 use testkit::services::redis::{RestartableRedis, TestRedis};
 
-use crate::support::{App, Cached as _};
+use crate::support::{App, Cached as _, until_counted};
 
 async fn spawn_on(redis: &RestartableRedis) -> App {
     App::builder()
@@ -18,6 +18,8 @@ async fn spawn_on(redis: &RestartableRedis) -> App {
         .config(|config| {
             config.redis.response_timeout_ms = 250;
             config.redis.retry_after_ms = 300;
+            // These tests watch the Redis tier; `near_cache.rs` has the near cache's outages.
+            config.cache.near.enabled = false;
         })
         .spawn()
         .await
@@ -32,23 +34,9 @@ async fn timed_get(app: &App, path: &str, bound: Duration) -> serde_json::Value 
     body
 }
 
-/// Polls until the app reports a new hit (the cache works again), for at most 10 s.
+/// Polls until the app reports a new hit (the Redis tier works again), for at most 10 s.
 async fn until_hits_resume(app: &App, path: &str) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let before = app.counters().hits;
-        app.get_ok(path).await;
-        app.get_ok(path).await;
-        if app.counters().hits > before {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "hits never resumed: {:?}",
-            app.counters()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    until_counted(app, path, |counters| counters.hits).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,6 +6,7 @@ mod cache;
 mod config;
 mod contract;
 mod degradation;
+mod near_cache;
 mod rate_limits;
 mod redis_outage;
 mod support;

@@ -27,3 +27,23 @@ impl Cached for App {
         self.fixture::<TestRedis>()
     }
 }
+
+/// Reads `path` twice, again and again for at most 10 s, until `counter` of the app's cache
+/// counters grows: the tier it counts serves again (after a restart, a first heartbeat).
+pub async fn until_counted(app: &App, path: &str, counter: fn(&CacheCounters) -> u64) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let before = counter(&app.counters());
+        app.get_ok(path).await;
+        app.get_ok(path).await;
+        if counter(&app.counters()) > before {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{path} was never served from the cache: {:?}",
+            app.counters()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
