@@ -6,7 +6,9 @@
 //! shows it, and in GraphQL, however often the old answer was read before.
 //!
 //! Each case reads an answer twice before writing, so that with a cache the old answer is
-//! cached, and then checks the next read.
+//! cached, and then checks the next read. Product and listing reads carry an `ETag`: a client
+//! that revalidates with `If-None-Match` gets `304` while the answer is the same, and the new
+//! answer, never `304`, once a write changed it.
 
 use anyhow::{Context, Result};
 use serde_json::{Value, json};
@@ -20,6 +22,7 @@ pub fn cases() -> Vec<Case> {
         stock_taken_by_an_order_is_seen_by_the_next_read,
         a_new_review_is_seen_in_the_rating_and_the_reviews_at_once,
         a_deleted_product_is_gone_from_the_next_read,
+        a_conditional_read_gets_304_until_a_write_and_then_the_new_answer,
     ]
 }
 
@@ -148,5 +151,68 @@ async fn a_deleted_product_is_gone_from_the_next_read(t: Target) -> Result<()> {
         .await?
         .expect_status(204)?;
     api.get(&detail).await?.expect_error(404, "NOT_FOUND")?;
+    Ok(())
+}
+
+/// `GET path` with `If-None-Match: tag`.
+async fn revalidate(api: &Api, path: &str, tag: &str) -> Result<crate::client::Reply> {
+    api.send(
+        api.request(reqwest::Method::GET, path)
+            .header("if-none-match", tag),
+    )
+    .await
+}
+
+async fn a_conditional_read_gets_304_until_a_write_and_then_the_new_answer(
+    t: Target,
+) -> Result<()> {
+    let admin = fixtures::admin(&t).await?;
+    let category = format!("ct-etag-{}", fixtures::unique_suffix());
+    let body = fixtures::with(
+        &fixtures::product_body(1000, 5),
+        "category",
+        json!(category),
+    );
+    let product = fixtures::create_product(&admin, &body).await?;
+    let api = Api::new(&t.base_url);
+    let paths = [
+        format!("{API}/products/{}", product.id),
+        format!("/api/v2/products/{}", product.id),
+        format!("{API}/products?category={category}"),
+    ];
+    let mut tags = Vec::new();
+    for path in &paths {
+        read_twice(&api, path).await?;
+        let reply = api.get(path).await?.expect_status(200)?;
+        let tag = reply
+            .header("etag")
+            .with_context(|| format!("{path} carries an ETag"))?
+            .to_owned();
+        let again = revalidate(&api, path, &tag).await?.expect_status(304)?;
+        check::eq(
+            &format!("{path}: the 304's ETag"),
+            again.header("etag"),
+            Some(tag.as_str()),
+        )?;
+        tags.push(tag);
+    }
+    let renamed = fixtures::with(&body, "name", json!("Revalidated Mug"));
+    admin
+        .update_product(&product.id, &renamed)
+        .await?
+        .expect_status(200)?;
+    for (path, old) in paths.iter().zip(&tags) {
+        let reply = revalidate(&api, path, old)
+            .await?
+            .expect_status(200)
+            .with_context(|| format!("{path} revalidated after the write"))?;
+        check::that(reply.header("etag") != Some(old.as_str()), || {
+            format!("{path}: a new ETag after the write")
+        })?;
+        let text = reply.json()?.to_string();
+        check::that(text.contains("Revalidated Mug"), || {
+            format!("{path}: the new answer after the write, got {text}")
+        })?;
+    }
     Ok(())
 }
