@@ -118,6 +118,10 @@ impl Error {
             Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Error::PaymentUnavailable(_) | Error::Timeout => StatusCode::SERVICE_UNAVAILABLE,
             Error::Store(StoreError::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
+            Error::Store(StoreError::Duplicate(_)) => StatusCode::CONFLICT,
+            Error::Store(StoreError::MissingReference(_) | StoreError::Invalid(_)) => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
             Error::Store(_) | Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -192,6 +196,29 @@ impl Error {
                 "the request took too long; it may still complete, so check before retrying"
                     .to_owned(),
                 vec![],
+            ),
+            // Every constraint violation a store reports, mapped here once: a duplicate is a
+            // conflict with what exists, a broken reference or rule is a bad request body.
+            Error::Store(StoreError::Duplicate(what)) => (
+                "CONFLICT",
+                format!("a record with this {what} exists already"),
+                vec![],
+            ),
+            Error::Store(StoreError::MissingReference(what)) => (
+                "VALIDATION_FAILED",
+                "the request refers to something that does not exist".to_owned(),
+                vec![FieldError {
+                    field: what.clone(),
+                    reason: "refers to something that does not exist".to_owned(),
+                }],
+            ),
+            Error::Store(StoreError::Invalid(what)) => (
+                "VALIDATION_FAILED",
+                "the request breaks a rule of the store".to_owned(),
+                vec![FieldError {
+                    field: what.clone(),
+                    reason: "breaks a rule of the store".to_owned(),
+                }],
             ),
             Error::Store(StoreError::Unavailable(_)) => (
                 "SERVICE_UNAVAILABLE",

@@ -87,7 +87,8 @@ impl ServiceInfo {
             (Service::Redis, None) => format!("redis-cli -u \"${}\"", self.env),
             (Service::MongoDb, Some(port)) => format!("mongosh --port {port}"),
             (Service::MongoDb, None) => format!("mongosh \"${}\"", self.env),
-            (Service::Postgres, Some(port)) => format!("psql -h 127.0.0.1 -p {port}"),
+            // The local server's only role is `postgres`, whose database the app uses.
+            (Service::Postgres, Some(port)) => format!("psql -h 127.0.0.1 -p {port} -U postgres"),
             (Service::Postgres, None) => format!("psql \"${}\"", self.env),
         }
     }

@@ -153,6 +153,22 @@ pub const STEPS: &[StepInfo] = &[
             example: "curl -s {base}/internal/noop   # no I/O: the ceiling every load report divides by",
         }],
     },
+    StepInfo {
+        number: 5,
+        title: "hybrid databases",
+        package: "step05-hybrid-dbs",
+        dir: "steps/step05-hybrid-dbs",
+        binary: "step05-hybrid-dbs",
+        chapter: "docs/05-hybrid-dbs.md",
+        services: &[Service::MongoDb, Service::Redis, Service::Postgres],
+        tools: &[],
+        companions: &[],
+        endpoints: &[Endpoint {
+            label: "orders in PostgreSQL",
+            at: "{psql-cli}",
+            example: "{psql-cli} -c 'SELECT id, status, total_minor FROM orders ORDER BY id DESC LIMIT 5'",
+        }],
+    },
 ];
 
 pub fn find(number: u8) -> anyhow::Result<&'static StepInfo> {
@@ -278,7 +294,7 @@ mod tests {
     fn services_of_several_steps_are_listed_once() {
         assert_eq!(
             services_of(STEPS.iter().chain(STEPS)),
-            vec![Service::MongoDb, Service::Redis]
+            vec![Service::MongoDb, Service::Postgres, Service::Redis]
         );
     }
 }

@@ -16,9 +16,18 @@ use crate::domain::{
 /// What can go wrong in a store, in the terms the API cares about.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// A unique index refused the write; the string names the index's field(s).
+    /// A unique index refused the write; the string names the index's field(s). Callers that
+    /// expect it answer their own 409; anywhere else it becomes 409 `CONFLICT`.
     #[error("duplicate value for unique {0}")]
     Duplicate(String),
+    /// A foreign key refused the write: it names something that does not exist; the string
+    /// names the constraint (becomes 422 `VALIDATION_FAILED` naming it).
+    #[error("{0} refers to something that does not exist")]
+    MissingReference(String),
+    /// A check constraint refused the write: a value breaks a rule of the schema; the string
+    /// names the constraint (becomes 422 `VALIDATION_FAILED` naming it).
+    #[error("{0} breaks a rule of the store")]
+    Invalid(String),
     /// The database cannot be reached (becomes 503: nothing was written, retry later).
     #[error("database unavailable")]
     Unavailable(#[source] anyhow::Error),
@@ -104,7 +113,8 @@ pub trait OrderStore: Send + Sync {
 
 #[async_trait]
 pub trait PaymentStore: Send + Sync {
-    /// Upserts by idempotency key.
+    /// Upserts by idempotency key: the first record of a key fixes its order and time; a later
+    /// one (a retry, a refund) updates the amount, status, reference and reason.
     async fn record(&self, payment: &PaymentRecord) -> StoreResult<()>;
     async fn list_for_order(&self, order: OrderId) -> StoreResult<Vec<PaymentRecord>>;
 }

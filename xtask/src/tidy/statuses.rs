@@ -2,7 +2,9 @@
 //! (`xtask/src/steps.rs`): doctor's table of later steps (`LATER` in `cmd/doctor.rs`) names
 //! only steps that do not exist yet (an existing step lists its needs in the steps table), and
 //! the status column of the README's steps table and of `docs/README.md`'s chapter table says
-//! `ready` exactly for the steps that exist and `planned` for the others.
+//! `ready` or `in progress` (a step whose crate has landed while its issue is still open, its
+//! chapter saying what is there and what is not yet) for the steps that exist, and `planned`
+//! for the others.
 
 use super::{Facts, Problem, Tree, table_rows};
 
@@ -79,7 +81,7 @@ pub fn table_statuses(file: &str, text: &str, column: &str, facts: &Facts) -> Ve
             let exists = facts.exists(number);
             let wrong = match status.to_ascii_lowercase().as_str() {
                 "planned" => exists,
-                "ready" => !exists,
+                "ready" | "in progress" => !exists,
                 _ => true,
             };
             if wrong {
@@ -93,7 +95,11 @@ pub fn table_statuses(file: &str, text: &str, column: &str, facts: &Facts) -> Ve
                         } else {
                             "does not exist yet"
                         },
-                        if exists { "ready" } else { "planned" }
+                        if exists {
+                            "ready\" (or \"in progress"
+                        } else {
+                            "planned"
+                        }
                     ),
                 });
             }

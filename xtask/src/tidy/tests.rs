@@ -279,13 +279,21 @@ fn a_status_of_planned_for_a_step_that_exists_or_ready_for_one_that_does_not_is_
              | 01-b.md | b | {one} |\n"
         )
     };
-    let (_dir, tree) = make_tree(&[
-        ("README.md", &readme("ready", "planned")),
-        ("docs/README.md", &chapters("ready")),
-    ]);
-    assert_eq!(
-        messages(&statuses::check(&tree, &facts())),
-        Vec::<String>::new()
+    for status in ["ready", "in progress"] {
+        let (_dir, tree) = make_tree(&[
+            ("README.md", &readme(status, "planned")),
+            ("docs/README.md", &chapters(status)),
+        ]);
+        assert_eq!(
+            messages(&statuses::check(&tree, &facts())),
+            Vec::<String>::new(),
+            "{status}"
+        );
+    }
+    let (_dir, tree) = make_tree(&[("README.md", &readme("ready", "in progress"))]);
+    assert_one(
+        &messages(&statuses::check(&tree, &facts())),
+        "README.md:5: step 2 is \"in progress\", but it does not exist",
     );
 
     let (_dir, tree) = make_tree(&[

@@ -39,21 +39,25 @@ impl MongoPayments {
 impl PaymentStore for MongoPayments {
     #[tracing::instrument(skip_all, fields(order = %payment.order_id, status = ?payment.status))]
     async fn record(&self, payment: &PaymentRecord) -> StoreResult<()> {
-        let doc = PaymentDoc {
-            order_id: payment.order_id.to_string(),
-            idempotency_key: payment.idempotency_key.clone(),
-            amount_minor: payment.amount.minor,
-            currency: payment.amount.currency.as_str().to_owned(),
-            status: payment.status,
-            provider_reference: payment.provider_reference.clone(),
-            reason: payment.reason.clone(),
-            created_at: to_bson_date(payment.created_at),
+        // The attempt's identity and time are written once; a retry or a later outcome (a
+        // refund) updates what happened to it.
+        let set = doc! {
+            "amount_minor": payment.amount.minor,
+            "currency": payment.amount.currency.as_str(),
+            "status": mongodb::bson::to_bson(&payment.status)
+                .map_err(|e| StoreError::Other(e.into()))?,
+            "provider_reference": &payment.provider_reference,
+            "reason": &payment.reason,
         };
-        let doc = mongodb::bson::to_document(&doc).map_err(|e| StoreError::Other(e.into()))?;
+        let on_insert = doc! {
+            "order_id": payment.order_id.to_string(),
+            "idempotency_key": &payment.idempotency_key,
+            "created_at": to_bson_date(payment.created_at),
+        };
         self.payments
             .update_one(
                 doc! { "idempotency_key": &payment.idempotency_key },
-                doc! { "$set": doc },
+                doc! { "$set": set, "$setOnInsert": on_insert },
             )
             .upsert(true)
             .await

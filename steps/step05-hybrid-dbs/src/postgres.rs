@@ -1,0 +1,58 @@
+//! The PostgreSQL pool and the embedded migrations. The pool connects lazily, so the service
+//! starts (and serves the catalog) while PostgreSQL is down; every order route then answers
+//! 503 until it returns. The migrations are compiled into the binary (`sqlx::migrate!`) and
+//! applied under PostgreSQL's advisory lock, which sqlx's migrator takes, so instances that
+//! start together apply each migration once and the others wait for it.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use async_trait::async_trait;
+use common::services::HealthCheck;
+use secrecy::ExposeSecret;
+use sqlx::PgPool;
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+
+use crate::config::PostgresConfig;
+
+/// Every migration of `migrations/`, in the binary.
+pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+
+/// A pool on `config.url` that connects when first used.
+pub fn pool(config: &PostgresConfig) -> anyhow::Result<PgPool> {
+    let options: PgConnectOptions = config
+        .url
+        .expose_secret()
+        .parse()
+        .map_err(|_| anyhow::anyhow!("postgres.url is not a valid postgres:// URL"))?;
+    Ok(PgPoolOptions::new()
+        .max_connections(config.max_connections)
+        .acquire_timeout(Duration::from_millis(config.acquire_timeout_ms))
+        .connect_lazy_with(options))
+}
+
+/// Applies the migrations not applied yet; safe while other instances do the same.
+pub async fn migrate(config: &PostgresConfig) -> anyhow::Result<()> {
+    let pool = pool(config)?;
+    MIGRATOR.run(&pool).await.context(
+        "applying the PostgreSQL migrations (is PostgreSQL running? `cargo xtask doctor` checks)",
+    )?;
+    pool.close().await;
+    Ok(())
+}
+
+/// `GET /health`'s PostgreSQL check: `SELECT 1` through the pool.
+pub struct PostgresHealth(pub PgPool);
+
+#[async_trait]
+impl HealthCheck for PostgresHealth {
+    fn name(&self) -> &'static str {
+        "postgresql"
+    }
+
+    async fn check(&self) -> anyhow::Result<()> {
+        sqlx::query("SELECT 1").execute(&self.0).await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,85 @@
+//! Wiring: step 5's [`Step`]: its preparation (step 4's, then the PostgreSQL migrations), its
+//! parts (step 4's, with the order and payment stores on PostgreSQL and `/health` checking it),
+//! its state (step 4's, built from those parts, plus the pool) and step 4's routes and layers.
+
+use std::sync::Arc;
+
+use common::Step;
+use common::step::Extends;
+use derive_more::{Deref, DerefMut};
+use mongodb::Database;
+use sqlx::PgPool;
+
+use crate::config::Config;
+use crate::postgres::{self, PostgresHealth};
+use crate::store::{PgOrders, PgPayments};
+
+common::shared_state! {
+    /// Step 5's application state: step 4's, plus what step 5 adds ([`State`]), behind one
+    /// `Arc` like every step's.
+    pub struct AppState(State);
+    PgPool => postgres,
+}
+
+/// What [`AppState`] holds: step 4's state (`base`, reached through `Deref`) and the pool.
+#[derive(Clone, Deref, DerefMut)]
+pub struct State {
+    /// Step 4's state, whose order and payment stores are the PostgreSQL ones.
+    #[deref]
+    #[deref_mut]
+    pub base: step04_optimize::AppState,
+    /// The PostgreSQL pool the stores share (the report and the migration use it too).
+    pub postgres: PgPool,
+}
+
+/// What step 5's state is wired from: step 4's parts, with orders and payments in
+/// PostgreSQL, and the pool they share.
+#[derive(Deref, DerefMut)]
+pub struct Parts {
+    #[deref]
+    #[deref_mut]
+    pub base: step04_optimize::startup::Parts,
+    pub postgres: PgPool,
+}
+
+impl Extends for AppState {
+    type Base = step04_optimize::AppState;
+    const NUMBER: u8 = 5;
+    const TITLE: &'static str = "hybrid databases";
+    type Config = Config;
+    type Parts = Parts;
+
+    fn base(&self) -> &step04_optimize::AppState {
+        &self.base
+    }
+
+    /// The PostgreSQL migrations, unless `postgres.migrate_on_start` is off.
+    async fn prepare_own(_db: &Database, config: &Config) -> anyhow::Result<()> {
+        if config.postgres.migrate_on_start {
+            postgres::migrate(&config.postgres).await?;
+        }
+        Ok(())
+    }
+
+    /// Orders and payments move to PostgreSQL; products, reviews and users stay in MongoDB.
+    async fn extend_parts(
+        _db: &Database,
+        config: &Config,
+        mut base: step04_optimize::startup::Parts,
+    ) -> anyhow::Result<Parts> {
+        let pool = postgres::pool(&config.postgres)?;
+        base.stores.orders = Arc::new(PgOrders::new(pool.clone()));
+        base.stores.payments = Arc::new(PgPayments::new(pool.clone()));
+        base.health = base.health.clone().with(PostgresHealth(pool.clone()));
+        Ok(Parts {
+            base,
+            postgres: pool,
+        })
+    }
+
+    async fn wire(config: &Config, parts: Parts) -> anyhow::Result<Self> {
+        let Parts { base, postgres } = parts;
+        let base = step04_optimize::AppState::from_parts(config, base).await?;
+        Ok(Self::from(State { base, postgres }))
+    }
+}
