@@ -78,6 +78,14 @@ enum Command<A: Args, C: Subcommand> {
     Step(C),
 }
 
+/// Checks step `S`'s commands and arguments as clap's debug assertions do (unique names and
+/// groups among flattened options, valid defaults). Those otherwise run only when a command is
+/// parsed in a debug build, so a clash hides until someone types that command; every step's
+/// contract tests call this (`testkit::contract_suites!`).
+pub fn check_arguments<S: Binary>() {
+    Cli::<S::Seed, S::Command>::command().debug_assert();
+}
+
 /// The whole binary of step `S`: logs, arguments, configuration, then the command. Exits
 /// with the error (and its causes) on stderr when the command fails.
 pub fn main<S: Binary>() -> anyhow::Result<()> {

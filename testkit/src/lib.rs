@@ -47,6 +47,11 @@ macro_rules! contract_suites {
         )+
 
         #[test]
+        fn the_binarys_commands_and_arguments_are_well_formed() {
+            $crate::__common::cli::check_arguments::<$state>();
+        }
+
+        #[test]
         fn every_suite_of_steps_0_to_this_one_runs() {
             let number = <$state as $crate::__common::Step>::NUMBER;
             assert_eq!(

@@ -7,6 +7,8 @@ use crate::{AppState, Config};
 
 /// What step 3's `seed` takes beyond the demo catalog.
 #[derive(Debug, clap::Args)]
+// clap names each `Args` struct's group after the struct: every step's `Seed` needs its own.
+#[group(id = "step03-seed")]
 pub struct Seed {
     #[command(flatten)]
     pub base: DemoCatalog,

@@ -9,6 +9,8 @@ use crate::{AppState, Config, indexes, large_catalog};
 
 /// What step 4's `seed` takes: step 3's options, and `--large`.
 #[derive(Debug, clap::Args)]
+// clap names each `Args` struct's group after the struct: every step's `Seed` needs its own.
+#[group(id = "step04-seed")]
 pub struct Seed {
     #[command(flatten)]
     pub base: step03_caching::cli::Seed,
