@@ -23,9 +23,10 @@
 //! - [`step01`]: the step-1 suite (sessions, tokens, the encrypted profile, headers);
 //! - [`step02`]: the step-2 suite (listing, `/api/v2`, GraphQL, OpenAPI, rate-limit headers);
 //! - [`step03`]: the step-3 suite (a write is seen by the very next read, cache or not);
-//! - [`hostile00`], [`hostile01`], [`hostile02`]: hostile clients against the routes of steps 0,
-//!   1 and 2 (bodies, text, injection, forged tokens, other users' resources, races, slow
-//!   connections, GraphQL abuse), each case asserting the documented answer.
+//! - [`hostile00`], [`hostile01`], [`hostile02`], [`hostile05`]: hostile clients against the
+//!   routes of steps 0, 1, 2 and 5 (bodies, text, injection, forged tokens, other users'
+//!   resources, races, slow connections, GraphQL abuse, the sales report), each case asserting
+//!   the documented answer.
 //!
 //! Run against a live server with
 //! `cargo run -p tests --bin contract -- --base-url http://127.0.0.1:8080 --admin-email .. --admin-password ..`,
@@ -38,6 +39,7 @@ pub mod fixtures;
 pub mod hostile00;
 pub mod hostile01;
 pub mod hostile02;
+pub mod hostile05;
 pub mod model;
 pub mod report;
 pub mod step00;
@@ -63,6 +65,7 @@ pub fn suites() -> Vec<Suite> {
         ("step02", step02::cases),
         ("hostile02", hostile02::cases),
         ("step03", step03::cases),
+        ("hostile05", hostile05::cases),
     ]
 }
 

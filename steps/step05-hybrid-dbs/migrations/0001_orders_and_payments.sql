@@ -45,7 +45,7 @@ CREATE TABLE order_lines (
     UNIQUE (order_id, product_id)
 );
 
--- The sales report groups lines by product.
+-- A product's order lines.
 CREATE INDEX order_lines_by_product ON order_lines (product_id);
 
 CREATE TABLE payments (

@@ -1,9 +1,23 @@
-//! Step 5's binary: the commands of steps 0 to 4, and `migrate`, which applies the PostgreSQL
-//! migrations (what startup does unless `postgres.migrate_on_start` is off).
+//! Step 5's binary: the commands of steps 0 to 4, `migrate`, which applies the PostgreSQL
+//! migrations (what startup does unless `postgres.migrate_on_start` is off), and
+//! `migrate-orders`, which copies steps 0-4's orders from MongoDB (see [`crate::migration`]).
 
 use common::cli::Binary;
 
 use crate::{AppState, Config};
+
+/// What step 5's `seed` takes: step 4's options, and `--orders N`.
+#[derive(Debug, clap::Args)]
+// clap names each `Args` struct's group after the struct: every step's `Seed` needs its own.
+#[group(id = "step05-seed")]
+pub struct Seed {
+    #[command(flatten)]
+    pub base: step04_optimize::cli::Seed,
+    /// Also write a synthetic sales history of N orders (2.5 lines each on average) into
+    /// PostgreSQL, over the catalog's products: the sales report's large dataset.
+    #[arg(long)]
+    pub orders: Option<u64>,
+}
 
 /// The commands of steps 1 to 5.
 #[derive(Debug, clap::Subcommand)]
@@ -11,6 +25,18 @@ pub enum Command {
     /// Apply the embedded PostgreSQL migrations that are not applied yet (idempotent, safe
     /// while instances run) and list them.
     Migrate,
+    /// Copy the orders and payments steps 0-4 kept in MongoDB into PostgreSQL: in batches,
+    /// each one transaction with its checkpoint (a killed run resumes where it stopped),
+    /// idempotent, then every order verified by checksum on both sides. What cannot be copied
+    /// (a document that does not decode, a payment without its order) is reported, not fatal.
+    MigrateOrders {
+        /// Orders per batch, and per PostgreSQL transaction.
+        #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+        batch_size: u32,
+        /// Read and decode everything, write nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     #[command(flatten)]
     Earlier(step04_optimize::cli::Command),
 }
@@ -18,11 +44,25 @@ pub enum Command {
 impl Binary for AppState {
     const ABOUT: &'static str =
         "stepwise-shop step 5: hybrid databases (orders and payments in PostgreSQL)";
-    type Seed = step04_optimize::cli::Seed;
+    type Seed = Seed;
     type Command = Command;
 
-    async fn seed(config: &Config, seed: Self::Seed) -> anyhow::Result<()> {
-        step04_optimize::AppState::seed(config, seed).await
+    async fn seed(config: &Config, seed: Seed) -> anyhow::Result<()> {
+        step04_optimize::AppState::seed(config, seed.base).await?;
+        if let Some(orders) = seed.orders {
+            let db = common::store::mongo::connect(&config.mongodb).await?;
+            crate::postgres::migrate(&config.postgres).await?;
+            let pool = crate::postgres::pool(&config.postgres)?;
+            let products = common::store::mongo::MongoProducts::new(&db);
+            let started = std::time::Instant::now();
+            let (orders, lines) =
+                crate::large_orders::seed_orders(&pool, &products, orders).await?;
+            println!(
+                "sales history: PostgreSQL holds {orders} orders and {lines} order lines ({:.1} s)",
+                started.elapsed().as_secs_f64()
+            );
+        }
+        Ok(())
     }
 
     async fn command(config: &Config, command: Command) -> anyhow::Result<()> {
@@ -33,6 +73,26 @@ impl Binary for AppState {
                     println!(
                         "{:>4} {}: applied",
                         migration.version, migration.description
+                    );
+                }
+                Ok(())
+            }
+            Command::MigrateOrders {
+                batch_size,
+                dry_run,
+            } => {
+                let db = common::store::mongo::connect(&config.mongodb).await?;
+                crate::postgres::migrate(&config.postgres).await?;
+                let pool = crate::postgres::pool(&config.postgres)?;
+                let options = crate::migration::Options {
+                    batch_size,
+                    dry_run,
+                };
+                let report = crate::migration::migrate_orders(&db, &pool, options).await?;
+                print!("{report}");
+                if !dry_run && !report.verification.passed() {
+                    anyhow::bail!(
+                        "verification failed: PostgreSQL does not hold every MongoDB order as it is"
                     );
                 }
                 Ok(())

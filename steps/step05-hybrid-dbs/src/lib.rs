@@ -27,7 +27,7 @@
 //!
 //! ## Try it
 //! ```text
-//! cargo xtask step 5          # this crate's tests, the contract suites 0-3 and the hostile suites 0-2
+//! cargo xtask step 5          # this crate's tests, the contract suites 0-3 and the hostile suites 0, 1, 2, 5
 //! cargo xtask run 5           # MongoDB, Redis, PostgreSQL, the payments service, then the API
 //! psql "$DATABASE_URL" -c 'SELECT id, status, total_minor FROM orders ORDER BY id DESC LIMIT 5'
 //! ```
@@ -36,6 +36,9 @@
 //! - [`config`]: step 4's config plus the `postgres` section.
 //! - [`postgres`]: the pool, the embedded migrations, the health check.
 //! - [`store`]: the PostgreSQL order and payment stores, and the one error mapping.
+//! - [`migration`]: `migrate-orders`, the resumable, verified copy of steps 0-4's orders.
+//! - [`report`]: the sales report, summed in PostgreSQL, grouped with MongoDB's categories;
+//!   [`large_orders`]: its large dataset (`seed --orders N`).
 //! - [`startup`]: step 5's [`common::Step`]: preparation, parts, state; [`cli`]: its binary
 //!   (`migrate`, and the commands of the steps before); [`testing`]: its test configuration
 //!   (a PostgreSQL database of the test's own), which later steps build on.
@@ -46,7 +49,10 @@
 
 pub mod cli;
 pub mod config;
+pub mod large_orders;
+pub mod migration;
 pub mod postgres;
+pub mod report;
 pub mod startup;
 pub mod store;
 pub mod testing;

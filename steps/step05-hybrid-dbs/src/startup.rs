@@ -1,6 +1,7 @@
 //! Wiring: step 5's [`Step`]: its preparation (step 4's, then the PostgreSQL migrations), its
 //! parts (step 4's, with the order and payment stores on PostgreSQL and `/health` checking it),
-//! its state (step 4's, built from those parts, plus the pool) and step 4's routes and layers.
+//! its state (step 4's, built from those parts, plus the pool), its routes (step 4's, plus the
+//! sales report) and step 4's layers.
 
 use std::sync::Arc;
 
@@ -19,6 +20,8 @@ common::shared_state! {
     /// `Arc` like every step's.
     pub struct AppState(State);
     PgPool => postgres,
+    // Asked for by the report's admin check.
+    common::auth::Verifier => verifier,
 }
 
 /// What [`AppState`] holds: step 4's state (`base`, reached through `Deref`) and the pool.
@@ -75,6 +78,11 @@ impl Extends for AppState {
             base,
             postgres: pool,
         })
+    }
+
+    /// `/api/v2/reports/sales`.
+    fn own_routes(&self, _config: &Config) -> axum::Router {
+        crate::report::router().with_state(self.clone())
     }
 
     async fn wire(config: &Config, parts: Parts) -> anyhow::Result<Self> {

@@ -27,8 +27,8 @@ use mongodb::{Client, Database, IndexModel};
 use secrecy::ExposeSecret;
 use time::OffsetDateTime;
 
-pub use orders::MongoOrders;
-pub use payments::MongoPayments;
+pub use orders::{MongoOrders, order_from_document};
+pub use payments::{MongoPayments, payment_from_document};
 pub use products::{MongoProducts, product_from_document};
 pub use reviews::MongoReviews;
 pub use users::MongoUsers;

@@ -131,6 +131,14 @@ impl OrderDoc {
     }
 }
 
+/// An order from a raw `orders` document, checked by the domain's parsers as every read is:
+/// what step 5's migration reads, document by document, so one corrupt document is reported
+/// instead of failing the batch.
+pub fn order_from_document(document: mongodb::bson::Document) -> StoreResult<Order> {
+    let doc: OrderDoc = mongodb::bson::from_document(document).map_err(|e| corrupt("order", e))?;
+    doc.into_order()
+}
+
 pub struct MongoOrders {
     orders: Collection<OrderDoc>,
 }

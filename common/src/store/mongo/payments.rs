@@ -23,6 +23,31 @@ struct PaymentDoc {
     created_at: DateTime,
 }
 
+impl PaymentDoc {
+    fn into_record(self) -> StoreResult<PaymentRecord> {
+        let currency = Currency::parse(&self.currency).map_err(|e| corrupt("payment", e))?;
+        Ok(PaymentRecord {
+            order_id: reference("payment", &self.order_id)?,
+            idempotency_key: self.idempotency_key,
+            amount: Money {
+                minor: self.amount_minor,
+                currency,
+            },
+            status: self.status,
+            provider_reference: self.provider_reference,
+            reason: self.reason,
+            created_at: from_bson_date(self.created_at),
+        })
+    }
+}
+
+/// A payment from a raw `payments` document, checked as every read is (step 5's migration).
+pub fn payment_from_document(document: mongodb::bson::Document) -> StoreResult<PaymentRecord> {
+    let doc: PaymentDoc =
+        mongodb::bson::from_document(document).map_err(|e| corrupt("payment", e))?;
+    doc.into_record()
+}
+
 pub struct MongoPayments {
     payments: Collection<PaymentDoc>,
 }
@@ -76,22 +101,6 @@ impl PaymentStore for MongoPayments {
             .try_collect()
             .await
             .map_err(map_err("id"))?;
-        docs.into_iter()
-            .map(|d| {
-                let currency = Currency::parse(&d.currency).map_err(|e| corrupt("payment", e))?;
-                Ok(PaymentRecord {
-                    order_id: reference("payment", &d.order_id)?,
-                    idempotency_key: d.idempotency_key,
-                    amount: Money {
-                        minor: d.amount_minor,
-                        currency,
-                    },
-                    status: d.status,
-                    provider_reference: d.provider_reference,
-                    reason: d.reason,
-                    created_at: from_bson_date(d.created_at),
-                })
-            })
-            .collect()
+        docs.into_iter().map(PaymentDoc::into_record).collect()
     }
 }

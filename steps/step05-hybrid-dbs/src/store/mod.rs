@@ -7,8 +7,8 @@
 mod orders;
 mod payments;
 
-pub use orders::PgOrders;
-pub use payments::PgPayments;
+pub use orders::{Existing, PgOrders, insert_in};
+pub use payments::{PgPayments, status_text as payment_status_text};
 
 use common::store::StoreError;
 

@@ -59,6 +59,19 @@ impl PgOrders {
             .collect()
     }
 
+    /// The orders among `ids` that exist, in no particular order: two queries.
+    pub async fn get_many(&self, ids: &[OrderId]) -> StoreResult<Vec<Order>> {
+        let ids: Vec<String> = ids.iter().map(ToString::to_string).collect();
+        let rows = sqlx::query(&format!(
+            "SELECT {ORDER_COLUMNS} FROM orders WHERE id = ANY($1)"
+        ))
+        .bind(&ids)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err("orders"))?;
+        self.with_lines(rows).await
+    }
+
     /// The order of `row`, if any, with its lines.
     async fn one_with_lines(&self, row: Option<PgRow>) -> StoreResult<Option<Order>> {
         match row {
@@ -85,6 +98,91 @@ impl PgOrders {
             })
             .collect()
     }
+}
+
+/// What [`insert_in`] does with an order whose id is stored already.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Existing {
+    /// Fail with `Duplicate("orders_pkey")`: the API's insert.
+    Refuse,
+    /// Leave it as it is and report `false`: the migration's insert, safe to repeat.
+    Keep,
+}
+
+/// Writes `order` and its lines inside `conn`'s transaction: the row, then every line in one
+/// `INSERT ... SELECT FROM UNNEST`. `true` when the order was written.
+pub async fn insert_in(
+    conn: &mut sqlx::PgConnection,
+    order: &Order,
+    existing: Existing,
+) -> StoreResult<bool> {
+    let payment = order.payment.as_ref();
+    let conflict = match existing {
+        Existing::Refuse => "",
+        Existing::Keep => " ON CONFLICT (id) DO NOTHING",
+    };
+    let written = sqlx::query(&format!(
+        "INSERT INTO orders (id, user_id, status, total_minor, currency, payment_reference, \
+         payment_amount_minor, payment_currency, payment_status, paid_at, created_at, \
+         updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12){conflict}"
+    ))
+    .bind(order.id.to_string())
+    .bind(order.user_id.to_string())
+    .bind(order.status.as_str())
+    .bind(order.total.minor)
+    .bind(order.total.currency.as_str())
+    .bind(payment.map(|p| p.provider_reference.clone()))
+    .bind(payment.map(|p| p.amount.minor))
+    .bind(payment.map(|p| p.amount.currency.as_str().to_owned()))
+    .bind(payment.map(|p| p.status.clone()))
+    .bind(payment.map(|p| p.paid_at))
+    .bind(order.created_at)
+    .bind(order.updated_at)
+    .execute(&mut *conn)
+    .await
+    .map_err(map_err("orders_pkey"))?
+    .rows_affected()
+        == 1;
+    if !written {
+        return Ok(false);
+    }
+    let positions: Vec<i16> = (0..order.lines.len())
+        .map(|i| i16::try_from(i).unwrap_or(i16::MAX))
+        .collect();
+    let products: Vec<String> = order
+        .lines
+        .iter()
+        .map(|l| l.product_id.to_string())
+        .collect();
+    let skus: Vec<String> = order
+        .lines
+        .iter()
+        .map(|l| l.sku.as_str().to_owned())
+        .collect();
+    let names: Vec<String> = order.lines.iter().map(|l| l.name.clone()).collect();
+    let prices: Vec<i64> = order.lines.iter().map(|l| l.unit_price.minor).collect();
+    let quantities: Vec<i32> = order
+        .lines
+        .iter()
+        .map(|l| i32::try_from(l.quantity.get()).unwrap_or(i32::MAX))
+        .collect();
+    sqlx::query(
+        "INSERT INTO order_lines (order_id, position, product_id, sku, name, \
+         unit_price_minor, quantity) \
+         SELECT $1, * FROM UNNEST($2::smallint[], $3::text[], $4::text[], $5::text[], \
+         $6::bigint[], $7::integer[])",
+    )
+    .bind(order.id.to_string())
+    .bind(&positions)
+    .bind(&products)
+    .bind(&skus)
+    .bind(&names)
+    .bind(&prices)
+    .bind(&quantities)
+    .execute(&mut *conn)
+    .await
+    .map_err(map_err("order_lines"))?;
+    Ok(true)
 }
 
 fn get<'r, T>(row: &'r PgRow, column: &str) -> StoreResult<T>
@@ -143,63 +241,7 @@ impl OrderStore for PgOrders {
     #[tracing::instrument(skip_all, fields(order = %order.id))]
     async fn insert(&self, order: &Order) -> StoreResult<()> {
         let mut tx = self.pool.begin().await.map_err(map_err("orders"))?;
-        let payment = order.payment.as_ref();
-        sqlx::query(
-            "INSERT INTO orders (id, user_id, status, total_minor, currency, payment_reference, \
-             payment_amount_minor, payment_currency, payment_status, paid_at, created_at, \
-             updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-        )
-        .bind(order.id.to_string())
-        .bind(order.user_id.to_string())
-        .bind(order.status.as_str())
-        .bind(order.total.minor)
-        .bind(order.total.currency.as_str())
-        .bind(payment.map(|p| p.provider_reference.clone()))
-        .bind(payment.map(|p| p.amount.minor))
-        .bind(payment.map(|p| p.amount.currency.as_str().to_owned()))
-        .bind(payment.map(|p| p.status.clone()))
-        .bind(payment.map(|p| p.paid_at))
-        .bind(order.created_at)
-        .bind(order.updated_at)
-        .execute(&mut *tx)
-        .await
-        .map_err(map_err("orders_pkey"))?;
-        let positions: Vec<i16> = (0..order.lines.len())
-            .map(|i| i16::try_from(i).unwrap_or(i16::MAX))
-            .collect();
-        let products: Vec<String> = order
-            .lines
-            .iter()
-            .map(|l| l.product_id.to_string())
-            .collect();
-        let skus: Vec<String> = order
-            .lines
-            .iter()
-            .map(|l| l.sku.as_str().to_owned())
-            .collect();
-        let names: Vec<String> = order.lines.iter().map(|l| l.name.clone()).collect();
-        let prices: Vec<i64> = order.lines.iter().map(|l| l.unit_price.minor).collect();
-        let quantities: Vec<i32> = order
-            .lines
-            .iter()
-            .map(|l| i32::try_from(l.quantity.get()).unwrap_or(i32::MAX))
-            .collect();
-        sqlx::query(
-            "INSERT INTO order_lines (order_id, position, product_id, sku, name, \
-             unit_price_minor, quantity) \
-             SELECT $1, * FROM UNNEST($2::smallint[], $3::text[], $4::text[], $5::text[], \
-             $6::bigint[], $7::integer[])",
-        )
-        .bind(order.id.to_string())
-        .bind(&positions)
-        .bind(&products)
-        .bind(&skus)
-        .bind(&names)
-        .bind(&prices)
-        .bind(&quantities)
-        .execute(&mut *tx)
-        .await
-        .map_err(map_err("order_lines"))?;
+        insert_in(&mut tx, order, Existing::Refuse).await?;
         tx.commit().await.map_err(map_err("orders"))?;
         Ok(())
     }

@@ -21,7 +21,8 @@ impl PgPayments {
     }
 }
 
-fn status_text(status: PaymentStatus) -> &'static str {
+/// A payment status as stored (the `payments_status_check` values).
+pub fn status_text(status: PaymentStatus) -> &'static str {
     match status {
         PaymentStatus::Succeeded => "succeeded",
         PaymentStatus::Declined => "declined",

@@ -4,6 +4,8 @@
 //! (`App::spawn()`, testkit's `TestApp` with this step's test configuration).
 
 mod contract;
+mod migration;
 mod postgres;
+mod report;
 mod stores;
 mod support;
