@@ -7,12 +7,35 @@
 use anyhow::{Context, Result};
 use futures::future::join_all;
 
-use crate::client::Api;
+use crate::client::{Api, Reply};
 use crate::fixtures::{self, PASSWORD, unique_email};
 use crate::{Case, Target, check};
 
 /// Requests sent at once in each race.
 const RACERS: usize = 12;
+
+/// How many of a race's `replies` won with `won`; every other one must be the error
+/// `lost`/`code` (the documented answer to a request that lost), `what` naming the race.
+fn winners(
+    replies: Vec<Result<Reply>>,
+    won: u16,
+    lost: u16,
+    code: &str,
+    what: &str,
+) -> Result<usize> {
+    let mut winners = 0;
+    for reply in replies {
+        let reply = reply?;
+        if reply.status.as_u16() == won {
+            winners += 1;
+        } else {
+            reply
+                .expect_error(lost, code)
+                .with_context(|| format!("a concurrent {what} that lost the race"))?;
+        }
+    }
+    Ok(winners)
+}
 
 pub(super) fn cases() -> Vec<Case> {
     crate::cases![
@@ -66,17 +89,7 @@ async fn one_order_cancelled_by_many_requests_at_once_returns_its_stock_once(
         7,
     )?;
     let replies = join_all((0..RACERS).map(|_| admin.cancel_order(&order.id))).await;
-    let mut cancelled = 0;
-    for reply in replies {
-        let reply = reply?;
-        if reply.status.as_u16() == 200 {
-            cancelled += 1;
-        } else {
-            reply
-                .expect_error(409, "INVALID_STATE")
-                .context("a concurrent cancel that lost the race")?;
-        }
-    }
+    let cancelled = winners(replies, 200, 409, "INVALID_STATE", "cancel")?;
     check::eq("the cancels that succeeded", cancelled, 1)?;
     check::eq(
         "the stock, returned once",
@@ -96,17 +109,7 @@ async fn one_customer_reviewing_a_product_many_times_at_once_leaves_one_review(
             .post_review(&product.id, 1 + (i % 5) as i64, "race")
     }))
     .await;
-    let mut created = 0;
-    for reply in replies {
-        let reply = reply?;
-        if reply.status.as_u16() == 201 {
-            created += 1;
-        } else {
-            reply
-                .expect_error(409, "ALREADY_REVIEWED")
-                .context("a concurrent review that lost the race")?;
-        }
-    }
+    let created = winners(replies, 201, 409, "ALREADY_REVIEWED", "review")?;
     check::eq("the reviews created", created, 1)?;
     let after = fixtures::get_product(&admin, &product.id).await?;
     check::eq("the product's rating count", after.rating_count, 1)
@@ -116,17 +119,7 @@ async fn one_email_registered_many_times_at_once_makes_one_account(t: Target) ->
     let email = unique_email();
     let api = Api::new(&t.base_url);
     let replies = join_all((0..RACERS).map(|_| api.register(&email, PASSWORD, "Racer"))).await;
-    let mut created = 0;
-    for reply in replies {
-        let reply = reply?;
-        if reply.status.as_u16() == 201 {
-            created += 1;
-        } else {
-            reply
-                .expect_error(409, "EMAIL_TAKEN")
-                .context("a concurrent registration that lost the race")?;
-        }
-    }
+    let created = winners(replies, 201, 409, "EMAIL_TAKEN", "registration")?;
     check::eq("the accounts created", created, 1)?;
     api.login(&email, PASSWORD).await?.expect_status(200)?;
     Ok(())

@@ -332,16 +332,22 @@ async fn a_query_costlier_than_the_complexity_limit_is_refused_before_it_runs(
     })
 }
 
-async fn fragments_that_double_at_every_level_are_refused_at_once(t: Target) -> Result<()> {
-    // 2^30 fields once every spread is expanded, in 1.3 KiB.
+/// A document whose fragments each spread the next one twice, `levels` deep: 2^levels fields
+/// once every spread is expanded, in a few hundred bytes (1.3 KiB for 30).
+pub fn doubling_fragments(levels: u32) -> String {
     let mut bomb = String::from("{ ...F0 }\n");
-    for i in 0..30 {
+    for i in 0..levels {
         let next = i + 1;
         bomb.push_str(&format!(
             "fragment F{i} on Query {{ ...F{next} ...F{next} }}\n"
         ));
     }
-    bomb.push_str("fragment F30 on Query { __typename }");
+    bomb.push_str(&format!("fragment F{levels} on Query {{ __typename }}"));
+    bomb
+}
+
+async fn fragments_that_double_at_every_level_are_refused_at_once(t: Target) -> Result<()> {
+    let bomb = doubling_fragments(30);
     let started = Instant::now();
 
     let answer = graphql(&Api::new(&t.base_url), &bomb, json!({})).await?;

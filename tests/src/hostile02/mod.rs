@@ -8,6 +8,8 @@
 mod graphql;
 mod v2;
 
+pub use graphql::doubling_fragments;
+
 use crate::Case;
 
 pub fn cases() -> Vec<Case> {

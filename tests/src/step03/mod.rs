@@ -32,6 +32,19 @@ async fn read_twice(api: &Api, path: &str) -> Result<Value> {
     api.get(path).await?.expect_value(200)
 }
 
+/// A product in a category of its own, so its listing shows it alone: the category, the
+/// body it was created with, and the product.
+async fn alone_in_its_category(admin: &Api) -> Result<(String, Value, crate::model::Product)> {
+    let category = format!("ct-cat-{}", fixtures::unique_suffix());
+    let body = fixtures::with(
+        &fixtures::product_body(1000, 5),
+        "category",
+        json!(category),
+    );
+    let product = fixtures::create_product(admin, &body).await?;
+    Ok((category, body, product))
+}
+
 fn listed_names(page: &Value) -> Vec<String> {
     page["items"]
         .as_array()
@@ -46,13 +59,7 @@ fn listed_names(page: &Value) -> Vec<String> {
 
 async fn a_product_update_is_seen_by_the_next_read_everywhere(t: Target) -> Result<()> {
     let admin = fixtures::admin(&t).await?;
-    let category = format!("ct-cat-{}", fixtures::unique_suffix());
-    let body = fixtures::with(
-        &fixtures::product_body(1000, 5),
-        "category",
-        json!(category),
-    );
-    let product = fixtures::create_product(&admin, &body).await?;
+    let (category, body, product) = alone_in_its_category(&admin).await?;
     let api = Api::new(&t.base_url);
     let detail = format!("{API}/products/{}", product.id);
     let v1_list = format!("{API}/products?category={category}");
@@ -167,13 +174,7 @@ async fn a_conditional_read_gets_304_until_a_write_and_then_the_new_answer(
     t: Target,
 ) -> Result<()> {
     let admin = fixtures::admin(&t).await?;
-    let category = format!("ct-etag-{}", fixtures::unique_suffix());
-    let body = fixtures::with(
-        &fixtures::product_body(1000, 5),
-        "category",
-        json!(category),
-    );
-    let product = fixtures::create_product(&admin, &body).await?;
+    let (category, body, product) = alone_in_its_category(&admin).await?;
     let api = Api::new(&t.base_url);
     let paths = [
         format!("{API}/products/{}", product.id),

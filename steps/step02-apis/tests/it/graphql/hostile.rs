@@ -303,14 +303,7 @@ async fn fragments_that_double_at_every_level_are_refused_before_the_schema_walk
     let app = App::spawn().await;
     // 2^30 fields once expanded, in 1.3 KiB: the schema's checks expand every spread, and 22
     // levels took 11 s. It refuses fragments nested deeper than 32 on its own.
-    let mut bomb = String::from("{ ...F0 }\n");
-    for i in 0..30 {
-        let next = i + 1;
-        bomb.push_str(&format!(
-            "fragment F{i} on Query {{ ...F{next} ...F{next} }}\n"
-        ));
-    }
-    bomb.push_str("fragment F30 on Query { __typename }");
+    let bomb = contract::hostile02::doubling_fragments(30);
 
     let answer = tokio::time::timeout(Duration::from_secs(10), gql(&app, None, &bomb, json!({})));
     let (status, body) = answer.await.expect("an answer within 10 s");
