@@ -308,3 +308,49 @@ async fn killed_with_sigkill_at_random_points_and_restarted_it_ends_as_an_uninte
         "no run was ever killed: the waits are too long for this machine"
     );
 }
+
+#[tokio::test]
+async fn an_order_that_differs_in_postgresql_fails_the_verification_and_the_command() {
+    let app = App::spawn().await;
+    let db = mongo(&app).await;
+    let ids = seed(&db, 5).await;
+    let options = Options {
+        batch_size: 2,
+        dry_run: false,
+    };
+    let first = migration::migrate_orders(&db, &app.state.postgres, options)
+        .await
+        .unwrap();
+    assert!(first.verification.passed(), "{first}");
+
+    // One line renamed and one order deleted behind the migration's back.
+    let changed = ids[1].to_string();
+    let gone = ids[3].to_string();
+    sqlx::query("UPDATE order_lines SET name = 'Tampered' WHERE order_id = $1")
+        .bind(&changed)
+        .execute(&app.state.postgres)
+        .await
+        .unwrap();
+    sqlx::query("DELETE FROM payments WHERE order_id = $1")
+        .bind(&gone)
+        .execute(&app.state.postgres)
+        .await
+        .unwrap();
+    sqlx::query("DELETE FROM orders WHERE id = $1")
+        .bind(&gone)
+        .execute(&app.state.postgres)
+        .await
+        .unwrap();
+
+    let again = migration::migrate_orders(&db, &app.state.postgres, options)
+        .await
+        .unwrap();
+    assert!(!again.verification.passed(), "{again}");
+    assert_eq!(again.verification.different, vec![changed], "{again}");
+    assert_eq!(again.verification.missing, vec![gone], "{again}");
+    assert_eq!(again.verification.equal, 3, "{again}");
+    let output = migrate_command(&app, 2).output().unwrap();
+    assert!(!output.status.success(), "the command fails on a mismatch");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("verification failed"), "{stderr}");
+}
