@@ -171,20 +171,17 @@ impl NearCache {
         &self.inner.stats
     }
 
-    fn now_ms(&self) -> u64 {
-        u64::try_from(self.inner.epoch.elapsed().as_millis()).unwrap_or(u64::MAX / 2)
-    }
-
-    /// The current instant in the cache's clock, for [`NearCache::confirm`].
+    /// Milliseconds since the cache was made: the clock of [`NearCache::confirm`] and of the
+    /// serving check.
     pub(crate) fn clock(&self) -> u64 {
-        self.now_ms()
+        u64::try_from(self.inner.epoch.elapsed().as_millis()).unwrap_or(u64::MAX / 2)
     }
 
     /// Whether entries may be served now: a heartbeat sent within the bound came back.
     pub fn is_serving(&self) -> bool {
         match self.inner.confirmed_ms.load(Ordering::Acquire) {
             0 => false,
-            confirmed => self.now_ms() < confirmed - 1 + self.inner.max_staleness_ms,
+            confirmed => self.clock() < confirmed - 1 + self.inner.max_staleness_ms,
         }
     }
 
