@@ -39,6 +39,8 @@
 //! - [`migration`]: `migrate-orders`, the resumable, verified copy of steps 0-4's orders.
 //! - [`report`]: the sales report, summed in PostgreSQL, grouped with MongoDB's categories;
 //!   [`large_orders`]: its large dataset (`seed --orders N`).
+//! - [`sharding`]: the shard keys of the collections MongoDB keeps, and how a `mongos` routes
+//!   each query of the app under them (`docker/mongo-sharded/` deploys them).
 //! - [`startup`]: step 5's [`common::Step`]: preparation, parts, state; [`cli`]: its binary
 //!   (`migrate`, and the commands of the steps before); [`testing`]: its test configuration
 //!   (a PostgreSQL database of the test's own), which later steps build on.
@@ -53,6 +55,7 @@ pub mod large_orders;
 pub mod migration;
 pub mod postgres;
 pub mod report;
+pub mod sharding;
 pub mod startup;
 pub mod store;
 pub mod testing;

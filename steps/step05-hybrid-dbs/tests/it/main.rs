@@ -7,5 +7,6 @@ mod contract;
 mod migration;
 mod postgres;
 mod report;
+mod sharding;
 mod stores;
 mod support;
