@@ -3,6 +3,7 @@
 //! - [`app`]: [`TestApp`], a real server of any step per test on port 0 with its own database,
 //!   payment simulator and what the step's test configuration needs, one method per
 //!   endpoint; [`contract_suites!`], a step's contract tests in one line.
+//! - [`counting`]: store decorators that count calls, for tests that bound round trips.
 //! - [`services`]: the `provision` crate, re-exported: real backing services (MongoDB,
 //!   PostgreSQL, Redis, nginx) from an environment URL, a container or a local server,
 //!   always owned and stopped by the harness. It knows nothing of the shop, so xtask uses it
@@ -10,6 +11,7 @@
 //! - [`cargo`]: `provision::cargo`, a nested cargo without the running crate's variables, and
 //!   the `xtask` binary.
 pub mod app;
+pub mod counting;
 
 pub use provision as services;
 pub use provision::cargo;

@@ -6,7 +6,11 @@
 //! give: 429 from the rate limiter on every `/api` route and 503 `TIMEOUT` on every route.
 //!
 //! Served at `GET /api-docs/openapi.json`; Swagger UI at `/api-docs/`, from files compiled
-//! into the binary (utoipa-swagger-ui's `vendored` feature): no CDN, works offline.
+//! into the binary (utoipa-swagger-ui's `vendored` feature): no CDN, works offline. The
+//! document is an [`ApiDocument`] in the application state, so a later step serves its own
+//! routes in it too ([`ApiDocument::with`]).
+
+use std::sync::Arc;
 
 use axum::Router;
 use axum::http::{HeaderValue, header};
@@ -103,10 +107,42 @@ impl Modify for Security {
     }
 }
 
-/// The whole document: steps 0 and 1, step 2's REST paths, and the layer-given responses.
-pub fn document() -> Document {
-    let mut doc = StepsZeroAndOne::openapi();
-    doc.merge(crate::rest::openapi());
+/// The document a step serves: step 2's ([`ApiDocument::new`]), plus the paths a later step
+/// adds ([`ApiDocument::with`]). It lives in the application state, so a later step replaces it
+/// while wiring and `/api-docs` serves the whole API of the step that runs.
+#[derive(Clone)]
+pub struct ApiDocument(Arc<Document>);
+
+impl ApiDocument {
+    /// Steps 0 and 1, step 2's REST paths, and the layer-given responses.
+    pub fn new() -> Self {
+        let mut doc = StepsZeroAndOne::openapi();
+        doc.merge(crate::rest::openapi());
+        Self(Arc::new(with_layer_responses(doc)))
+    }
+
+    /// This document plus `more` (a later step's `#[derive(OpenApi)]`), whose operations get
+    /// the layer-given responses too: the layers that give them wrap every step's routes.
+    pub fn with(&self, more: Document) -> Self {
+        let mut doc = (*self.0).clone();
+        doc.merge(more);
+        Self(Arc::new(with_layer_responses(doc)))
+    }
+
+    pub fn document(&self) -> &Document {
+        &self.0
+    }
+}
+
+impl Default for ApiDocument {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The responses layers give, not handlers: 429 on every `/api` operation (the rate limiter)
+/// and 503 `TIMEOUT` on every operation; each where the operation does not describe its own.
+fn with_layer_responses(mut doc: Document) -> Document {
     let components = doc.components.get_or_insert_with(Default::default);
     components
         .responses
@@ -151,13 +187,14 @@ fn operations(
     .filter_map(Option::as_mut)
 }
 
-/// `GET /api-docs/openapi.json` and Swagger UI under `/api-docs/`, with [`DOCS_CSP`].
-pub fn router<S>() -> Router<S>
+/// `GET /api-docs/openapi.json` (`document`) and Swagger UI under `/api-docs/`, with
+/// [`DOCS_CSP`].
+pub fn router<S>(document: &ApiDocument) -> Router<S>
 where
     S: Clone + Send + Sync + 'static,
 {
     let docs: Router<S> = SwaggerUi::new("/api-docs")
-        .url(DOCUMENT_PATH, document())
+        .url(DOCUMENT_PATH, document.document().clone())
         .into();
     docs.layer(SetResponseHeaderLayer::overriding(
         header::CONTENT_SECURITY_POLICY,

@@ -18,6 +18,7 @@ use mongodb::Database;
 use crate::config::Config;
 use crate::graphql::GraphqlSchema;
 use crate::listing::{Listing, MongoSearch, ProductSearch};
+use crate::openapi::ApiDocument;
 use crate::rate_limit::{RateLimiter, RateLimits};
 
 common::shared_state! {
@@ -28,6 +29,7 @@ common::shared_state! {
     Listing => listing,
     GraphqlSchema => graphql,
     RateLimits => rate_limits,
+    ApiDocument => api_document,
     // Step 0's, asked for by step 0's routes (which step 2 serves with its own listing), v2's
     // and GraphQL's.
     Accounts => accounts,
@@ -45,8 +47,11 @@ pub struct State {
     #[deref_mut]
     pub base: step01_security::AppState,
     pub listing: Listing,
+    /// What the GraphQL endpoint runs; a later step replaces it with a schema of more fields.
     pub graphql: GraphqlSchema,
     pub rate_limits: RateLimits,
+    /// What `/api-docs` serves; a later step replaces it with one that adds its paths.
+    pub api_document: ApiDocument,
 }
 
 /// What step 2's state is wired from: step 1's parts (their gateway is the gRPC payments
@@ -112,6 +117,7 @@ impl Extends for AppState {
             listing: Listing::new(search),
             graphql: GraphqlSchema::new(&config.apis.graphql, config.environment),
             rate_limits,
+            api_document: ApiDocument::new(),
         }))
     }
 
@@ -122,7 +128,7 @@ impl Extends for AppState {
         let products = common::routes::products::router_with_listing(crate::rest::v1_listing());
         common::routes::router_parts(step1, products)
             .nest("/api/v2", crate::rest::v2())
-            .merge(crate::openapi::router())
+            .merge(crate::openapi::router(&self.api_document))
             .merge(crate::graphql::router())
             .with_state(self.clone())
     }

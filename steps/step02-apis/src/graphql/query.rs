@@ -3,7 +3,7 @@
 //! their orders with items and products. Each field calls the service the REST route calls.
 
 use async_graphql::connection::{Connection, Edge};
-use async_graphql::{Context, ID, Object};
+use async_graphql::{Context, ID, MergedObject, Object};
 use common::auth::AuthUser;
 use common::domain::{Money, OrderId, Page, ProductId};
 use common::error::{Error, FieldError};
@@ -17,7 +17,13 @@ use crate::listing::{
     TagText, Window,
 };
 
-pub struct Query;
+/// The root query type: [`ShopQuery`]'s fields. It is merged (`MergedObject`) so that a later
+/// step's root type can merge `ShopQuery` with fields of its own under the same name, `Query`.
+#[derive(MergedObject)]
+pub struct Query(pub ShopQuery);
+
+/// Step 2's fields of the root query type.
+pub struct ShopQuery;
 
 /// The signed-in user, or `UNAUTHENTICATED`. A request whose token was bad never gets this
 /// far (see [`super::http`]): only a request without a token reaches a resolver anonymous.
@@ -37,7 +43,7 @@ pub fn parse_id<T: std::str::FromStr<Err = String>>(name: &str, id: &ID) -> Resu
 }
 
 #[Object]
-impl Query {
+impl ShopQuery {
     /// The catalog, filtered and sorted, `first` products after the cursor `after`.
     #[graphql(complexity = "usize::try_from(first).unwrap_or(0).max(1) * child_complexity")]
     async fn products(

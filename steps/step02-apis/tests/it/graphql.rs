@@ -599,7 +599,7 @@ async fn field_suggestions_are_given_except_in_production() {
     // Production refuses the test configuration (cheap password hashing), so the production
     // schema is run directly: suggestions are decided while validating, before any resolver.
     let production = GraphqlSchema::new(&GraphqlConfig::default(), Environment::Production);
-    let response = production.schema.execute(misspelt).await;
+    let response = production.schema.execute(misspelt.into()).await;
     let message = &response.errors[0].message;
     assert!(message.contains("Unknown field"), "{message}");
     assert!(!message.contains("Did you mean"), "{message}");
