@@ -37,8 +37,12 @@
 //! - [`postgres`]: the pool, the embedded migrations, the health check.
 //! - [`store`]: the PostgreSQL order and payment stores, and the one error mapping.
 //! - [`migration`]: `migrate-orders`, the resumable, verified copy of steps 0-4's orders.
-//! - [`report`]: the sales report, summed in PostgreSQL, grouped with MongoDB's categories;
+//! - [`report`]: the sales report, summed in PostgreSQL, grouped with MongoDB's categories,
+//!   on REST, in GraphQL ([`graphql`]: step 2's schema plus the report) and in the OpenAPI
+//!   document;
 //!   [`large_orders`]: its large dataset (`seed --orders N`).
+//! - [`views`]: order views, each item beside its product as the catalog has it now (one
+//!   batched catalog read per page).
 //! - [`sharding`]: the shard keys of the collections MongoDB keeps, and how a `mongos` routes
 //!   each query of the app under them (`docker/mongo-sharded/` deploys them).
 //! - [`startup`]: step 5's [`common::Step`]: preparation, parts, state; [`cli`]: its binary
@@ -51,6 +55,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod graphql;
 pub mod large_orders;
 pub mod migration;
 pub mod postgres;
@@ -59,6 +64,7 @@ pub mod sharding;
 pub mod startup;
 pub mod store;
 pub mod testing;
+pub mod views;
 
 pub use config::Config;
 pub use startup::{AppState, Parts};

@@ -7,6 +7,10 @@
 //! the service then asks MongoDB for those products' categories in one batched `get_many`, and
 //! folds the product rows into categories. A product deleted since keeps its sales under the
 //! category `(deleted)`, with the name its order lines recorded.
+//!
+//! The same report is the GraphQL field `salesReport(from, to, groupBy)` ([`ReportQuery`],
+//! merged into step 2's query type by [`crate::graphql`]), with the same validation and the
+//! same error codes, and the REST route is in the OpenAPI document ([`openapi`]).
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -20,8 +24,12 @@ use common::extract::Query;
 use common::services::Catalog;
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
+use step02_apis::graphql::errors::OrGraphql;
+use step02_apis::graphql::query::signed_in;
+use step02_apis::rest::Problem;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
+use utoipa::{IntoParams, OpenApi, ToSchema};
 
 use crate::startup::AppState;
 
@@ -38,19 +46,23 @@ pub fn router() -> Router<AppState> {
 }
 
 /// The query string, as sent; an unknown parameter (`group_by[$ne]`) is refused, not ignored.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct SalesParams {
-    /// RFC 3339, inclusive.
+    /// The start of the period, inclusive (RFC 3339, e.g. `2026-11-01T00:00:00Z`).
+    #[param(required = true, format = DateTime)]
     pub from: Option<String>,
-    /// RFC 3339, exclusive.
+    /// The end of the period, exclusive (RFC 3339); at most 366 days after `from`.
+    #[param(required = true, format = DateTime)]
     pub to: Option<String>,
     /// `product` (the default) or `category`.
+    #[param(inline, value_type = Option<GroupBy>)]
     pub group_by: Option<String>,
 }
 
 /// How the rows are grouped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema, async_graphql::Enum)]
 #[serde(rename_all = "lowercase")]
 pub enum GroupBy {
     Product,
@@ -108,14 +120,14 @@ impl TryFrom<SalesParams> for SalesQuery {
 }
 
 /// Money in the report: minor units and the currency.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema, async_graphql::SimpleObject)]
 pub struct Revenue {
     pub amount: i64,
     pub currency: String,
 }
 
 /// One row: a product (with its name and category) or a category.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema, async_graphql::SimpleObject)]
 pub struct SalesRow {
     /// The product's id, or the category.
     pub key: String,
@@ -129,7 +141,8 @@ pub struct SalesRow {
     pub revenue: Revenue,
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// Revenue and units of paid and shipped orders placed in `[from, to)`.
+#[derive(Debug, Clone, Serialize, ToSchema, async_graphql::SimpleObject)]
 pub struct SalesReport {
     #[serde(with = "time::serde::rfc3339")]
     pub from: OffsetDateTime,
@@ -253,8 +266,21 @@ pub async fn sales(pool: &PgPool, catalog: &Catalog, query: SalesQuery) -> Resul
     })
 }
 
-/// `GET /api/v2/reports/sales`: admins only; 400 naming the parameter for a bad period or
-/// grouping.
+/// Revenue and units per product or per category over a period (admins only).
+#[utoipa::path(
+    get,
+    path = SALES_PATH,
+    tag = "reports",
+    params(SalesParams),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The report, largest revenue first", body = SalesReport),
+        (status = 400, description = "A missing, malformed or unknown parameter, or a period that is empty or longer than 366 days", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[tracing::instrument(skip_all)]
 pub async fn sales_report(
     _admin: AdminUser,
     State(state): State<AppState>,
@@ -262,4 +288,49 @@ pub async fn sales_report(
 ) -> Result<Json<SalesReport>> {
     let query = SalesQuery::try_from(params)?;
     Ok(Json(sales(&state.postgres, &state.catalog, query).await?))
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    paths(sales_report),
+    components(schemas(SalesReport, SalesRow, Revenue, GroupBy)),
+    tags((name = "reports", description = "sales across both stores, for admins")),
+)]
+struct ReportDoc;
+
+/// The report's part of the OpenAPI document.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    ReportDoc::openapi()
+}
+
+/// The report as a GraphQL field, beside step 2's queries.
+pub struct ReportQuery;
+
+#[async_graphql::Object]
+impl ReportQuery {
+    /// Revenue and units of paid and shipped orders placed in `[from, to)` (RFC 3339, at most
+    /// 366 days), per product (the default) or per category. Admins only (`FORBIDDEN`).
+    async fn sales_report(
+        &self,
+        ctx: &async_graphql::Context<'_>,
+        from: String,
+        to: String,
+        group_by: Option<GroupBy>,
+    ) -> async_graphql::Result<SalesReport> {
+        let user = signed_in(ctx)?;
+        if !user.is_admin() {
+            return Err(Error::Forbidden).gql();
+        }
+        let params = SalesParams {
+            from: Some(from),
+            to: Some(to),
+            group_by: group_by.map(|g| match g {
+                GroupBy::Product => "product".to_owned(),
+                GroupBy::Category => "category".to_owned(),
+            }),
+        };
+        let query = SalesQuery::try_from(params).gql()?;
+        let pool = ctx.data::<PgPool>()?;
+        sales(pool, ctx.data::<Catalog>()?, query).await.gql()
+    }
 }

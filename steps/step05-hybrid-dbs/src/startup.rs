@@ -1,7 +1,8 @@
 //! Wiring: step 5's [`Step`]: its preparation (step 4's, then the PostgreSQL migrations), its
 //! parts (step 4's, with the order and payment stores on PostgreSQL and `/health` checking it),
-//! its state (step 4's, built from those parts, plus the pool), its routes (step 4's, plus the
-//! sales report) and step 4's layers.
+//! its state (step 4's, built from those parts, plus the pool; its GraphQL schema and OpenAPI
+//! document gain the sales report), its routes (step 4's, plus the sales report and the order views) and step 4's
+//! layers.
 
 use std::sync::Arc;
 
@@ -20,8 +21,11 @@ common::shared_state! {
     /// `Arc` like every step's.
     pub struct AppState(State);
     PgPool => postgres,
-    // Asked for by the report's admin check.
+    // Asked for by the report's admin check and the order views' signed-in user.
     common::auth::Verifier => verifier,
+    // Asked for by the order views.
+    common::services::Ordering => ordering,
+    common::services::Catalog => catalog,
 }
 
 /// What [`AppState`] holds: step 4's state (`base`, reached through `Deref`) and the pool.
@@ -80,14 +84,23 @@ impl Extends for AppState {
         })
     }
 
-    /// `/api/v2/reports/sales`.
+    /// `/api/v2/reports/sales` and `/api/v2/order-views`.
     fn own_routes(&self, _config: &Config) -> axum::Router {
-        crate::report::router().with_state(self.clone())
+        crate::report::router()
+            .merge(crate::views::router())
+            .with_state(self.clone())
     }
 
     async fn wire(config: &Config, parts: Parts) -> anyhow::Result<Self> {
         let Parts { base, postgres } = parts;
-        let base = step04_optimize::AppState::from_parts(config, base).await?;
+        let mut base = step04_optimize::AppState::from_parts(config, base).await?;
+        // The report joins GraphQL's queries; the report and the order views join the OpenAPI
+        // document.
+        base.graphql = crate::graphql::schema(config, &postgres);
+        base.api_document = base
+            .api_document
+            .with(crate::report::openapi())
+            .with(crate::views::openapi());
         Ok(Self::from(State { base, postgres }))
     }
 }

@@ -1,16 +1,23 @@
 //! # Hostile clients against step 5's routes (and every later step's)
 //!
-//! Step 5 adds the sales report for admins: callers who are not admins, and parameters that
-//! are malformed, hostile or unbounded.
+//! Step 5 adds the sales report for admins and the order views for customers: callers who
+//! may not see them, and parameters that are malformed, hostile or unbounded.
 
 mod report;
+mod views;
 
 use crate::Case;
 
 pub fn cases() -> Vec<Case> {
-    report::cases()
+    families()
+        .into_iter()
+        .flat_map(|(_, cases)| cases)
+        .collect()
 }
 
 pub fn families() -> Vec<(&'static str, Vec<Case>)> {
-    vec![("step 5 routes", report::cases())]
+    vec![
+        ("sales report", report::cases()),
+        ("order views", views::cases()),
+    ]
 }

@@ -10,3 +10,4 @@ mod report;
 mod sharding;
 mod stores;
 mod support;
+mod views;

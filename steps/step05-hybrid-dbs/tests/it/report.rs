@@ -292,3 +292,120 @@ async fn the_large_dataset_seeds_two_and_a_half_lines_an_order_once_and_the_repo
     .unwrap();
     assert_eq!(units, sold, "{report}");
 }
+
+/// `query` on `/graphql` with `token`: the whole answer.
+async fn graphql(app: &App, token: &str, query: &str) -> Value {
+    expect_status(
+        app.post("/graphql", Some(token), json!({ "query": query }))
+            .await,
+        200,
+    )
+    .await
+}
+
+#[tokio::test]
+async fn the_graphql_sales_report_is_the_rest_report_with_the_same_rules() {
+    let app = App::spawn().await;
+    let (_, admin) = app.admin().await;
+    let (_, customer) = app.customer().await;
+    fixtures(&app, &admin).await;
+    let rest = expect_status(
+        app.get(
+            &format!("/api/v2/reports/sales?{PERIOD}&group_by=category"),
+            Some(&admin),
+        )
+        .await,
+        200,
+    )
+    .await;
+
+    let field = |args: &str| {
+        format!(
+            "{{ salesReport({args}) {{ groupBy rows {{ key name category units revenue {{ amount currency }} }} totals {{ amount currency }} }} }}"
+        )
+    };
+    let period = r#"from: "2026-11-01T00:00:00Z", to: "2026-12-01T00:00:00Z""#;
+    let answer = graphql(
+        &app,
+        &admin,
+        &field(&format!("{period}, groupBy: CATEGORY")),
+    )
+    .await;
+    let report = &answer["data"]["salesReport"];
+    assert_eq!(report["groupBy"], "CATEGORY", "{answer}");
+    // REST leaves out what a category row lacks; GraphQL says `null`.
+    let mut rows = report["rows"].clone();
+    for row in rows.as_array_mut().unwrap() {
+        row.as_object_mut().unwrap().retain(|_, v| !v.is_null());
+    }
+    assert_eq!(rows, rest["rows"], "the same rows as REST");
+    assert_eq!(report["totals"], rest["totals"]);
+
+    // The same refusals as REST, with REST's codes in `extensions.code`.
+    for (token, args, code) in [
+        (&customer, period.to_owned(), "FORBIDDEN"),
+        (
+            &admin,
+            r#"from: "yesterday", to: "2026-12-01T00:00:00Z""#.to_owned(),
+            "INVALID_PARAMETER",
+        ),
+        (
+            &admin,
+            r#"from: "2020-01-01T00:00:00Z", to: "2026-12-01T00:00:00Z""#.to_owned(),
+            "INVALID_PARAMETER",
+        ),
+    ] {
+        let answer = graphql(&app, token, &field(&args)).await;
+        assert_eq!(
+            answer["errors"][0]["extensions"]["code"], code,
+            "{args}: {answer}"
+        );
+        assert_eq!(answer["data"], Value::Null, "{args}: no report: {answer}");
+    }
+    let anonymous = expect_status(
+        app.post("/graphql", None, json!({ "query": field(period) }))
+            .await,
+        200,
+    )
+    .await;
+    assert_eq!(
+        anonymous["errors"][0]["extensions"]["code"],
+        "UNAUTHENTICATED"
+    );
+}
+
+#[tokio::test]
+async fn the_openapi_document_describes_the_report_and_the_order_views() {
+    let app = App::spawn().await;
+    let document = expect_status(app.get("/api-docs/openapi.json", None).await, 200).await;
+    let paths = &document["paths"];
+    let report = &paths["/api/v2/reports/sales"]["get"];
+    let parameters: Vec<&str> = report["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(parameters, ["from", "to", "group_by"], "{report}");
+    for status in ["200", "400", "401", "403", "429", "503"] {
+        assert!(
+            report["responses"].get(status).is_some(),
+            "report {status}: {report}"
+        );
+    }
+    for path in ["/api/v2/order-views", "/api/v2/order-views/{id}"] {
+        let get = &paths[path]["get"];
+        assert!(get["responses"].get("200").is_some(), "{path}: {get}");
+        assert!(
+            get["responses"].get("429").is_some(),
+            "{path}: the layers' answers too"
+        );
+    }
+    // Step 2's paths are all still there.
+    assert!(paths.get("/api/v2/products").is_some());
+    assert!(paths.get("/api/v1/orders").is_some());
+    let schemas = &document["components"]["schemas"];
+    for schema in ["SalesReport", "OrderViewV2", "ProductNowV2"] {
+        assert!(schemas.get(schema).is_some(), "{schema}");
+    }
+}
