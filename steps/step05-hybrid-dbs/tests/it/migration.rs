@@ -276,7 +276,9 @@ async fn killed_with_sigkill_at_random_points_and_restarted_it_ends_as_an_uninte
         let started = Instant::now();
         loop {
             let mut child = migrate_command(&app, 5).spawn().unwrap();
-            let wait = Duration::from_millis(30 + next(&mut rng) % 300);
+            // The window widens with every kill: on a busy machine a start alone may outlast
+            // the first windows, and a run that never gets past its start never ends.
+            let wait = Duration::from_millis(30 + next(&mut rng) % (300 + 20 * kills));
             tokio::time::sleep(wait).await;
             match child.try_wait().unwrap() {
                 Some(status) => {
