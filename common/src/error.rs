@@ -60,6 +60,14 @@ pub enum Error {
     /// limit allows (step 2); nothing was done, and it may try again after that many seconds.
     #[error("rate limited; retry after {retry_after_secs} s")]
     RateLimited { retry_after_secs: u64 },
+    /// 503 `MAINTENANCE`, with `Retry-After`: this kind of write is paused for a short
+    /// maintenance (step 5 pauses order writes while it moves orders to PostgreSQL); nothing
+    /// was done, and the same request may be sent again after that many seconds.
+    #[error("{what} paused for maintenance; retry after {retry_after_secs} s")]
+    Maintenance {
+        what: &'static str,
+        retry_after_secs: u64,
+    },
     /// 503 `TIMEOUT`: the request ran past `server.request_timeout_ms`. Work that must not be
     /// abandoned half-way (placing, paying, cancelling orders) runs on; the client should look
     /// at the result before retrying.
@@ -116,7 +124,9 @@ impl Error {
             Error::Conflict { .. } => StatusCode::CONFLICT,
             Error::PaymentDeclined { .. } => StatusCode::PAYMENT_REQUIRED,
             Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Error::PaymentUnavailable(_) | Error::Timeout => StatusCode::SERVICE_UNAVAILABLE,
+            Error::PaymentUnavailable(_) | Error::Timeout | Error::Maintenance { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Error::Store(StoreError::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
             Error::Store(StoreError::Duplicate(_)) => StatusCode::CONFLICT,
             Error::Store(StoreError::MissingReference(_) | StoreError::Invalid(_)) => {
@@ -189,6 +199,16 @@ impl Error {
             Error::RateLimited { retry_after_secs } => (
                 "RATE_LIMITED",
                 format!("too many requests; try again in {retry_after_secs} seconds"),
+                vec![],
+            ),
+            Error::Maintenance {
+                what,
+                retry_after_secs,
+            } => (
+                "MAINTENANCE",
+                format!(
+                    "{what} are paused for a short maintenance; nothing was changed, try again in {retry_after_secs} seconds"
+                ),
                 vec![],
             ),
             Error::Timeout => (
@@ -287,7 +307,11 @@ impl IntoResponse for Error {
             tracing::debug!(error = %self, %status, "request rejected");
         }
         let mut response = self.detail().into_response_with(status);
-        if let Error::RateLimited { retry_after_secs } = self {
+        if let Error::RateLimited { retry_after_secs }
+        | Error::Maintenance {
+            retry_after_secs, ..
+        } = self
+        {
             response.headers_mut().insert(
                 axum::http::header::RETRY_AFTER,
                 axum::http::HeaderValue::from(retry_after_secs),

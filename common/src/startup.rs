@@ -25,7 +25,7 @@ use crate::error::{Error, ErrorDetail};
 use crate::payments::{HttpPaymentGateway, PaymentGateway};
 use crate::routes;
 use crate::serve::{self, Limits};
-use crate::services::{Accounts, Catalog, HealthChecks, MongoHealth, Ordering};
+use crate::services::{Accounts, Catalog, HealthChecks, MongoHealth, Open, OrderWrites, Ordering};
 use crate::step::Step;
 use crate::store::{Stores, mongo};
 
@@ -58,6 +58,8 @@ pub struct Parts {
     pub stores: Stores,
     /// The card payment provider (HTTP here; step 2 puts its gRPC payments service here).
     pub gateway: Arc<dyn PaymentGateway>,
+    /// What admits order writes (all, here; step 5's cutover pauses them while it copies).
+    pub order_writes: Arc<dyn OrderWrites>,
     /// What `GET /health` checks; later steps add theirs.
     pub health: HealthChecks,
 }
@@ -77,6 +79,7 @@ impl Step for AppState {
             db: db.clone(),
             stores: Stores::mongo(db),
             gateway: Arc::new(HttpPaymentGateway::new(&config.payments)?),
+            order_writes: Arc::new(Open),
             health: HealthChecks::default().with(MongoHealth(db.clone())),
         })
     }
@@ -85,6 +88,7 @@ impl Step for AppState {
         let Parts {
             stores,
             gateway,
+            order_writes,
             health,
             ..
         } = parts;
@@ -102,6 +106,7 @@ impl Step for AppState {
                 products: stores.products.clone(),
                 payments: stores.payments.clone(),
                 gateway,
+                writes: order_writes,
             },
             verifier: Arc::new(keys),
             health,

@@ -10,4 +10,4 @@ mod ordering;
 pub use accounts::{Accounts, IssuedToken, Registration};
 pub use catalog::Catalog;
 pub use health::{HealthCheck, HealthChecks, MongoHealth};
-pub use ordering::Ordering;
+pub use ordering::{Open, OrderWrites, Ordering, WritePermit};

@@ -24,6 +24,37 @@ pub struct Ordering {
     pub products: Arc<dyn ProductStore>,
     pub payments: Arc<dyn PaymentStore>,
     pub gateway: Arc<dyn PaymentGateway>,
+    /// Admits every write operation (place, pay, ship, cancel) before it does anything. Step
+    /// 0's admits all ([`Open`]); step 5's cutover pauses them while orders move to PostgreSQL.
+    pub writes: Arc<dyn OrderWrites>,
+}
+
+/// Whether an order write may start now. The permit it gives is held until the operation has
+/// finished, its detached part included, so whoever pauses writes can wait for the ones
+/// already running to end: an operation is never cut in half (a charge with no record).
+#[async_trait::async_trait]
+pub trait OrderWrites: Send + Sync {
+    /// A permit, or the error the client gets (e.g. 503 `MAINTENANCE` with `Retry-After`).
+    async fn admit(&self) -> Result<WritePermit>;
+}
+
+/// Held for the length of one write operation; what it holds is the gate's business.
+pub struct WritePermit(#[allow(dead_code)] Box<dyn Send>);
+
+impl WritePermit {
+    pub fn new(held: impl Send + 'static) -> Self {
+        Self(Box::new(held))
+    }
+}
+
+/// Every write admitted at once, holding nothing.
+pub struct Open;
+
+#[async_trait::async_trait]
+impl OrderWrites for Open {
+    async fn admit(&self) -> Result<WritePermit> {
+        Ok(WritePermit::new(()))
+    }
 }
 
 impl Ordering {
@@ -33,8 +64,13 @@ impl Ordering {
     /// Runs detached from the request (see [`detached`]): once stock is taken, the order is
     /// stored or the stock given back, even if the client hangs up or the request times out.
     pub async fn place_order(&self, order: NewOrder) -> Result<Order> {
+        let permit = self.writes.admit().await?;
         let this = self.clone();
-        detached(async move { this.place_order_now(order).await }).await
+        detached(async move {
+            let _permit = permit;
+            this.place_order_now(order).await
+        })
+        .await
     }
 
     #[tracing::instrument(skip_all, fields(user = %order.user_id, lines = order.lines.len()))]
@@ -156,8 +192,13 @@ impl Ordering {
         id: OrderId,
         card_token: String,
     ) -> Result<Order> {
+        let permit = self.writes.admit().await?;
         let this = self.clone();
-        detached(async move { this.pay_order_now(user, id, card_token).await }).await
+        detached(async move {
+            let _permit = permit;
+            this.pay_order_now(user, id, card_token).await
+        })
+        .await
     }
 
     #[tracing::instrument(skip(self, card_token))]
@@ -252,6 +293,7 @@ impl Ordering {
 
     /// Paid -> shipped.
     pub async fn ship_order(&self, id: OrderId) -> Result<Order> {
+        let _permit = self.writes.admit().await?;
         self.transition(id, OrderStatus::Paid, OrderStatus::Shipped)
             .await
     }
@@ -262,8 +304,13 @@ impl Ordering {
     /// cannot also win), then refunded. If the provider cannot refund, the order is moved back
     /// to `paid` and the answer is 503: it is never left cancelled but charged.
     pub async fn cancel_order(&self, id: OrderId) -> Result<Order> {
+        let permit = self.writes.admit().await?;
         let this = self.clone();
-        detached(async move { this.cancel_order_now(id).await }).await
+        detached(async move {
+            let _permit = permit;
+            this.cancel_order_now(id).await
+        })
+        .await
     }
 
     #[tracing::instrument(skip(self))]
