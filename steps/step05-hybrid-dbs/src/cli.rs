@@ -1,6 +1,7 @@
 //! Step 5's binary: the commands of steps 0 to 4, `migrate`, which applies the PostgreSQL
 //! migrations (what startup does unless `postgres.migrate_on_start` is off), and
-//! `migrate-orders`, which copies steps 0-4's orders from MongoDB (see [`crate::migration`]).
+//! `migrate-orders`, which copies steps 0-4's orders from MongoDB (see [`crate::migration`]),
+//! and `cutover`, which does it for a running shop with a short freeze (see [`crate::cutover`]).
 
 use common::cli::Binary;
 
@@ -36,6 +37,18 @@ pub enum Command {
         /// Read and decode everything, write nothing.
         #[arg(long)]
         dry_run: bool,
+    },
+    /// Move a running shop's orders to PostgreSQL (instances run with `postgres.cutover`):
+    /// freeze order writes (waiting for the running ones; later ones get 503 with
+    /// Retry-After), copy and verify as `migrate-orders` does, then switch every instance to
+    /// PostgreSQL. A failed verification unfreezes on MongoDB instead, and fails.
+    Cutover {
+        /// Orders per batch, and per PostgreSQL transaction.
+        #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+        batch_size: u32,
+        /// What refused writes' Retry-After says, in seconds.
+        #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=3_600))]
+        retry_after: u32,
     },
     #[command(flatten)]
     Earlier(step04_optimize::cli::Command),
@@ -94,6 +107,36 @@ impl Binary for AppState {
                     anyhow::bail!(
                         "verification failed: PostgreSQL does not hold every MongoDB order as it is"
                     );
+                }
+                Ok(())
+            }
+            Command::Cutover {
+                batch_size,
+                retry_after,
+            } => {
+                let db = common::store::mongo::connect(&config.mongodb).await?;
+                crate::postgres::migrate(&config.postgres).await?;
+                let pool = crate::postgres::pool(&config.postgres)?;
+                let options = crate::cutover::Options {
+                    batch_size,
+                    retry_after_secs: retry_after,
+                };
+                match crate::cutover::run(&db, &pool, options).await? {
+                    crate::cutover::Outcome::AlreadyDone => {
+                        println!("cutover: already done; orders are in PostgreSQL");
+                    }
+                    crate::cutover::Outcome::Done {
+                        drain,
+                        frozen,
+                        report,
+                    } => {
+                        print!("{report}");
+                        println!(
+                            "cutover: done; order writes were paused {:.0} ms (of which {:.0} ms waiting for running writes); every instance now serves orders from PostgreSQL",
+                            frozen.as_secs_f64() * 1e3,
+                            drain.as_secs_f64() * 1e3
+                        );
+                    }
                 }
                 Ok(())
             }

@@ -36,6 +36,10 @@ pub struct PostgresConfig {
     /// Apply the embedded migrations at startup (under PostgreSQL's advisory lock, so
     /// instances starting together apply each once). Off: `step05-hybrid-dbs migrate` does it.
     pub migrate_on_start: bool,
+    /// Serve orders from MongoDB until `step05-hybrid-dbs cutover` has moved them, then from
+    /// PostgreSQL (see `crate::cutover`): for a shop that ran steps 0-4 and has orders there.
+    /// Off (a new shop): PostgreSQL from the start.
+    pub cutover: bool,
 }
 
 impl Default for PostgresConfig {
@@ -45,6 +49,7 @@ impl Default for PostgresConfig {
             max_connections: 10,
             acquire_timeout_ms: 2_000,
             migrate_on_start: true,
+            cutover: false,
         }
     }
 }

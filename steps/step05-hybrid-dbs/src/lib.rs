@@ -36,7 +36,9 @@
 //! - [`config`]: step 4's config plus the `postgres` section.
 //! - [`postgres`]: the pool, the embedded migrations, the health check.
 //! - [`store`]: the PostgreSQL order and payment stores, and the one error mapping.
-//! - [`migration`]: `migrate-orders`, the resumable, verified copy of steps 0-4's orders.
+//! - [`migration`]: `migrate-orders`, the resumable, verified copy of steps 0-4's orders;
+//!   [`cutover`]: the same for a running shop, order writes frozen (503, `Retry-After`) while
+//!   it copies, then every instance switched to PostgreSQL at once.
 //! - [`report`]: the sales report, summed in PostgreSQL, grouped with MongoDB's categories,
 //!   on REST, in GraphQL ([`graphql`]: step 2's schema plus the report) and in the OpenAPI
 //!   document;
@@ -55,6 +57,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod cutover;
 pub mod graphql;
 pub mod large_orders;
 pub mod migration;

@@ -12,7 +12,10 @@ use derive_more::{Deref, DerefMut};
 use mongodb::Database;
 use sqlx::PgPool;
 
+use common::store::{OrderStore, PaymentStore};
+
 use crate::config::Config;
+use crate::cutover::{ByPhase, Cutover};
 use crate::postgres::{self, PostgresHealth};
 use crate::store::{PgOrders, PgPayments};
 
@@ -68,15 +71,34 @@ impl Extends for AppState {
         Ok(())
     }
 
-    /// Orders and payments move to PostgreSQL; products, reviews and users stay in MongoDB.
+    /// Orders and payments move to PostgreSQL (with `postgres.cutover`, once the cutover has
+    /// moved them); products, reviews and users stay in MongoDB.
     async fn extend_parts(
         _db: &Database,
         config: &Config,
         mut base: step04_optimize::startup::Parts,
     ) -> anyhow::Result<Parts> {
         let pool = postgres::pool(&config.postgres)?;
-        base.stores.orders = Arc::new(PgOrders::new(pool.clone()));
-        base.stores.payments = Arc::new(PgPayments::new(pool.clone()));
+        let orders: Arc<dyn OrderStore> = Arc::new(PgOrders::new(pool.clone()));
+        let payments: Arc<dyn PaymentStore> = Arc::new(PgPayments::new(pool.clone()));
+        if config.postgres.cutover {
+            // MongoDB's stores (step 4's) until the cutover row says PostgreSQL.
+            let cutover = Cutover::new(pool.clone(), postgres::pool(&config.postgres)?);
+            base.stores.orders = Arc::new(ByPhase {
+                cutover: cutover.clone(),
+                mongodb: base.stores.orders.clone(),
+                postgresql: orders,
+            });
+            base.stores.payments = Arc::new(ByPhase {
+                cutover: cutover.clone(),
+                mongodb: base.stores.payments.clone(),
+                postgresql: payments,
+            });
+            base.order_writes = Arc::new(cutover);
+        } else {
+            base.stores.orders = orders;
+            base.stores.payments = payments;
+        }
         base.health = base.health.clone().with(PostgresHealth(pool.clone()));
         Ok(Parts {
             base,

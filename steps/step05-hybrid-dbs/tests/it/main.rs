@@ -4,6 +4,7 @@
 //! (`App::spawn()`, testkit's `TestApp` with this step's test configuration).
 
 mod contract;
+mod cutover;
 mod migration;
 mod postgres;
 mod report;

@@ -80,7 +80,7 @@ fn historic_order(n: u32) -> (Order, Option<PaymentRecord>) {
 
 /// `count` orders through step 0's stores, one corrupt order document and one payment whose
 /// order does not exist; the ids of the good orders.
-async fn seed(db: &Database, count: u32) -> Vec<OrderId> {
+pub(crate) async fn seed(db: &Database, count: u32) -> Vec<OrderId> {
     let orders = MongoOrders::new(db);
     let payments = MongoPayments::new(db);
     let mut ids = Vec::new();
@@ -112,7 +112,7 @@ async fn seed(db: &Database, count: u32) -> Vec<OrderId> {
     ids
 }
 
-async fn mongo(app: &App) -> Database {
+pub(crate) async fn mongo(app: &App) -> Database {
     common::store::mongo::connect(&app.config.mongodb)
         .await
         .unwrap()
