@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, anyhow, bail};
 use reqwest::{Method, RequestBuilder, StatusCode};
 use serde::de::DeserializeOwned;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::model::{ApiError, FieldError};
 
@@ -136,6 +136,17 @@ impl Api {
     }
 
     // --- one method per endpoint -------------------------------------------------------------
+
+    /// POSTs a GraphQL operation; the answer's JSON whatever it holds (GraphQL answers its
+    /// errors with 200).
+    pub async fn graphql(&self, query: &str, variables: Value) -> Result<Value> {
+        self.post(
+            "/graphql",
+            &json!({ "query": query, "variables": variables }),
+        )
+        .await?
+        .expect_value(200)
+    }
 
     pub async fn health(&self) -> Result<Reply> {
         self.get("/health").await

@@ -44,9 +44,7 @@ async fn post(api: &Api, body: &Value) -> Result<Reply> {
 
 /// An operation's answer, which must be a 200 in GraphQL's response shape.
 async fn graphql(api: &Api, query: &str, variables: Value) -> Result<Value> {
-    post(api, &json!({ "query": query, "variables": variables }))
-        .await?
-        .expect_value(200)
+    api.graphql(query, variables).await
 }
 
 /// POSTs raw bytes as JSON, for bodies a JSON value cannot be made into.
