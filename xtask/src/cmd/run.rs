@@ -66,6 +66,14 @@ impl Run {
 
 const ADMIN_EMAIL: &str = "admin@stepwise.test";
 
+/// The step's demo-data command, as [`StartOptions::before_serve`] takes it.
+fn demo_data(step: &steps::StepInfo) -> Vec<Vec<String>> {
+    if step.demo_data.is_empty() {
+        return Vec::new();
+    }
+    vec![step.demo_data.iter().map(|&arg| arg.to_owned()).collect()]
+}
+
 /// How [`start`] serves a step: the ports it prefers, the build, extra environment, and
 /// commands of the step's binary to run before serving (e.g. `seed --large`).
 pub struct StartOptions {
@@ -273,7 +281,7 @@ impl Run {
                 payments_port: self.payments_port,
                 release: false,
                 env,
-                before_serve: Vec::new(),
+                before_serve: demo_data(steps::find(self.number)?),
             },
         )?;
         let Stack {
