@@ -52,10 +52,12 @@ pub async fn seed_orders(
         ids.len()
     );
     let count = i64::try_from(count).context("--orders is too large")?;
-    // Line k (0-based) of order g: product (g * 7 + k) mod n, quantity 1 + (g + k) mod 3.
-    let lines = "generate_series(0, g % 4) AS k, \
-                 LATERAL (SELECT (g * 7 + k) % array_length($1::text[], 1) + 1 AS p) AS pick";
-    let orders = format!(
+    // Line k (0-based) of order g: product (g * 7 + k) mod n, quantity 1 + (g + k) mod 3;
+    // both statements spell out that rule (`generate_series(0, g % 4) AS k, LATERAL ...`):
+    // the macros that check them take literal SQL only. The orders read the products' ids and
+    // prices and the number of orders; the lines read every column of the products too.
+    let mut tx = pool.begin().await?;
+    sqlx::query!(
         "INSERT INTO orders (id, user_id, status, total_minor, currency, payment_reference, \
          payment_amount_minor, payment_currency, payment_status, paid_at, created_at, updated_at) \
          SELECT id, 'eeeeeeee' || lpad(to_hex(g % 50000), 16, '0'), status, total, 'EUR', \
@@ -67,40 +69,45 @@ pub async fn seed_orders(
                                   WHEN 2 THEN 'shipped' WHEN 3 THEN 'shipped' ELSE 'paid' END \
                         AS status, \
                       g % 10 > 1 AS paid, \
-                      now() - interval '365 days' * (1 - g::float8 / $5::float8) AS at, \
-                      (SELECT sum(($4::bigint[])[p] * (1 + (g + k) % 3))::bigint FROM {lines}) AS total \
-               FROM generate_series(1, $5::bigint) AS g) AS o \
-         ON CONFLICT (id) DO NOTHING"
-    );
-    let order_lines = format!(
+                      now() - interval '365 days' * (1 - g::float8 / $3::float8) AS at, \
+                      (SELECT sum(($2::bigint[])[p] * (1 + (g + k) % 3))::bigint \
+                       FROM generate_series(0, g % 4) AS k, \
+                            LATERAL (SELECT (g * 7 + k) % array_length($1::text[], 1) + 1 AS p) \
+                              AS pick) AS total \
+               FROM generate_series(1, $3::bigint) AS g) AS o \
+         ON CONFLICT (id) DO NOTHING",
+        &ids,
+        &prices,
+        count,
+    )
+    .execute(&mut *tx)
+    .await
+    .context("seeding orders")?;
+    sqlx::query!(
         "INSERT INTO order_lines (order_id, position, product_id, sku, name, unit_price_minor, \
          quantity) \
          SELECT 'ffffffff' || lpad(to_hex(g), 16, '0'), k, ($1::text[])[p], ($2::text[])[p], \
                 ($3::text[])[p], ($4::bigint[])[p], 1 + (g + k) % 3 \
-         FROM generate_series(1, $5::bigint) AS g, {lines} \
-         ON CONFLICT DO NOTHING"
-    );
-    // Both statements read the same parameters: the products, then the number of orders.
-    let mut tx = pool.begin().await?;
-    for (what, statement) in [("orders", orders), ("order lines", order_lines)] {
-        sqlx::query(&statement)
-            .bind(&ids)
-            .bind(&skus)
-            .bind(&names)
-            .bind(&prices)
-            .bind(count)
-            .execute(&mut *tx)
-            .await
-            .with_context(|| format!("seeding {what}"))?;
-    }
+         FROM generate_series(1, $5::bigint) AS g, generate_series(0, g % 4) AS k, \
+              LATERAL (SELECT (g * 7 + k) % array_length($1::text[], 1) + 1 AS p) AS pick \
+         ON CONFLICT DO NOTHING",
+        &ids,
+        &skus,
+        &names,
+        &prices,
+        count,
+    )
+    .execute(&mut *tx)
+    .await
+    .context("seeding order lines")?;
     tx.commit().await?;
-    sqlx::query("ANALYZE orders, order_lines")
+    sqlx::query!("ANALYZE orders, order_lines")
         .execute(pool)
         .await?;
-    let orders: i64 = sqlx::query_scalar("SELECT count(*) FROM orders")
+    let orders = sqlx::query_scalar!(r#"SELECT count(*) AS "count!" FROM orders"#)
         .fetch_one(pool)
         .await?;
-    let lines: i64 = sqlx::query_scalar("SELECT count(*) FROM order_lines")
+    let lines = sqlx::query_scalar!(r#"SELECT count(*) AS "count!" FROM order_lines"#)
         .fetch_one(pool)
         .await?;
     Ok((orders, lines))

@@ -205,12 +205,13 @@ fn source_id(document: &Document, field: &str) -> String {
 }
 
 async fn checkpoint(pool: &PgPool) -> anyhow::Result<Option<String>> {
-    let last: Option<Option<String>> =
-        sqlx::query_scalar("SELECT last_id::text FROM migration_checkpoints WHERE name = $1")
-            .bind(NAME)
-            .fetch_optional(pool)
-            .await
-            .context("reading the migration checkpoint")?;
+    let last: Option<Option<String>> = sqlx::query_scalar!(
+        "SELECT last_id::text FROM migration_checkpoints WHERE name = $1",
+        NAME
+    )
+    .fetch_optional(pool)
+    .await
+    .context("reading the migration checkpoint")?;
     Ok(last.flatten())
 }
 
@@ -232,19 +233,22 @@ async fn write_batch(
         }
     }
     for payment in payments {
-        let written = sqlx::query(
+        // `::bpchar`: the base type of the domains `object_id` and `currency_code` (see
+        // `store/orders.rs`).
+        let written = sqlx::query!(
             "INSERT INTO payments (idempotency_key, order_id, amount_minor, currency, status, \
-             provider_reference, reason, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+             provider_reference, reason, created_at) \
+             VALUES ($1, $2::bpchar, $3, $4::bpchar, $5, $6, $7, $8) \
              ON CONFLICT (idempotency_key) DO NOTHING",
+            payment.idempotency_key,
+            payment.order_id.to_string(),
+            payment.amount.minor,
+            payment.amount.currency.as_str(),
+            crate::store::payment_status_text(payment.status),
+            payment.provider_reference,
+            payment.reason,
+            payment.created_at,
         )
-        .bind(&payment.idempotency_key)
-        .bind(payment.order_id.to_string())
-        .bind(payment.amount.minor)
-        .bind(payment.amount.currency.as_str())
-        .bind(crate::store::payment_status_text(payment.status))
-        .bind(&payment.provider_reference)
-        .bind(&payment.reason)
-        .bind(payment.created_at)
         .execute(&mut *tx)
         .await
         .map_err(map_err("payments"))?;
@@ -253,14 +257,15 @@ async fn write_batch(
     for problem in problems {
         insert_problem(&mut tx, problem).await?;
     }
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO migration_checkpoints (name, last_id, copied, updated_at) \
-         VALUES ($1, $2, $3, now()) ON CONFLICT (name) DO UPDATE SET last_id = excluded.last_id, \
+         VALUES ($1, $2::bpchar, $3, now()) \
+         ON CONFLICT (name) DO UPDATE SET last_id = excluded.last_id, \
          copied = migration_checkpoints.copied + excluded.copied, updated_at = now()",
+        NAME,
+        last_id,
+        i64::try_from(copied).unwrap_or(i64::MAX),
     )
-    .bind(NAME)
-    .bind(last_id)
-    .bind(i64::try_from(copied).unwrap_or(i64::MAX))
     .execute(&mut *tx)
     .await
     .context("moving the checkpoint")?;
@@ -269,13 +274,13 @@ async fn write_batch(
 }
 
 async fn insert_problem(conn: &mut sqlx::PgConnection, problem: &Problem) -> anyhow::Result<()> {
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO migration_problems (name, source, reason, seen_at) VALUES ($1, $2, $3, now()) \
          ON CONFLICT (name, source) DO UPDATE SET reason = excluded.reason",
+        NAME,
+        problem.source,
+        problem.reason,
     )
-    .bind(NAME)
-    .bind(&problem.source)
-    .bind(&problem.reason)
     .execute(conn)
     .await
     .context("recording a problem")?;
@@ -292,16 +297,13 @@ async fn record_problems(pool: &PgPool, problems: &[Problem]) -> anyhow::Result<
 }
 
 async fn recorded_problems(pool: &PgPool) -> anyhow::Result<Vec<Problem>> {
-    let rows: Vec<(String, String)> = sqlx::query_as(
+    Ok(sqlx::query_as!(
+        Problem,
         "SELECT source, reason FROM migration_problems WHERE name = $1 ORDER BY source",
+        NAME
     )
-    .bind(NAME)
     .fetch_all(pool)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(source, reason)| Problem { source, reason })
-        .collect())
+    .await?)
 }
 
 /// Payments whose order MongoDB does not have: they cannot be copied (the foreign key would

@@ -52,7 +52,9 @@ impl HealthCheck for PostgresHealth {
     }
 
     async fn check(&self) -> anyhow::Result<()> {
-        sqlx::query("SELECT 1").execute(&self.0).await?;
+        sqlx::query_scalar!("SELECT 1 AS one")
+            .fetch_one(&self.0)
+            .await?;
         Ok(())
     }
 }

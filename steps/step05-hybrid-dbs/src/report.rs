@@ -165,26 +165,28 @@ struct ProductSales {
 }
 
 async fn product_sales(pool: &PgPool, query: &SalesQuery) -> Result<Vec<ProductSales>> {
-    let rows: Vec<(String, String, String, i64, i64)> = sqlx::query_as(
-        "SELECT l.product_id::text, o.currency::text, max(l.name), \
-                sum(l.quantity)::bigint, sum(l.unit_price_minor * l.quantity)::bigint \
-         FROM orders o JOIN order_lines l ON l.order_id = o.id \
-         WHERE o.status IN ('paid', 'shipped') AND o.created_at >= $1 AND o.created_at < $2 \
-         GROUP BY l.product_id, o.currency",
+    // `!`: a group has at least one line, so none of its sums or casts is null.
+    let rows = sqlx::query!(
+        r#"SELECT l.product_id::text AS "product!", o.currency::text AS "currency!",
+                max(l.name) AS "name!", sum(l.quantity)::bigint AS "units!",
+                sum(l.unit_price_minor * l.quantity)::bigint AS "revenue!"
+         FROM orders o JOIN order_lines l ON l.order_id = o.id
+         WHERE o.status IN ('paid', 'shipped') AND o.created_at >= $1 AND o.created_at < $2
+         GROUP BY l.product_id, o.currency"#,
+        query.from,
+        query.to,
     )
-    .bind(query.from)
-    .bind(query.to)
     .fetch_all(pool)
     .await
     .map_err(crate::store::map_err("sales report"))?;
     Ok(rows
         .into_iter()
-        .map(|(product, currency, name, units, revenue)| ProductSales {
-            product: product.trim().to_owned(),
-            currency: currency.trim().to_owned(),
-            name,
-            units,
-            revenue,
+        .map(|row| ProductSales {
+            product: row.product.trim().to_owned(),
+            currency: row.currency.trim().to_owned(),
+            name: row.name,
+            units: row.units,
+            revenue: row.revenue,
         })
         .collect())
 }

@@ -9,16 +9,33 @@ use common::domain::{
     Currency, Money, Order, OrderId, OrderLine, OrderStatus, Page, Paged, PaymentInfo, Quantity,
     Sku, UserId,
 };
-use common::store::{OrderStore, StoreResult};
-use sqlx::postgres::PgRow;
-use sqlx::{PgPool, Row};
+use common::store::{OrderStore, StoreError, StoreResult};
+use sqlx::PgPool;
 use time::OffsetDateTime;
 
 use super::{corrupt, id, map_err};
 
-/// The order columns every read selects, in this order.
-const ORDER_COLUMNS: &str = "id, user_id, status, total_minor, currency, payment_reference, \
-     payment_amount_minor, payment_currency, payment_status, paid_at, created_at, updated_at";
+// Every query here is checked against the schema when the crate builds (`query!` and its
+// kin, with the offline data in `.sqlx/`). A parameter compared with or written to a column
+// of the domains `object_id` or `currency_code` is cast to their base type, `::bpchar`: the
+// macros then know its type (a domain's OID differs from one database to the next), and the
+// comparison stays on the column's own type, so the column's index serves it.
+
+/// An `orders` row as every read selects it.
+struct OrderRow {
+    id: String,
+    user_id: String,
+    status: String,
+    total_minor: i64,
+    currency: String,
+    payment_reference: Option<String>,
+    payment_amount_minor: Option<i64>,
+    payment_currency: Option<String>,
+    payment_status: Option<String>,
+    paid_at: Option<OffsetDateTime>,
+    created_at: OffsetDateTime,
+    updated_at: OffsetDateTime,
+}
 
 pub struct PgOrders {
     pool: PgPool,
@@ -31,30 +48,27 @@ impl PgOrders {
 
     /// The lines of `orders`, by order id, in their positions: one query.
     async fn lines_of(&self, ids: &[String]) -> StoreResult<Vec<(String, OrderLine)>> {
-        let rows = sqlx::query(
+        let rows = sqlx::query!(
             "SELECT order_id, product_id, sku, name, unit_price_minor, quantity, o.currency \
              FROM order_lines JOIN orders o ON o.id = order_id \
-             WHERE order_id = ANY($1) ORDER BY order_id, position",
+             WHERE order_id = ANY($1::bpchar[]) ORDER BY order_id, position",
+            ids
         )
-        .bind(ids)
         .fetch_all(&self.pool)
         .await
         .map_err(map_err("order_lines"))?;
-        rows.iter()
+        rows.into_iter()
             .map(|row| {
                 let bad = |e: String| corrupt("order line", e);
-                let currency =
-                    Currency::parse(get::<String>(row, "currency")?.trim()).map_err(bad)?;
+                let currency = Currency::parse(row.currency.trim()).map_err(bad)?;
                 let line = OrderLine {
-                    product_id: id("order line", get::<String>(row, "product_id")?.trim())?,
-                    sku: Sku::parse(&get::<String>(row, "sku")?).map_err(bad)?,
-                    name: get(row, "name")?,
-                    unit_price: Money::price(get(row, "unit_price_minor")?, currency)
-                        .map_err(bad)?,
-                    quantity: Quantity::parse(i64::from(get::<i32>(row, "quantity")?))
-                        .map_err(bad)?,
+                    product_id: id("order line", row.product_id.trim())?,
+                    sku: Sku::parse(&row.sku).map_err(bad)?,
+                    name: row.name,
+                    unit_price: Money::price(row.unit_price_minor, currency).map_err(bad)?,
+                    quantity: Quantity::parse(i64::from(row.quantity)).map_err(bad)?,
                 };
-                Ok((get::<String>(row, "order_id")?.trim().to_owned(), line))
+                Ok((row.order_id.trim().to_owned(), line))
             })
             .collect()
     }
@@ -62,32 +76,24 @@ impl PgOrders {
     /// The orders among `ids` that exist, in no particular order: two queries.
     pub async fn get_many(&self, ids: &[OrderId]) -> StoreResult<Vec<Order>> {
         let ids: Vec<String> = ids.iter().map(ToString::to_string).collect();
-        let rows = sqlx::query(&format!(
-            "SELECT {ORDER_COLUMNS} FROM orders WHERE id = ANY($1)"
-        ))
-        .bind(&ids)
+        let rows = sqlx::query_as!(
+            OrderRow,
+            "SELECT id, user_id, status, total_minor, currency, payment_reference, \
+             payment_amount_minor, payment_currency, payment_status, paid_at, created_at, \
+             updated_at FROM orders WHERE id = ANY($1::bpchar[])",
+            &ids
+        )
         .fetch_all(&self.pool)
         .await
         .map_err(map_err("orders"))?;
         self.with_lines(rows).await
     }
 
-    /// The order of `row`, if any, with its lines.
-    async fn one_with_lines(&self, row: Option<PgRow>) -> StoreResult<Option<Order>> {
-        match row {
-            None => Ok(None),
-            Some(row) => Ok(self.with_lines(vec![row]).await?.pop()),
-        }
-    }
-
     /// Orders from their rows, with their lines read in one query.
-    async fn with_lines(&self, rows: Vec<PgRow>) -> StoreResult<Vec<Order>> {
-        let ids: Vec<String> = rows
-            .iter()
-            .map(|row| get::<String>(row, "id").map(|id| id.trim().to_owned()))
-            .collect::<StoreResult<_>>()?;
+    async fn with_lines(&self, rows: Vec<OrderRow>) -> StoreResult<Vec<Order>> {
+        let ids: Vec<String> = rows.iter().map(|row| row.id.trim().to_owned()).collect();
         let mut lines = self.lines_of(&ids).await?;
-        rows.iter()
+        rows.into_iter()
             .zip(&ids)
             .map(|(row, order_id)| {
                 let mine: Vec<OrderLine> = lines
@@ -117,34 +123,35 @@ pub async fn insert_in(
     existing: Existing,
 ) -> StoreResult<bool> {
     let payment = order.payment.as_ref();
-    let conflict = match existing {
-        Existing::Refuse => "",
-        Existing::Keep => " ON CONFLICT (id) DO NOTHING",
-    };
-    let written = sqlx::query(&format!(
+    // One statement for both cases, so one query to check: an id stored already writes
+    // nothing, and `existing` says whether that is a conflict.
+    let written = sqlx::query!(
         "INSERT INTO orders (id, user_id, status, total_minor, currency, payment_reference, \
          payment_amount_minor, payment_currency, payment_status, paid_at, created_at, \
-         updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12){conflict}"
-    ))
-    .bind(order.id.to_string())
-    .bind(order.user_id.to_string())
-    .bind(order.status.as_str())
-    .bind(order.total.minor)
-    .bind(order.total.currency.as_str())
-    .bind(payment.map(|p| p.provider_reference.clone()))
-    .bind(payment.map(|p| p.amount.minor))
-    .bind(payment.map(|p| p.amount.currency.as_str().to_owned()))
-    .bind(payment.map(|p| p.status.clone()))
-    .bind(payment.map(|p| p.paid_at))
-    .bind(order.created_at)
-    .bind(order.updated_at)
+         updated_at) VALUES ($1::bpchar, $2::bpchar, $3, $4, $5::bpchar, $6, $7, $8::bpchar, \
+         $9, $10, $11, $12) ON CONFLICT (id) DO NOTHING",
+        order.id.to_string(),
+        order.user_id.to_string(),
+        order.status.as_str(),
+        order.total.minor,
+        order.total.currency.as_str(),
+        payment.map(|p| p.provider_reference.clone()),
+        payment.map(|p| p.amount.minor),
+        payment.map(|p| p.amount.currency.as_str().to_owned()),
+        payment.map(|p| p.status.clone()),
+        payment.map(|p| p.paid_at),
+        order.created_at,
+        order.updated_at,
+    )
     .execute(&mut *conn)
     .await
     .map_err(map_err("orders_pkey"))?
     .rows_affected()
         == 1;
-    if !written {
-        return Ok(false);
+    match (written, existing) {
+        (true, _) => {}
+        (false, Existing::Keep) => return Ok(false),
+        (false, Existing::Refuse) => return Err(StoreError::Duplicate("orders_pkey".to_owned())),
     }
     let positions: Vec<i16> = (0..order.lines.len())
         .map(|i| i16::try_from(i).unwrap_or(i16::MAX))
@@ -166,30 +173,23 @@ pub async fn insert_in(
         .iter()
         .map(|l| i32::try_from(l.quantity.get()).unwrap_or(i32::MAX))
         .collect();
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO order_lines (order_id, position, product_id, sku, name, \
          unit_price_minor, quantity) \
-         SELECT $1, * FROM UNNEST($2::smallint[], $3::text[], $4::text[], $5::text[], \
-         $6::bigint[], $7::integer[])",
+         SELECT $1::bpchar, * FROM UNNEST($2::smallint[], $3::bpchar[], $4::text[], \
+         $5::text[], $6::bigint[], $7::integer[])",
+        order.id.to_string(),
+        &positions,
+        &products,
+        &skus,
+        &names,
+        &prices,
+        &quantities,
     )
-    .bind(order.id.to_string())
-    .bind(&positions)
-    .bind(&products)
-    .bind(&skus)
-    .bind(&names)
-    .bind(&prices)
-    .bind(&quantities)
     .execute(&mut *conn)
     .await
     .map_err(map_err("order_lines"))?;
     Ok(true)
-}
-
-fn get<'r, T>(row: &'r PgRow, column: &str) -> StoreResult<T>
-where
-    T: sqlx::Decode<'r, sqlx::Postgres> + sqlx::Type<sqlx::Postgres>,
-{
-    row.try_get(column).map_err(map_err("orders"))
 }
 
 fn status_from(text: &str) -> StoreResult<OrderStatus> {
@@ -202,37 +202,38 @@ fn status_from(text: &str) -> StoreResult<OrderStatus> {
     })
 }
 
-fn order_from(row: &PgRow, lines: Vec<OrderLine>) -> StoreResult<Order> {
+fn order_from(row: OrderRow, lines: Vec<OrderLine>) -> StoreResult<Order> {
     let bad = |e: String| corrupt("order", e);
-    let currency = Currency::parse(get::<String>(row, "currency")?.trim()).map_err(bad)?;
-    let payment = match get::<Option<String>>(row, "payment_reference")? {
+    let currency = Currency::parse(row.currency.trim()).map_err(bad)?;
+    let payment = match row.payment_reference {
         None => None,
         Some(provider_reference) => {
-            let currency = get::<Option<String>>(row, "payment_currency")?.unwrap_or_default();
+            let currency = row.payment_currency.unwrap_or_default();
             Some(PaymentInfo {
                 provider_reference,
                 amount: Money {
-                    minor: get::<Option<i64>>(row, "payment_amount_minor")?.unwrap_or_default(),
+                    minor: row.payment_amount_minor.unwrap_or_default(),
                     currency: Currency::parse(currency.trim()).map_err(bad)?,
                 },
-                status: get::<Option<String>>(row, "payment_status")?.unwrap_or_default(),
-                paid_at: get::<Option<OffsetDateTime>>(row, "paid_at")?
+                status: row.payment_status.unwrap_or_default(),
+                paid_at: row
+                    .paid_at
                     .ok_or_else(|| corrupt("order", "a payment without paid_at"))?,
             })
         }
     };
     Ok(Order {
-        id: id("order", get::<String>(row, "id")?.trim())?,
-        user_id: id("order", get::<String>(row, "user_id")?.trim())?,
+        id: id("order", row.id.trim())?,
+        user_id: id("order", row.user_id.trim())?,
         lines,
         total: Money {
-            minor: get(row, "total_minor")?,
+            minor: row.total_minor,
             currency,
         },
-        status: status_from(&get::<String>(row, "status")?)?,
+        status: status_from(&row.status)?,
         payment,
-        created_at: get(row, "created_at")?,
-        updated_at: get(row, "updated_at")?,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
     })
 }
 
@@ -248,31 +249,32 @@ impl OrderStore for PgOrders {
 
     #[tracing::instrument(skip(self))]
     async fn get(&self, id: OrderId) -> StoreResult<Option<Order>> {
-        let row = sqlx::query(&format!("SELECT {ORDER_COLUMNS} FROM orders WHERE id = $1"))
-            .bind(id.to_string())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(map_err("orders"))?;
-        self.one_with_lines(row).await
+        Ok(self.get_many(&[id]).await?.pop())
     }
 
     #[tracing::instrument(skip(self))]
     async fn list_for_user(&self, user: UserId, page: Page) -> StoreResult<Paged<Order>> {
-        let rows = sqlx::query(&format!(
-            "SELECT {ORDER_COLUMNS} FROM orders WHERE user_id = $1 \
-             ORDER BY id DESC OFFSET $2 LIMIT $3"
-        ))
-        .bind(user.to_string())
-        .bind(i64::try_from(page.skip()).unwrap_or(i64::MAX))
-        .bind(i64::try_from(page.limit).unwrap_or(i64::MAX))
+        let user = user.to_string();
+        let rows = sqlx::query_as!(
+            OrderRow,
+            "SELECT id, user_id, status, total_minor, currency, payment_reference, \
+             payment_amount_minor, payment_currency, payment_status, paid_at, created_at, \
+             updated_at FROM orders WHERE user_id = $1::bpchar \
+             ORDER BY id DESC OFFSET $2 LIMIT $3",
+            user,
+            i64::try_from(page.skip()).unwrap_or(i64::MAX),
+            i64::try_from(page.limit).unwrap_or(i64::MAX),
+        )
         .fetch_all(&self.pool)
         .await
         .map_err(map_err("orders"))?;
-        let total: i64 = sqlx::query_scalar("SELECT count(*) FROM orders WHERE user_id = $1")
-            .bind(user.to_string())
-            .fetch_one(&self.pool)
-            .await
-            .map_err(map_err("orders"))?;
+        let total = sqlx::query_scalar!(
+            r#"SELECT count(*) AS "count!" FROM orders WHERE user_id = $1::bpchar"#,
+            user
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(map_err("orders"))?;
         let items = self.with_lines(rows).await?;
         Ok(Paged {
             items,
@@ -292,27 +294,33 @@ impl OrderStore for PgOrders {
         let payment = payment.as_ref();
         // Microseconds: what timestamptz keeps, so a value read back equals the one written.
         let now = common::store::mongo::now();
-        let row = sqlx::query(&format!(
+        let row = sqlx::query_as!(
+            OrderRow,
             "UPDATE orders SET status = $3, updated_at = greatest($4, created_at), \
              payment_reference = coalesce($5, payment_reference), \
              payment_amount_minor = coalesce($6, payment_amount_minor), \
-             payment_currency = coalesce($7, payment_currency), \
+             payment_currency = coalesce($7::bpchar, payment_currency), \
              payment_status = coalesce($8, payment_status), \
              paid_at = coalesce($9, paid_at) \
-             WHERE id = $1 AND status = $2 RETURNING {ORDER_COLUMNS}"
-        ))
-        .bind(id.to_string())
-        .bind(from.as_str())
-        .bind(to.as_str())
-        .bind(now)
-        .bind(payment.map(|p| p.provider_reference.clone()))
-        .bind(payment.map(|p| p.amount.minor))
-        .bind(payment.map(|p| p.amount.currency.as_str().to_owned()))
-        .bind(payment.map(|p| p.status.clone()))
-        .bind(payment.map(|p| p.paid_at))
+             WHERE id = $1::bpchar AND status = $2 RETURNING id, user_id, status, total_minor, \
+             currency, payment_reference, payment_amount_minor, payment_currency, \
+             payment_status, paid_at, created_at, updated_at",
+            id.to_string(),
+            from.as_str(),
+            to.as_str(),
+            now,
+            payment.map(|p| p.provider_reference.clone()),
+            payment.map(|p| p.amount.minor),
+            payment.map(|p| p.amount.currency.as_str().to_owned()),
+            payment.map(|p| p.status.clone()),
+            payment.map(|p| p.paid_at),
+        )
         .fetch_optional(&self.pool)
         .await
         .map_err(map_err("orders"))?;
-        self.one_with_lines(row).await
+        match row {
+            None => Ok(None),
+            Some(row) => Ok(self.with_lines(vec![row]).await?.pop()),
+        }
     }
 }

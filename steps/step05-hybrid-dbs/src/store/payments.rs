@@ -7,7 +7,7 @@
 use async_trait::async_trait;
 use common::domain::{Currency, Money, OrderId, PaymentRecord, PaymentStatus};
 use common::store::{PaymentStore, StoreResult};
-use sqlx::{PgPool, Row};
+use sqlx::PgPool;
 
 use super::{corrupt, id, map_err};
 
@@ -43,22 +43,25 @@ fn status_from(text: &str) -> StoreResult<PaymentStatus> {
 impl PaymentStore for PgPayments {
     #[tracing::instrument(skip_all, fields(order = %payment.order_id, status = ?payment.status))]
     async fn record(&self, payment: &PaymentRecord) -> StoreResult<()> {
-        sqlx::query(
+        // `::bpchar`: the base type of the domains `object_id` and `currency_code` (see
+        // `orders.rs`).
+        sqlx::query!(
             "INSERT INTO payments (idempotency_key, order_id, amount_minor, currency, status, \
-             provider_reference, reason, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+             provider_reference, reason, created_at) \
+             VALUES ($1, $2::bpchar, $3, $4::bpchar, $5, $6, $7, $8) \
              ON CONFLICT (idempotency_key) DO UPDATE SET \
              amount_minor = excluded.amount_minor, currency = excluded.currency, \
              status = excluded.status, provider_reference = excluded.provider_reference, \
              reason = excluded.reason",
+            payment.idempotency_key,
+            payment.order_id.to_string(),
+            payment.amount.minor,
+            payment.amount.currency.as_str(),
+            status_text(payment.status),
+            payment.provider_reference,
+            payment.reason,
+            payment.created_at,
         )
-        .bind(&payment.idempotency_key)
-        .bind(payment.order_id.to_string())
-        .bind(payment.amount.minor)
-        .bind(payment.amount.currency.as_str())
-        .bind(status_text(payment.status))
-        .bind(&payment.provider_reference)
-        .bind(&payment.reason)
-        .bind(payment.created_at)
         .execute(&self.pool)
         .await
         .map_err(map_err("payments"))?;
@@ -67,36 +70,30 @@ impl PaymentStore for PgPayments {
 
     #[tracing::instrument(skip(self))]
     async fn list_for_order(&self, order: OrderId) -> StoreResult<Vec<PaymentRecord>> {
-        let rows = sqlx::query(
+        let rows = sqlx::query!(
             "SELECT idempotency_key, order_id, amount_minor, currency, status, \
-             provider_reference, reason, created_at FROM payments WHERE order_id = $1 \
+             provider_reference, reason, created_at FROM payments WHERE order_id = $1::bpchar \
              ORDER BY created_at, idempotency_key",
+            order.to_string()
         )
-        .bind(order.to_string())
         .fetch_all(&self.pool)
         .await
         .map_err(map_err("payments"))?;
-        rows.iter()
+        rows.into_iter()
             .map(|row| {
-                let get_text = |column: &str| -> StoreResult<String> {
-                    row.try_get::<String, _>(column)
-                        .map_err(map_err("payments"))
-                };
-                let currency = Currency::parse(get_text("currency")?.trim())
-                    .map_err(|e| corrupt("payment", e))?;
+                let currency =
+                    Currency::parse(row.currency.trim()).map_err(|e| corrupt("payment", e))?;
                 Ok(PaymentRecord {
-                    order_id: id("payment", get_text("order_id")?.trim())?,
-                    idempotency_key: get_text("idempotency_key")?,
+                    order_id: id("payment", row.order_id.trim())?,
+                    idempotency_key: row.idempotency_key,
                     amount: Money {
-                        minor: row.try_get("amount_minor").map_err(map_err("payments"))?,
+                        minor: row.amount_minor,
                         currency,
                     },
-                    status: status_from(&get_text("status")?)?,
-                    provider_reference: row
-                        .try_get("provider_reference")
-                        .map_err(map_err("payments"))?,
-                    reason: row.try_get("reason").map_err(map_err("payments"))?,
-                    created_at: row.try_get("created_at").map_err(map_err("payments"))?,
+                    status: status_from(&row.status)?,
+                    provider_reference: row.provider_reference,
+                    reason: row.reason,
+                    created_at: row.created_at,
                 })
             })
             .collect()
