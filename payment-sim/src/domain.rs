@@ -1,15 +1,17 @@
-//! Request bodies parsed into inputs that are valid by construction (`NewCharge`, `NewRefund`).
+//! Request bodies parsed into inputs that are valid by construction (`NewCharge`, `NewRefund`,
+//! and the simulator's own fault `Settings`).
 //! Fields are read one by one from the JSON object rather than through `serde::Deserialize`,
 //! because a serde error does not say which field was wrong, and every 400 here must name its
 //! `param`. Unknown fields are refused, as Stripe does: a typo in the app (`ammount`) should
 //! fail loudly in a test, not be ignored.
 
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, time::Duration};
 
 use serde_json::{Map, Value};
 
 use crate::{
     error::{ApiError, Result},
+    faults::Settings,
     tokens::Token,
 };
 
@@ -120,6 +122,30 @@ impl TryFrom<Value> for NewRefund {
                 .transpose()?,
         })
     }
+}
+
+/// A `PUT /sim/faults` body: both settings, since a PUT replaces the whole resource. The
+/// types are checked here; whether the failure rate is a probability is `Settings::new`'s
+/// call, the same check the in-process setters make.
+pub(crate) fn parse_faults(body: Value) -> Result<Settings> {
+    let mut fields = Fields::of(body, &["latency_ms", "failure_rate"])?;
+    let latency_ms = fields.required("latency_ms")?.as_u64().ok_or_else(|| {
+        ApiError::invalid(
+            "parameter_invalid_integer",
+            Some("latency_ms"),
+            "`latency_ms` must be a whole number of milliseconds, 0 or more.",
+        )
+    })?;
+    let failure_rate = fields.required("failure_rate")?.as_f64().ok_or_else(|| {
+        ApiError::invalid(
+            "parameter_invalid_number",
+            Some("failure_rate"),
+            "`failure_rate` must be a number from 0 to 1.",
+        )
+    })?;
+    Settings::new(Duration::from_millis(latency_ms), failure_rate).map_err(|refused| {
+        ApiError::invalid("parameter_out_of_range", Some("failure_rate"), refused)
+    })
 }
 
 fn parse_source(value: &Value) -> Result<Token> {

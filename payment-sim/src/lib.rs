@@ -8,7 +8,9 @@
 //! reach the real provider.
 //!
 //! ## What it answers
-//! JSON in, JSON out, errors included. Every `/v1` route needs `Authorization: Bearer <api_key>`.
+//! JSON in, JSON out, errors included. Every `/v1` and `/sim` route needs
+//! `Authorization: Bearer <api_key>`; `/sim` routes are the simulator's own controls, which a
+//! real provider does not have.
 //!
 //! | Route | Answer |
 //! |---|---|
@@ -16,6 +18,8 @@
 //! | `GET /v1/charges` | 200 `{"object":"list","data":[..]}`, newest first (a simulator extra, so tests can count charges) |
 //! | `GET /v1/charges/{id}` | 200 charge with `amount_refunded` and `refunded`, 404 unknown id |
 //! | `POST /v1/charges/{id}/refunds` | `{"amount"?}` (default: what remains): 201 refund, 404, 400 |
+//! | `GET /sim/faults` | 200 `{"object":"faults","latency_ms","failure_rate"}`: the injected faults now (a simulator extra) |
+//! | `PUT /sim/faults` | `{"latency_ms","failure_rate"}`, both required: 200 the new settings, 400 bad input (nothing changes); a simulator extra, so a client with only the URL and key can make the provider slow or down |
 //! | `GET /health` | 200 `{"status":"ok"}`; no auth, no latency, no failures |
 //!
 //! Errors look like `{"error":{"type":"card_error","code":"card_declined","message":"..",..}}`
@@ -42,15 +46,22 @@
 //! ## Faults on purpose
 //! [`SimConfig::latency`] is slept before every `/v1` answer and [`SimConfig::failure_rate`] is
 //! the probability that a `/v1` request gets 503 `api_error` with no side effects. A running
-//! simulator can change both ([`RunningSimulator::set_latency`],
-//! [`RunningSimulator::set_failure_rate`]) so a test can make the provider slow or down, then
-//! healthy again.
+//! simulator can change both, in the same process ([`RunningSimulator::set_latency`],
+//! [`RunningSimulator::set_failure_rate`]) or over HTTP (`PUT /sim/faults`, through the same
+//! code), so a test can make the provider slow or down, then healthy again. The settings are
+//! the simulator's, not a client's: every client sees them.
+//!
+//! A `/v1` request that has arrived is carried out even if its client stops waiting (times
+//! out, hangs up): a charge the shop gave up on still lands a latency later, as it would at a
+//! real provider, which is the case the shop's idempotency keys exist for.
 //!
 //! ## Run it
 //! ```text
 //! cargo run -p payment-sim -- --port 4242 --latency-ms 200 --failure-rate 0.1
 //! curl -s localhost:4242/v1/charges -H 'Authorization: Bearer sk_test_simulator' \
 //!      -d '{"amount":1999,"currency":"EUR","source":"tok_success"}'
+//! curl -s -X PUT localhost:4242/sim/faults -H 'Authorization: Bearer sk_test_simulator' \
+//!      -d '{"latency_ms":0,"failure_rate":1}'     # the provider is down until set back
 //! ```
 //! Every flag has an environment variable (`PAYMENT_SIM_HOST`, `PAYMENT_SIM_PORT`,
 //! `PAYMENT_SIM_API_KEY`, `PAYMENT_SIM_LATENCY_MS`, `PAYMENT_SIM_FAILURE_RATE`).
@@ -68,7 +79,8 @@
 //! ## Map of the crate
 //! - [`config`]: [`SimConfig`], the knobs.
 //! - `startup`: [`RunningSimulator`], serving the router on a socket and stopping it.
-//! - `routes/`: one module per resource (`charges`, `refunds`, `health`) plus fallbacks.
+//! - `routes/`: one module per resource (`charges`, `refunds`, `health`, and `controls` for
+//!   `/sim/faults`) plus fallbacks.
 //! - `domain`: parsing request bodies into valid inputs; `store`: the in-memory charges.
 //! - `idempotency`, `auth`, `faults`, `telemetry`: the cross-cutting layers.
 //! - `error`: the one error type and its JSON shape; `extract`: body and header extractors.

@@ -7,7 +7,12 @@ use std::{fmt, io, net::SocketAddr, time::Duration};
 
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 
-use crate::{config::SimConfig, faults::Faults, routes, state::AppState};
+use crate::{
+    config::SimConfig,
+    faults::{Faults, Settings},
+    routes,
+    state::AppState,
+};
 
 /// How long `stop` lets in-flight requests finish before cutting them off. Long enough for
 /// any sane injected latency, short enough that a test with a huge one still ends.
@@ -70,25 +75,35 @@ impl RunningSimulator {
 
     /// The latency currently added before every `/v1` answer.
     pub fn latency(&self) -> Duration {
-        self.faults.latency()
+        self.faults.get().latency()
     }
 
-    /// Changes the latency for requests that arrive from now on.
+    /// Changes the latency for requests that arrive from now on (`PUT /sim/faults` does the
+    /// same over HTTP).
     pub fn set_latency(&self, latency: Duration) {
-        self.faults.set_latency(latency);
+        self.change_faults(|now| Settings::new(latency, now.failure_rate()));
     }
 
     /// The current probability that a `/v1` request answers 503.
     pub fn failure_rate(&self) -> f64 {
-        self.faults.failure_rate()
+        self.faults.get().failure_rate()
     }
 
-    /// Changes the failure probability; 1.0 is a full outage, 0.0 a healthy provider.
+    /// Changes the failure probability; 1.0 is a full outage, 0.0 a healthy provider
+    /// (`PUT /sim/faults` does the same over HTTP).
     ///
     /// # Panics
     /// If `failure_rate` is outside `0.0..=1.0`.
     pub fn set_failure_rate(&self, failure_rate: f64) {
-        self.faults.set_failure_rate(failure_rate);
+        self.change_faults(|now| Settings::new(now.latency(), failure_rate));
+    }
+
+    /// The one way the settings change, shared with the route; a refusal is the calling
+    /// test's bug, so it panics here where the route answers 400.
+    fn change_faults(&self, change: impl FnOnce(Settings) -> Result<Settings, String>) {
+        if let Err(refused) = self.faults.change(change) {
+            panic!("{refused}");
+        }
     }
 
     /// Stops accepting connections, lets in-flight requests finish (for up to ten seconds,

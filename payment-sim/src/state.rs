@@ -4,7 +4,11 @@
 use axum::extract::FromRef;
 
 use crate::{
-    auth::ApiKey, config::SimConfig, faults::Faults, idempotency::Idempotency, store::Store,
+    auth::ApiKey,
+    config::SimConfig,
+    faults::{Faults, Settings},
+    idempotency::Idempotency,
+    store::Store,
 };
 
 #[derive(Clone, FromRef)]
@@ -18,12 +22,15 @@ pub(crate) struct AppState {
 
 impl AppState {
     /// # Panics
-    /// If `config.failure_rate` is outside `0.0..=1.0` (see `Faults::new`).
+    /// If `config.failure_rate` is outside `0.0..=1.0` (see `Settings::new`).
     pub(crate) fn new(config: SimConfig) -> AppState {
         AppState {
             store: Store::default(),
             idempotency: Idempotency::default(),
-            faults: Faults::new(config.latency, config.failure_rate),
+            faults: Faults::new(
+                Settings::new(config.latency, config.failure_rate)
+                    .unwrap_or_else(|refused| panic!("{refused}")),
+            ),
             api_key: ApiKey::new(config.api_key),
         }
     }

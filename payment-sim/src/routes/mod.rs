@@ -1,8 +1,10 @@
 //! The whole HTTP surface assembled in one place: the `/v1` resource routes behind fault
-//! injection and authentication, `/health` in front of both, and JSON fallbacks for unknown
-//! routes and wrong methods, so a client never has to parse a plain-text error.
+//! injection and authentication, the `/sim` controls behind authentication only, `/health` in
+//! front of all of them, and JSON fallbacks for unknown routes and wrong methods, so a client
+//! never has to parse a plain-text error.
 
 mod charges;
+mod controls;
 mod health;
 mod refunds;
 
@@ -26,8 +28,11 @@ pub(crate) fn router(state: AppState) -> Router {
         .merge(refunds::router())
         .route_layer(from_fn_with_state(state.clone(), auth::require_api_key))
         .route_layer(from_fn_with_state(state.clone(), faults::inject_faults));
+    let sim =
+        controls::router().route_layer(from_fn_with_state(state.clone(), auth::require_api_key));
     health::router()
         .merge(v1)
+        .merge(sim)
         .fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -42,7 +47,7 @@ async fn route_not_found(method: Method, uri: Uri) -> ApiError {
         param: None,
         message: format!(
             "Unrecognized request URL ({method} {}). This simulator serves /v1/charges, \
-             /v1/charges/{{id}}, /v1/charges/{{id}}/refunds and /health.",
+             /v1/charges/{{id}}, /v1/charges/{{id}}/refunds, /sim/faults and /health.",
             uri.path()
         ),
     }

@@ -150,3 +150,40 @@ fn a_failure_rate_above_one_is_refused() {
         ..SimConfig::default()
     });
 }
+
+#[tokio::test]
+async fn a_charge_whose_client_stopped_waiting_is_still_made() {
+    let latency = Duration::from_millis(600);
+    let app = spawn_sim_with(SimConfig {
+        latency,
+        ..SimConfig::default()
+    })
+    .await;
+
+    let impatient = app
+        .authed(Method::POST, "/v1/charges")
+        .timeout(Duration::from_millis(100))
+        .json(&charge_body(700, tokens::SUCCESS))
+        .send()
+        .await;
+    assert!(
+        impatient.as_ref().is_err_and(reqwest::Error::is_timeout),
+        "the client gave up first: {impatient:?}"
+    );
+    app.sim.set_latency(Duration::ZERO);
+
+    let deadline = Instant::now() + latency + Duration::from_secs(5);
+    let charges = loop {
+        let charges = app.list_charges().await;
+        if !charges.is_empty() || Instant::now() > deadline {
+            break charges;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(
+        charges.len(),
+        1,
+        "the provider carried the request out: {charges:?}"
+    );
+    assert_eq!(charges[0]["amount"], 700);
+}

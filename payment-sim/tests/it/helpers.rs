@@ -98,6 +98,16 @@ impl TestSim {
             .clone()
     }
 
+    /// `GET /sim/faults`.
+    pub async fn faults(&self) -> Answer {
+        send(self.authed(reqwest::Method::GET, "/sim/faults")).await
+    }
+
+    /// `PUT /sim/faults` with `body`.
+    pub async fn put_faults(&self, body: &Value) -> Answer {
+        send(self.authed(reqwest::Method::PUT, "/sim/faults").json(body)).await
+    }
+
     /// `body: None` sends no body at all.
     pub async fn refund(&self, charge_id: &str, body: Option<&Value>, key: Option<&str>) -> Answer {
         let mut request = self.authed(

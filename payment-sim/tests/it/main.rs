@@ -5,6 +5,7 @@
 mod auth;
 mod charges;
 mod cli;
+mod controls;
 mod faults;
 mod helpers;
 mod idempotency;

@@ -35,6 +35,7 @@ async fn a_wrong_method_returns_405_json() {
         (Method::DELETE, "/v1/charges"),
         (Method::PUT, "/v1/charges/ch_1"),
         (Method::GET, "/v1/charges/ch_1/refunds"),
+        (Method::DELETE, "/sim/faults"),
         (Method::POST, "/health"),
     ] {
         let answer = send(app.authed(method.clone(), path)).await;
