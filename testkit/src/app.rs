@@ -512,11 +512,24 @@ impl<S: Step> TestApp<S> {
         expect_status(self.get(path, None).await, 200).await
     }
 
-    /// Where the contract suites (`tests/`) run against this app: its address and a fresh
-    /// admin's credentials.
+    /// Where the contract suites (`tests/`) run against this app: its address, a fresh
+    /// admin's credentials, and the app's own payment simulator with the app's payment timeout
+    /// (for `ordering00`, which makes the provider slow or down).
+    ///
+    /// The timeout is step 0's `payments.timeout_ms` at every step: from step 2 the provider is
+    /// called by the payments service, which is started with that same section, and the app's
+    /// gRPC deadline is longer, so the provider's timeout is still the one that gives up first.
+    /// The suites run with the app's test configuration as it is, not a shortened one, so what
+    /// they check is the configuration every other test of the step runs.
     pub async fn contract_target(&self) -> contract::Target {
         let (admin_email, _) = self.admin().await;
+        let provider = contract::Provider::new(
+            self.payments.base_url(),
+            payment_sim::config::DEFAULT_API_KEY,
+            std::time::Duration::from_millis(self.config.common().payments.timeout_ms),
+        );
         contract::Target::new(self.address.clone(), admin_email, TEST_PASSWORD)
+            .with_provider(provider)
     }
 
     pub async fn product(&self, id: &str) -> Value {

@@ -4,11 +4,12 @@
 
 use std::fmt::Debug;
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use serde_json::Value;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
+use crate::client::Reply;
 use crate::model::Product;
 
 /// `what: expected {expected:?}, got {actual:?}` unless they are equal.
@@ -85,4 +86,27 @@ pub fn same_product(what: &str, actual: &Product, expected: &Product) -> Result<
         ..p.clone()
     };
     eq(what, normalise(actual), normalise(expected))
+}
+
+/// How many of a race's `replies` won with `won`; every other one must be the error
+/// `lost`/`code` (the documented answer to a request that lost), `what` naming the race.
+pub fn winners(
+    replies: Vec<Result<Reply>>,
+    won: u16,
+    lost: u16,
+    code: &str,
+    what: &str,
+) -> Result<usize> {
+    let mut winners = 0;
+    for reply in replies {
+        let reply = reply?;
+        if reply.status.as_u16() == won {
+            winners += 1;
+        } else {
+            reply
+                .expect_error(lost, code)
+                .with_context(|| format!("a concurrent {what} that lost the race"))?;
+        }
+    }
+    Ok(winners)
 }

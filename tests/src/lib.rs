@@ -9,10 +9,13 @@
 //!
 //! Every case is independent and safe to run concurrently with every other case against one
 //! server: it registers its own customers (unique emails), creates its own products (unique
-//! SKUs), and never asserts on global counts.
+//! SKUs), and never asserts on global counts. The one exception is said in the registry: a
+//! suite whose cases change what every case shares (`ordering00` makes the one payment
+//! provider slow or down) runs them one at a time ([`Suite::one_at_a_time`]).
 //!
 //! How to read this crate:
-//! - [`case`]: [`Target`] (where to run) and [`Case`] (a named async check);
+//! - [`case`]: [`Target`] (where to run, and the payment [`Provider`] behind it) and [`Case`]
+//!   (a named async check);
 //! - [`report`]: [`run_suite`] runs cases with bounded concurrency into a [`SuiteReport`];
 //! - [`client`]: the HTTP client and [`client::Reply`], whose `expect_*` methods say what was
 //!   expected and what came back (status and body) when they fail;
@@ -26,7 +29,10 @@
 //! - [`hostile00`], [`hostile01`], [`hostile02`], [`hostile05`]: hostile clients against the
 //!   routes of steps 0, 1, 2 and 5 (bodies, text, injection, forged tokens, other users'
 //!   resources, races, slow connections, GraphQL abuse, the sales report), each case asserting
-//!   the documented answer.
+//!   the documented answer;
+//! - [`ordering00`]: what step 0's orders promise when the payment provider is slow, down or
+//!   raced (one charge per order, a failed refund leaves the order paid), checked at the
+//!   provider too; it needs the target's [`Provider`] and runs its cases one at a time.
 //!
 //! Run against a live server with
 //! `cargo run -p tests --bin contract -- --base-url http://127.0.0.1:8080 --admin-email .. --admin-password ..`,
@@ -41,31 +47,63 @@ pub mod hostile01;
 pub mod hostile02;
 pub mod hostile05;
 pub mod model;
+pub mod ordering00;
 pub mod report;
 pub mod step00;
 pub mod step01;
 pub mod step02;
 pub mod step03;
 
-pub use case::{Case, CaseFuture, Target};
+pub use case::{Case, CaseFuture, Provider, Target};
 pub use report::{Outcome, SuiteReport, run_suite};
 
-/// A suite's name and the function that lists its cases.
-pub type Suite = (&'static str, fn() -> Vec<Case>);
+/// A suite: its name, the function that lists its cases, and whether they must take turns.
+#[derive(Clone, Copy, Debug)]
+pub struct Suite {
+    pub name: &'static str,
+    pub cases: fn() -> Vec<Case>,
+    /// Its cases change something every case sees (the payment provider's faults), so two at
+    /// once would break each other: they run one at a time, whatever the runner asks for.
+    pub one_at_a_time: bool,
+}
 
-/// Every suite, in step order: each step's contract (`stepNN`) and, where the step adds ways
-/// in, the hostile clients' suite against them (`hostileNN`). A later step appends its own
-/// here; a step claims steps 0..N by running every suite numbered up to N.
+impl Suite {
+    const fn new(name: &'static str, cases: fn() -> Vec<Case>) -> Self {
+        Self {
+            name,
+            cases,
+            one_at_a_time: false,
+        }
+    }
+
+    const fn one_at_a_time(self) -> Self {
+        Self {
+            one_at_a_time: true,
+            ..self
+        }
+    }
+
+    /// How many of its cases run at once when the runner asks for `wanted`.
+    pub fn concurrency(&self, wanted: usize) -> usize {
+        if self.one_at_a_time { 1 } else { wanted }
+    }
+}
+
+/// Every suite, in step order: each step's contract (`stepNN`), where the step adds ways in
+/// the hostile clients' suite against them (`hostileNN`), and step 0's ordering semantics
+/// under a misbehaving provider (`ordering00`). A later step appends its own here; a step
+/// claims steps 0..N by running every suite numbered up to N.
 pub fn suites() -> Vec<Suite> {
     vec![
-        ("step00", step00::cases),
-        ("hostile00", hostile00::cases),
-        ("step01", step01::cases),
-        ("hostile01", hostile01::cases),
-        ("step02", step02::cases),
-        ("hostile02", hostile02::cases),
-        ("step03", step03::cases),
-        ("hostile05", hostile05::cases),
+        Suite::new("step00", step00::cases),
+        Suite::new("hostile00", hostile00::cases),
+        Suite::new("ordering00", ordering00::cases).one_at_a_time(),
+        Suite::new("step01", step01::cases),
+        Suite::new("hostile01", hostile01::cases),
+        Suite::new("step02", step02::cases),
+        Suite::new("hostile02", hostile02::cases),
+        Suite::new("step03", step03::cases),
+        Suite::new("hostile05", hostile05::cases),
     ]
 }
 
@@ -73,7 +111,7 @@ pub fn suites() -> Vec<Suite> {
 pub fn suites_up_to(step: u8) -> Vec<&'static str> {
     suites()
         .into_iter()
-        .map(|(name, _)| name)
+        .map(|suite| suite.name)
         .filter(|name| {
             let number = name.trim_start_matches(|c: char| c.is_ascii_alphabetic());
             number.parse::<u8>().is_ok_and(|n| n <= step)
@@ -83,16 +121,16 @@ pub fn suites_up_to(step: u8) -> Vec<&'static str> {
 
 /// Looks a suite up by name (`"step00"`).
 pub fn suite(name: &str) -> Option<Suite> {
-    suites().into_iter().find(|(n, _)| *n == name)
+    suites().into_iter().find(|suite| suite.name == name)
 }
 
 /// Runs the suite called `name` against `target` and panics, listing every failing case and
 /// what it saw, unless all of its cases passed. What a step's integration test calls.
 pub async fn assert_suite_passes(name: &'static str, target: &Target) -> SuiteReport {
-    let (_, cases) = suite(name).unwrap_or_else(|| panic!("no contract suite called {name}"));
-    let cases = cases();
+    let suite = suite(name).unwrap_or_else(|| panic!("no contract suite called {name}"));
+    let cases = (suite.cases)();
     assert!(!cases.is_empty(), "the {name} suite has no cases");
-    let report = run_suite(name, cases, target, 8).await;
+    let report = run_suite(name, cases, target, suite.concurrency(8)).await;
     report.assert_all_passed();
     report
 }

@@ -6,12 +6,19 @@
 //! cargo run -p tests --bin contract -- --base-url http://127.0.0.1:8080 \
 //!     --admin-email admin@example.test --admin-password change-me-please
 //! ```
+//!
+//! The `ordering00` suite also needs the payment provider (simulator) the server charges:
+//! `--provider-url http://127.0.0.1:4242 --provider-api-key sk_test_simulator
+//! --payment-timeout-ms 5000` (the server's `APP__PAYMENTS__TIMEOUT_MS`). Without them its
+//! cases fail, saying so; leave it out with `--suite` to run the others alone. It makes that
+//! provider slow or down while it runs, for every client of the provider.
 
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::Parser;
 use serde_json::json;
-use tests::{SuiteReport, Target, run_suite};
+use tests::{Provider, SuiteReport, Target, run_suite};
 
 #[derive(Debug, Parser)]
 #[command(about = "Run the stepwise-shop contract suites against a running server")]
@@ -24,6 +31,26 @@ struct Args {
     admin_email: String,
     #[arg(long, env = "CONTRACT_ADMIN_PASSWORD", hide_env_values = true)]
     admin_password: String,
+    /// The payment provider simulator the server charges, e.g. http://127.0.0.1:4242 (for the
+    /// suites that make it slow or down: ordering00).
+    #[arg(
+        long,
+        env = "CONTRACT_PROVIDER_URL",
+        requires_all = ["provider_api_key", "payment_timeout_ms"]
+    )]
+    provider_url: Option<String>,
+    /// The simulator's API key (the server's APP__PAYMENTS__API_KEY).
+    #[arg(
+        long,
+        env = "CONTRACT_PROVIDER_API_KEY",
+        hide_env_values = true,
+        requires = "provider_url"
+    )]
+    provider_api_key: Option<String>,
+    /// How long the server waits for the provider before answering 503 (its
+    /// APP__PAYMENTS__TIMEOUT_MS).
+    #[arg(long, env = "CONTRACT_PAYMENT_TIMEOUT_MS", requires = "provider_url")]
+    payment_timeout_ms: Option<u64>,
     /// Suites to run (repeatable); all of them when omitted.
     #[arg(long = "suite", value_name = "SUITE")]
     suites: Vec<String>,
@@ -53,7 +80,7 @@ async fn main() -> ExitCode {
             match tests::suite(name) {
                 Some(suite) => selected.push(suite),
                 None => {
-                    let names: Vec<_> = known.iter().map(|(n, _)| *n).collect();
+                    let names: Vec<_> = known.iter().map(|suite| suite.name).collect();
                     eprintln!("unknown suite {name:?}; known suites: {}", names.join(", "));
                     return ExitCode::from(2);
                 }
@@ -62,20 +89,28 @@ async fn main() -> ExitCode {
         selected
     };
 
-    let target = Target::new(args.base_url, args.admin_email, args.admin_password);
+    let mut target = Target::new(args.base_url, args.admin_email, args.admin_password);
+    if let (Some(url), Some(key), Some(timeout_ms)) = (
+        args.provider_url,
+        args.provider_api_key,
+        args.payment_timeout_ms,
+    ) {
+        target = target.with_provider(Provider::new(url, key, Duration::from_millis(timeout_ms)));
+    }
     let mut reports = Vec::new();
-    for (name, cases) in selected {
-        let cases: Vec<_> = cases()
+    for suite in selected {
+        let cases: Vec<_> = (suite.cases)()
             .into_iter()
             .filter(|c| args.filter.as_deref().is_none_or(|f| c.name.contains(f)))
             .collect();
         if args.list {
             for case in &cases {
-                println!("{name} {}", case.name);
+                println!("{} {}", suite.name, case.name);
             }
             continue;
         }
-        let report = run_suite(name, cases, &target, args.concurrency).await;
+        let concurrency = suite.concurrency(args.concurrency);
+        let report = run_suite(suite.name, cases, &target, concurrency).await;
         if !args.json {
             print_lines(&report);
         }

@@ -7,35 +7,13 @@
 use anyhow::{Context, Result};
 use futures::future::join_all;
 
-use crate::client::{Api, Reply};
+use crate::check::winners;
+use crate::client::Api;
 use crate::fixtures::{self, PASSWORD, unique_email};
 use crate::{Case, Target, check};
 
 /// Requests sent at once in each race.
 const RACERS: usize = 12;
-
-/// How many of a race's `replies` won with `won`; every other one must be the error
-/// `lost`/`code` (the documented answer to a request that lost), `what` naming the race.
-fn winners(
-    replies: Vec<Result<Reply>>,
-    won: u16,
-    lost: u16,
-    code: &str,
-    what: &str,
-) -> Result<usize> {
-    let mut winners = 0;
-    for reply in replies {
-        let reply = reply?;
-        if reply.status.as_u16() == won {
-            winners += 1;
-        } else {
-            reply
-                .expect_error(lost, code)
-                .with_context(|| format!("a concurrent {what} that lost the race"))?;
-        }
-    }
-    Ok(winners)
-}
 
 pub(super) fn cases() -> Vec<Case> {
     crate::cases![

@@ -1,4 +1,5 @@
 //! The contract suites (tests/) of steps 0 to 1, black-box over HTTP against a fresh server
 //! of this step: one test each.
 
-testkit::contract_suites!(step01_security::AppState: step00, hostile00, step01, hostile01);
+testkit::contract_suites!(step01_security::AppState:
+    step00, hostile00, ordering00, step01, hostile01);

@@ -2,4 +2,4 @@
 //! of this step: one test each.
 
 testkit::contract_suites!(step04_optimize::AppState:
-    step00, hostile00, step01, hostile01, step02, hostile02, step03);
+    step00, hostile00, ordering00, step01, hostile01, step02, hostile02, step03);
