@@ -26,6 +26,8 @@
 //! - [`step01`]: the step-1 suite (sessions, tokens, the encrypted profile, headers);
 //! - [`step02`]: the step-2 suite (listing, `/api/v2`, GraphQL, OpenAPI, rate-limit headers);
 //! - [`step03`]: the step-3 suite (a write is seen by the very next read, cache or not);
+//! - [`step05`]: the step-5 suite (the sales report, order views with their products now,
+//!   PostgreSQL in `/health` and the new routes in the OpenAPI document);
 //! - [`hostile00`], [`hostile01`], [`hostile02`], [`hostile05`]: hostile clients against the
 //!   routes of steps 0, 1, 2 and 5 (bodies, text, injection, forged tokens, other users'
 //!   resources, races, slow connections, GraphQL abuse, the sales report), each case asserting
@@ -53,6 +55,7 @@ pub mod step00;
 pub mod step01;
 pub mod step02;
 pub mod step03;
+pub mod step05;
 
 pub use case::{Case, CaseFuture, Provider, Target};
 pub use report::{Outcome, SuiteReport, run_suite};
@@ -104,6 +107,7 @@ pub fn suites() -> Vec<Suite> {
         Suite::new("hostile02", hostile02::cases),
         Suite::new("step03", step03::cases),
         Suite::new("hostile05", hostile05::cases),
+        Suite::new("step05", step05::cases),
     ]
 }
 

@@ -27,7 +27,7 @@
 //!
 //! ## Try it
 //! ```text
-//! cargo xtask step 5          # this crate's tests, the contract suites 0-3 and the hostile suites 0, 1, 2, 5
+//! cargo xtask step 5          # this crate's tests, the contract suites 0, 1, 2, 3, 5 and the hostile suites 0, 1, 2, 5
 //! cargo xtask run 5           # MongoDB, Redis, PostgreSQL, the payments service, then the API
 //! psql "$DATABASE_URL" -c 'SELECT id, status, total_minor FROM orders ORDER BY id DESC LIMIT 5'
 //! ```
