@@ -47,6 +47,7 @@ Examples:
   cargo xtask services up             local services for exploring (`services down` stops them)
   cargo xtask images                  build local container images (no registry needed)
   cargo xtask tidy                    check that docs, example config and tools match the code
+  cargo xtask sqlx prepare            step 5's offline query data, after a query or migration changed
   cargo xtask load 4 --release        load step 4: a report and a latency chart
   cargo xtask profile 4 --release     the same with a CPU flamegraph
 
@@ -104,6 +105,12 @@ enum Command {
     ///
     /// Exit code 1 on any drift, each problem with its place and its fix; `test` runs it first.
     Tidy(cmd::tidy::Tidy),
+    /// Make or check step 5's offline query data (.sqlx/), from a throwaway database with its
+    /// migrations applied.
+    ///
+    /// `prepare` after changing a query or a migration; `check` fails, naming each stale,
+    /// missing or unused file; `test` runs it first.
+    Sqlx(cmd::sqlx::Sqlx),
 }
 
 fn main() -> std::process::ExitCode {
@@ -119,6 +126,7 @@ fn main() -> std::process::ExitCode {
         Command::Load(command) => command.run(),
         Command::Profile(command) => command.run(),
         Command::Tidy(command) => command.run(),
+        Command::Sqlx(command) => command.run(),
     };
     match outcome {
         Ok(code) => code,

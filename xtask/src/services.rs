@@ -212,6 +212,14 @@ impl Services {
         env
     }
 
+    /// The URL of `service`, when it is among these.
+    pub fn url_of(&self, service: Service) -> Option<&str> {
+        self.running
+            .iter()
+            .find(|r| r.service == service)
+            .map(|r| r.url.as_str())
+    }
+
     /// `APP__MONGODB__URI=...` and friends: what a step's server reads.
     pub fn app_env(&self) -> Vec<(&'static str, String)> {
         self.running

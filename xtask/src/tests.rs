@@ -113,6 +113,19 @@ fn images_can_be_forced_and_limited_to_one() {
 }
 
 #[test]
+fn sqlx_prepares_or_checks_and_nothing_else() {
+    use crate::cmd::sqlx::Action;
+    let action = |args: &[&str]| match parse(args).unwrap() {
+        Command::Sqlx(sqlx) => sqlx.action,
+        _ => panic!("not sqlx"),
+    };
+    assert_eq!(action(&["sqlx", "prepare"]), Action::Prepare);
+    assert_eq!(action(&["sqlx", "check"]), Action::Check);
+    assert!(parse(&["sqlx"]).is_err());
+    assert!(parse(&["sqlx", "migrate"]).is_err());
+}
+
+#[test]
 fn doctor_takes_no_arguments() {
     assert!(matches!(parse(&["doctor"]).unwrap(), Command::Doctor(_)));
     assert!(parse(&["doctor", "now"]).is_err());
@@ -127,7 +140,7 @@ fn help_explains_every_command_with_an_example() {
         assert!(help.starts_with("Run, validate"), "{help}");
         assert!(help.contains("Usage: cargo xtask <COMMAND>"), "{help}");
         for command in [
-            "step", "run", "test", "diff", "services", "doctor", "images",
+            "step", "run", "test", "diff", "services", "doctor", "images", "sqlx",
         ] {
             assert!(
                 help.contains(&format!("\n  {command} ")),
@@ -145,7 +158,7 @@ fn help_explains_every_command_with_an_example() {
 fn each_command_help_has_its_own_example() {
     let mut cli = Cli::command();
     for command in [
-        "step", "run", "test", "diff", "services", "doctor", "images",
+        "step", "run", "test", "diff", "services", "doctor", "images", "sqlx",
     ] {
         let help = cli
             .find_subcommand_mut(command)

@@ -7,6 +7,7 @@ pub mod load;
 pub mod profile;
 pub mod run;
 pub mod services;
+pub mod sqlx;
 pub mod step;
 pub mod test;
 pub mod tidy;
