@@ -7,6 +7,7 @@ mod contract;
 mod cutover;
 mod migration;
 mod postgres;
+mod queries;
 mod report;
 mod sharding;
 mod stores;
