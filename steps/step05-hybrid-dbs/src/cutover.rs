@@ -89,7 +89,7 @@ impl Cutover {
         if self.done.load(Atomic::Acquire) {
             return Ok(Phase::PostgreSql);
         }
-        let phase: String = sqlx::query_scalar("SELECT phase FROM cutover")
+        let phase = sqlx::query_scalar!("SELECT phase FROM cutover")
             .fetch_one(&self.pool)
             .await
             .map_err(map_err("cutover"))?;
@@ -113,16 +113,15 @@ impl OrderWrites for Cutover {
             return Ok(WritePermit::new(()));
         }
         let mut lock = self.permits.begin().await.map_err(map_err("cutover"))?;
-        let (phase, retry_after): (String, i32) =
-            sqlx::query_as("SELECT phase, retry_after_secs FROM cutover FOR SHARE")
-                .fetch_one(&mut *lock)
-                .await
-                .map_err(map_err("cutover"))?;
-        match self.seen(Phase::parse(&phase)?)? {
+        let row = sqlx::query!("SELECT phase, retry_after_secs FROM cutover FOR SHARE")
+            .fetch_one(&mut *lock)
+            .await
+            .map_err(map_err("cutover"))?;
+        match self.seen(Phase::parse(&row.phase)?)? {
             Phase::MongoDb => Ok(WritePermit::new(lock)),
             Phase::Frozen => Err(Error::Maintenance {
                 what: "order writes",
-                retry_after_secs: u64::try_from(retry_after).unwrap_or(5),
+                retry_after_secs: u64::try_from(row.retry_after_secs).unwrap_or(5),
             }),
             Phase::PostgreSql => Ok(WritePermit::new(())),
         }
@@ -224,7 +223,7 @@ pub enum Outcome {
 pub async fn run(db: &Database, pool: &PgPool, options: Options) -> anyhow::Result<Outcome> {
     let started = Instant::now();
     if !freeze(pool, options.retry_after_secs).await? {
-        let phase: String = sqlx::query_scalar("SELECT phase FROM cutover")
+        let phase = sqlx::query_scalar!("SELECT phase FROM cutover")
             .fetch_one(pool)
             .await?;
         if phase == "postgresql" {
@@ -257,7 +256,7 @@ pub async fn run(db: &Database, pool: &PgPool, options: Options) -> anyhow::Resu
             };
         }
     };
-    sqlx::query("UPDATE cutover SET phase = 'postgresql', changed_at = now()")
+    sqlx::query!("UPDATE cutover SET phase = 'postgresql', changed_at = now()")
         .execute(pool)
         .await
         .context("switching to PostgreSQL")?;
@@ -271,11 +270,11 @@ pub async fn run(db: &Database, pool: &PgPool, options: Options) -> anyhow::Resu
 /// `mongodb` -> `frozen`, once every admitted write has ended (they hold the row FOR SHARE);
 /// false if the row was not at `mongodb`.
 pub async fn freeze(pool: &PgPool, retry_after_secs: u32) -> anyhow::Result<bool> {
-    let frozen = sqlx::query(
+    let frozen = sqlx::query!(
         "UPDATE cutover SET phase = 'frozen', retry_after_secs = $1, changed_at = now() \
          WHERE phase = 'mongodb'",
+        i32::try_from(retry_after_secs).context("retry_after_secs")?,
     )
-    .bind(i32::try_from(retry_after_secs).context("retry_after_secs")?)
     .execute(pool)
     .await
     .context("freezing order writes")?;
@@ -284,7 +283,7 @@ pub async fn freeze(pool: &PgPool, retry_after_secs: u32) -> anyhow::Result<bool
 
 /// `frozen` -> `mongodb`: writes resume where they were.
 pub async fn unfreeze(pool: &PgPool) -> anyhow::Result<()> {
-    sqlx::query("UPDATE cutover SET phase = 'mongodb', changed_at = now() WHERE phase = 'frozen'")
+    sqlx::query!("UPDATE cutover SET phase = 'mongodb', changed_at = now() WHERE phase = 'frozen'")
         .execute(pool)
         .await?;
     Ok(())
