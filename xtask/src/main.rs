@@ -111,6 +111,11 @@ enum Command {
     /// `prepare` after changing a query or a migration; `check` fails, naming each stale,
     /// missing or unused file; `test` runs it first.
     Sqlx(cmd::sqlx::Sqlx),
+    /// Run step N's data migration (step 5: `migrate-orders`, MongoDB's orders into
+    /// PostgreSQL) against MONGODB_URI and DATABASE_URL, or fresh local services.
+    ///
+    /// Arguments after `--` go to the migration (`-- --dry-run`, `-- --batch-size 100`).
+    Migrate(cmd::migrate::Migrate),
 }
 
 fn main() -> std::process::ExitCode {
@@ -127,6 +132,7 @@ fn main() -> std::process::ExitCode {
         Command::Profile(command) => command.run(),
         Command::Tidy(command) => command.run(),
         Command::Sqlx(command) => command.run(),
+        Command::Migrate(command) => command.run(),
     };
     match outcome {
         Ok(code) => code,

@@ -35,6 +35,9 @@ pub struct StepInfo {
     /// for demo data beyond the catalog (step 5's sales history in PostgreSQL); empty: none.
     /// Not inherited: the step's binary knows its own commands.
     pub demo_data: &'static [&'static str],
+    /// The command of the step's binary that moves an earlier step's data into this one's
+    /// stores (step 5: `migrate-orders`); `cargo xtask migrate N` runs it.
+    pub data_migration: Option<&'static str>,
 }
 
 /// A process `cargo xtask run N` starts beside the API.
@@ -72,6 +75,7 @@ pub const STEPS: &[StepInfo] = &[
         companions: &[],
         endpoints: &[],
         demo_data: &[],
+        data_migration: None,
     },
     StepInfo {
         number: 1,
@@ -85,6 +89,7 @@ pub const STEPS: &[StepInfo] = &[
         companions: &[],
         endpoints: &[],
         demo_data: &[],
+        data_migration: None,
     },
     StepInfo {
         number: 2,
@@ -127,6 +132,7 @@ pub const STEPS: &[StepInfo] = &[
             },
         ],
         demo_data: &[],
+        data_migration: None,
     },
     StepInfo {
         number: 3,
@@ -144,6 +150,7 @@ pub const STEPS: &[StepInfo] = &[
             example: "curl -s {base}/internal/cache | jq .cache   # read a product twice, look again; or: {redis-cli} MONITOR",
         }],
         demo_data: &[],
+        data_migration: None,
     },
     StepInfo {
         number: 4,
@@ -161,6 +168,7 @@ pub const STEPS: &[StepInfo] = &[
             example: "curl -s {base}/internal/noop   # no I/O: the ceiling every load report divides by",
         }],
         demo_data: &[],
+        data_migration: None,
     },
     StepInfo {
         number: 5,
@@ -178,6 +186,7 @@ pub const STEPS: &[StepInfo] = &[
             example: "{psql-cli} -c 'SELECT id, status, total_minor FROM orders ORDER BY id DESC LIMIT 5'",
         }],
         demo_data: &["seed", "--orders", "5000"],
+        data_migration: Some("migrate-orders"),
     },
 ];
 

@@ -4,6 +4,7 @@ pub mod diff;
 pub mod doctor;
 pub mod images;
 pub mod load;
+pub mod migrate;
 pub mod profile;
 pub mod run;
 pub mod services;
