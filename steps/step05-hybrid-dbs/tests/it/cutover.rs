@@ -12,7 +12,7 @@ use std::time::Duration;
 use common::services::OrderWrites;
 use common::store::OrderStore;
 use serde_json::{Value, json};
-use step05_hybrid_dbs::cutover::{self, Cutover, Options, Outcome};
+use step05_hybrid_dbs::cutover::{self, ByPhase, Cutover, Options, Outcome};
 use testkit::expect_status;
 use tokio::sync::Mutex;
 
@@ -234,6 +234,34 @@ async fn the_freeze_waits_for_a_running_write_and_refuses_the_next_with_retry_af
     );
     // Reads go on while frozen.
     expect_status(app.get("/api/v1/orders", Some(&token)).await, 200).await;
+    // A write that got past the admission anyway (none should) is refused by the store too.
+    let db = mongo(&app).await;
+    let stores: ByPhase<dyn OrderStore> = ByPhase {
+        cutover: gate.clone(),
+        mongodb: Arc::new(common::store::mongo::MongoOrders::new(&db)),
+        postgresql: Arc::new(step05_hybrid_dbs::store::PgOrders::new(
+            app.state.postgres.clone(),
+        )),
+    };
+    let user = common::domain::UserId::new();
+    let listed = stores
+        .list_for_user(user, common::domain::Page { page: 1, limit: 5 })
+        .await;
+    assert!(listed.is_ok(), "reads while frozen: {listed:?}");
+    let missing = stores.get(common::domain::OrderId::new()).await.unwrap();
+    assert!(missing.is_none());
+    let written = stores
+        .transition(
+            common::domain::OrderId::new(),
+            common::domain::OrderStatus::Pending,
+            common::domain::OrderStatus::Cancelled,
+            None,
+        )
+        .await;
+    assert!(
+        matches!(written, Err(common::store::StoreError::Unavailable(_))),
+        "{written:?}"
+    );
 
     cutover::unfreeze(&app.state.postgres).await.unwrap();
     expect_status(

@@ -61,6 +61,16 @@ fn order(
 
 const PERIOD: &str = "from=2026-11-01T00:00:00Z&to=2026-12-01T00:00:00Z";
 
+/// The report for `query` (a query string), read with `token`, which must be a 200.
+async fn report(app: &App, token: &str, query: &str) -> Value {
+    expect_status(
+        app.get(&format!("/api/v2/reports/sales?{query}"), Some(token))
+            .await,
+        200,
+    )
+    .await
+}
+
 /// Fixtures: mug and cup (kitchen), lamp (living), and a vase sold, then deleted.
 async fn fixtures(app: &App, admin: &str) {
     let product = |name: &str, category: &str| json!({ "name": name, "category": category, "price_minor": 100, "stock": 100 });
@@ -137,15 +147,7 @@ async fn sales_by_product_and_by_category_count_only_paid_and_shipped_orders_in_
     let (_, admin) = app.admin().await;
     fixtures(&app, &admin).await;
 
-    let by_product = expect_status(
-        app.get(
-            &format!("/api/v2/reports/sales?{PERIOD}&group_by=product"),
-            Some(&admin),
-        )
-        .await,
-        200,
-    )
-    .await;
+    let by_product = report(&app, &admin, &format!("{PERIOD}&group_by=product")).await;
     let named: Vec<(Value, Value, i64, i64, String)> = rows(&by_product)
         .into_iter()
         .map(|(_, name, category, units, amount, currency)| {
@@ -168,15 +170,7 @@ async fn sales_by_product_and_by_category_count_only_paid_and_shipped_orders_in_
         json!([{ "amount": 10400, "currency": "EUR" }, { "amount": 6000, "currency": "USD" }])
     );
 
-    let by_category = expect_status(
-        app.get(
-            &format!("/api/v2/reports/sales?{PERIOD}&group_by=category"),
-            Some(&admin),
-        )
-        .await,
-        200,
-    )
-    .await;
+    let by_category = report(&app, &admin, &format!("{PERIOD}&group_by=category")).await;
     let grouped: Vec<(String, i64, i64, String)> = rows(&by_category)
         .into_iter()
         .map(|(key, _, _, units, amount, currency)| (key, units, amount, currency))
@@ -192,12 +186,7 @@ async fn sales_by_product_and_by_category_count_only_paid_and_shipped_orders_in_
         "{by_category}"
     );
     // The default grouping is by product.
-    let default = expect_status(
-        app.get(&format!("/api/v2/reports/sales?{PERIOD}"), Some(&admin))
-            .await,
-        200,
-    )
-    .await;
+    let default = report(&app, &admin, PERIOD).await;
     assert_eq!(default["group_by"], "product");
     assert_eq!(rows(&default), rows(&by_product));
 }
@@ -273,12 +262,7 @@ async fn the_large_dataset_seeds_two_and_a_half_lines_an_order_once_and_the_repo
             .unwrap(),
         (now + time::Duration::minutes(1)).format(format).unwrap()
     );
-    let report = expect_status(
-        app.get(&format!("/api/v2/reports/sales?{year}"), Some(&admin))
-            .await,
-        200,
-    )
-    .await;
+    let report = report(&app, &admin, &year).await;
     let keys: Vec<String> = rows(&report).into_iter().map(|r| r.0).collect();
     assert_eq!(keys.len(), 4, "{report}");
     // Eight in ten orders are paid or shipped: that many lines' units are counted.
@@ -309,15 +293,7 @@ async fn the_graphql_sales_report_is_the_rest_report_with_the_same_rules() {
     let (_, admin) = app.admin().await;
     let (_, customer) = app.customer().await;
     fixtures(&app, &admin).await;
-    let rest = expect_status(
-        app.get(
-            &format!("/api/v2/reports/sales?{PERIOD}&group_by=category"),
-            Some(&admin),
-        )
-        .await,
-        200,
-    )
-    .await;
+    let rest = report(&app, &admin, &format!("{PERIOD}&group_by=category")).await;
 
     let field = |args: &str| {
         format!(
