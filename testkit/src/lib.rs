@@ -4,6 +4,9 @@
 //!   payment simulator and what the step's test configuration needs, one method per
 //!   endpoint; [`contract_suites!`], a step's contract tests in one line.
 //! - [`counting`]: store decorators that count calls, for tests that bound round trips.
+//! - [`fault_proxy`]: [`FaultProxy`](fault_proxy::FaultProxy), a TCP proxy in front of a
+//!   database or service that a test switches to slow, refusing, resetting, black-holing or a
+//!   seeded mix of faults, for step 6's fault and crash tests.
 //! - [`services`]: the `provision` crate, re-exported: real backing services (MongoDB,
 //!   PostgreSQL, Redis, nginx) from an environment URL, a container or a local server,
 //!   always owned and stopped by the harness. It knows nothing of the shop, so xtask uses it
@@ -12,6 +15,7 @@
 //!   the `xtask` binary.
 pub mod app;
 pub mod counting;
+pub mod fault_proxy;
 
 pub use provision as services;
 pub use provision::cargo;
