@@ -20,6 +20,14 @@ pub struct SimConfig {
     /// Probability, within `0.0..=1.0`, that a `/v1` request answers 503 `api_error` without
     /// doing anything; default 0. Lets a test exercise retries, circuit breakers and sagas.
     pub failure_rate: f64,
+    /// Probability, within `0.0..=1.0`, that a `/v1` `POST` that makes a charge or refund (or
+    /// a declined charge) is carried out and stored, then never answered, so the client times
+    /// out while the provider holds the money; default 0. Lets a test exercise the shop's idempotent retries and its
+    /// reconciliation against a provider that did what it was asked and did not say so.
+    pub lose_answer_rate: f64,
+    /// Seeds the failure and lost-answer draws, so the same requests in the same order meet
+    /// the same fates in every run; default `None`, fresh randomness each run.
+    pub seed: Option<u64>,
 }
 
 impl Default for SimConfig {
@@ -28,6 +36,8 @@ impl Default for SimConfig {
             api_key: DEFAULT_API_KEY.to_owned(),
             latency: Duration::ZERO,
             failure_rate: 0.0,
+            lose_answer_rate: 0.0,
+            seed: None,
         }
     }
 }

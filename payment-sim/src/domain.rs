@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 
 use crate::{
     error::{ApiError, Result},
-    faults::Settings,
+    faults::{Knobs, Settings},
     tokens::Token,
 };
 
@@ -124,11 +124,16 @@ impl TryFrom<Value> for NewRefund {
     }
 }
 
-/// A `PUT /sim/faults` body: both settings, since a PUT replaces the whole resource. The
-/// types are checked here; whether the failure rate is a probability is `Settings::new`'s
-/// call, the same check the in-process setters make.
+/// A `PUT /sim/faults` body. A PUT replaces the whole resource, so an optional field left out
+/// goes back to its default (no lost answers, no seed); `latency_ms` and `failure_rate` are
+/// required, as they were before the other two existed. The types are checked here; whether
+/// the rates are probabilities is `Settings::new`'s call, the same check the in-process
+/// setters make.
 pub(crate) fn parse_faults(body: Value) -> Result<Settings> {
-    let mut fields = Fields::of(body, &["latency_ms", "failure_rate"])?;
+    let mut fields = Fields::of(
+        body,
+        &["latency_ms", "failure_rate", "lose_answer_rate", "seed"],
+    )?;
     let latency_ms = fields.required("latency_ms")?.as_u64().ok_or_else(|| {
         ApiError::invalid(
             "parameter_invalid_integer",
@@ -136,15 +141,47 @@ pub(crate) fn parse_faults(body: Value) -> Result<Settings> {
             "`latency_ms` must be a whole number of milliseconds, 0 or more.",
         )
     })?;
-    let failure_rate = fields.required("failure_rate")?.as_f64().ok_or_else(|| {
+    let failure_rate = parse_rate("failure_rate", &fields.required("failure_rate")?)?;
+    let lose_answer_rate = fields
+        .optional("lose_answer_rate")
+        .map(|value| parse_rate("lose_answer_rate", &value))
+        .transpose()?
+        .unwrap_or(0.0);
+    let seed = fields
+        .optional("seed")
+        .map(|value| {
+            value.as_u64().ok_or_else(|| {
+                ApiError::invalid(
+                    "parameter_invalid_integer",
+                    Some("seed"),
+                    "`seed` must be a whole number from 0 to 2^64-1, or null for no seed.",
+                )
+            })
+        })
+        .transpose()?;
+    Settings::new(Knobs {
+        latency: Duration::from_millis(latency_ms),
+        failure_rate,
+        lose_answer_rate,
+        seed,
+    })
+    .map_err(|refused| {
+        ApiError::invalid(
+            "parameter_out_of_range",
+            Some(refused.field),
+            refused.message,
+        )
+    })
+}
+
+/// A number, for a rate; its range is `Settings::new`'s to check.
+fn parse_rate(param: &str, value: &Value) -> Result<f64> {
+    value.as_f64().ok_or_else(|| {
         ApiError::invalid(
             "parameter_invalid_number",
-            Some("failure_rate"),
-            "`failure_rate` must be a number from 0 to 1.",
+            Some(param),
+            format!("`{param}` must be a number from 0 to 1."),
         )
-    })?;
-    Settings::new(Duration::from_millis(latency_ms), failure_rate).map_err(|refused| {
-        ApiError::invalid("parameter_out_of_range", Some("failure_rate"), refused)
     })
 }
 

@@ -18,8 +18,8 @@
 //! | `GET /v1/charges` | 200 `{"object":"list","data":[..]}`, newest first (a simulator extra, so tests can count charges) |
 //! | `GET /v1/charges/{id}` | 200 charge with `amount_refunded` and `refunded`, 404 unknown id |
 //! | `POST /v1/charges/{id}/refunds` | `{"amount"?}` (default: what remains): 201 refund, 404, 400 |
-//! | `GET /sim/faults` | 200 `{"object":"faults","latency_ms","failure_rate"}`: the injected faults now (a simulator extra) |
-//! | `PUT /sim/faults` | `{"latency_ms","failure_rate"}`, both required: 200 the new settings, 400 bad input (nothing changes); a simulator extra, so a client with only the URL and key can make the provider slow or down |
+//! | `GET /sim/faults` | 200 `{"object":"faults","latency_ms","failure_rate","lose_answer_rate","seed"}` (`seed` is `null` when unset): the injected faults now (a simulator extra) |
+//! | `PUT /sim/faults` | `{"latency_ms","failure_rate","lose_answer_rate"?,"seed"?}`, the first two required, the others 0 and `null` when left out: 200 the new settings, 400 bad input naming the field (nothing changes); a simulator extra, so a client with only the URL and key can make the provider slow, down or forgetful |
 //! | `GET /health` | 200 `{"status":"ok"}`; no auth, no latency, no failures |
 //!
 //! Errors look like `{"error":{"type":"card_error","code":"card_declined","message":"..",..}}`
@@ -45,11 +45,23 @@
 //!
 //! ## Faults on purpose
 //! [`SimConfig::latency`] is slept before every `/v1` answer and [`SimConfig::failure_rate`] is
-//! the probability that a `/v1` request gets 503 `api_error` with no side effects. A running
-//! simulator can change both, in the same process ([`RunningSimulator::set_latency`],
-//! [`RunningSimulator::set_failure_rate`]) or over HTTP (`PUT /sim/faults`, through the same
-//! code), so a test can make the provider slow or down, then healthy again. The settings are
-//! the simulator's, not a client's: every client sees them.
+//! the probability that a `/v1` request gets 503 `api_error` with no side effects.
+//! [`SimConfig::lose_answer_rate`] is the probability that a `/v1` `POST` that did not fail is
+//! carried out (the charge or refund stored, the answer recorded under its idempotency key)
+//! and then, if it made a charge or refund (201) or a declined charge (402), never answered:
+//! the request is held open until the client gives up, so the client sees its own timeout
+//! while the provider holds the money. A retry with the same
+//! `Idempotency-Key` then replays the stored answer. A running simulator can change all of
+//! them, in the same process ([`RunningSimulator::set_latency`],
+//! [`RunningSimulator::set_failure_rate`], [`RunningSimulator::set_lose_answer_rate`]) or over
+//! HTTP (`PUT /sim/faults`, through the same code), so a test can make the provider slow,
+//! down or forgetful, then healthy again. The settings are the simulator's, not a client's:
+//! every client sees them.
+//!
+//! The draws are random unless [`SimConfig::seed`] (or [`RunningSimulator::set_seed`], or
+//! `"seed"` in `PUT /sim/faults`) is set: then they come from a generator seeded with it, so
+//! the same requests in the same order meet the same fates in every run. Every change of the
+//! settings starts the seed's sequence again.
 //!
 //! A `/v1` request that has arrived is carried out even if its client stops waiting (times
 //! out, hangs up): a charge the shop gave up on still lands a latency later, as it would at a
@@ -62,9 +74,12 @@
 //!      -d '{"amount":1999,"currency":"EUR","source":"tok_success"}'
 //! curl -s -X PUT localhost:4242/sim/faults -H 'Authorization: Bearer sk_test_simulator' \
 //!      -d '{"latency_ms":0,"failure_rate":1}'     # the provider is down until set back
+//! curl -s -X PUT localhost:4242/sim/faults -H 'Authorization: Bearer sk_test_simulator' \
+//!      -d '{"latency_ms":0,"failure_rate":0.2,"lose_answer_rate":0.2,"seed":7}'  # replayable
 //! ```
 //! Every flag has an environment variable (`PAYMENT_SIM_HOST`, `PAYMENT_SIM_PORT`,
-//! `PAYMENT_SIM_API_KEY`, `PAYMENT_SIM_LATENCY_MS`, `PAYMENT_SIM_FAILURE_RATE`).
+//! `PAYMENT_SIM_API_KEY`, `PAYMENT_SIM_LATENCY_MS`, `PAYMENT_SIM_FAILURE_RATE`,
+//! `PAYMENT_SIM_LOSE_ANSWER_RATE`, `PAYMENT_SIM_SEED`).
 //! In a test, start one in-process on a free port:
 //! ```text
 //! let sim = payment_sim::RunningSimulator::start(SimConfig::default()).await?;
@@ -110,8 +125,8 @@ pub use startup::RunningSimulator;
 /// while the simulator runs.
 ///
 /// # Panics
-/// If `config.failure_rate` is not within `0.0..=1.0`: that is a bug in the caller's test
-/// setup, not something to limp along with.
+/// If `config.failure_rate` or `config.lose_answer_rate` is not within `0.0..=1.0`: that is a
+/// bug in the caller's test setup, not something to limp along with.
 pub fn router(config: SimConfig) -> axum::Router {
     routes::router(state::AppState::new(config))
 }

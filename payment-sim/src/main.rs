@@ -29,11 +29,19 @@ struct Args {
     latency_ms: u64,
     /// Probability (0 to 1) that a /v1 request answers 503 as if the provider were down.
     #[arg(long, env = "PAYMENT_SIM_FAILURE_RATE", default_value_t = 0.0,
-          value_parser = parse_failure_rate, allow_negative_numbers = true)]
+          value_parser = parse_rate, allow_negative_numbers = true)]
     failure_rate: f64,
+    /// Probability (0 to 1) that a /v1 POST that charges or refunds is carried out but
+    /// never answered, so the client times out while the provider holds the money.
+    #[arg(long, env = "PAYMENT_SIM_LOSE_ANSWER_RATE", default_value_t = 0.0,
+          value_parser = parse_rate, allow_negative_numbers = true)]
+    lose_answer_rate: f64,
+    /// Seed for the failure and lost-answer draws, so a run replays; fresh randomness without.
+    #[arg(long, env = "PAYMENT_SIM_SEED", allow_negative_numbers = true)]
+    seed: Option<u64>,
 }
 
-fn parse_failure_rate(raw: &str) -> Result<f64, String> {
+fn parse_rate(raw: &str) -> Result<f64, String> {
     let rate: f64 = raw
         .trim()
         .parse()
@@ -42,8 +50,8 @@ fn parse_failure_rate(raw: &str) -> Result<f64, String> {
         Ok(rate)
     } else {
         Err(format!(
-            "{rate} is outside 0..=1; the failure rate is a probability \
-             (0 = never fail, 0.25 = a quarter of requests fail, 1 = always fail)"
+            "{rate} is outside 0..=1; a rate is a probability \
+             (0 = never, 0.25 = a quarter of requests, 1 = every request)"
         ))
     }
 }
@@ -78,6 +86,8 @@ async fn main() -> ExitCode {
         api_key: args.api_key,
         latency: Duration::from_millis(args.latency_ms),
         failure_rate: args.failure_rate,
+        lose_answer_rate: args.lose_answer_rate,
+        seed: args.seed,
     };
     let simulator = match RunningSimulator::start_on(addr, config).await {
         Ok(simulator) => simulator,

@@ -9,7 +9,7 @@ use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 
 use crate::{
     config::SimConfig,
-    faults::{Faults, Settings},
+    faults::{Faults, Knobs, Settings},
     routes,
     state::AppState,
 };
@@ -35,7 +35,7 @@ impl RunningSimulator {
     /// Starts a simulator on `127.0.0.1` and a free port.
     ///
     /// # Panics
-    /// If `config.failure_rate` is outside `0.0..=1.0`.
+    /// If `config.failure_rate` or `config.lose_answer_rate` is outside `0.0..=1.0`.
     pub async fn start(config: SimConfig) -> io::Result<RunningSimulator> {
         RunningSimulator::start_on(SocketAddr::from(([127, 0, 0, 1], 0)), config).await
     }
@@ -43,7 +43,7 @@ impl RunningSimulator {
     /// Starts a simulator on `addr` (port 0 picks a free port).
     ///
     /// # Panics
-    /// If `config.failure_rate` is outside `0.0..=1.0`.
+    /// If `config.failure_rate` or `config.lose_answer_rate` is outside `0.0..=1.0`.
     pub async fn start_on(addr: SocketAddr, config: SimConfig) -> io::Result<RunningSimulator> {
         let state = AppState::new(config);
         let faults = state.faults.clone();
@@ -81,7 +81,7 @@ impl RunningSimulator {
     /// Changes the latency for requests that arrive from now on (`PUT /sim/faults` does the
     /// same over HTTP).
     pub fn set_latency(&self, latency: Duration) {
-        self.change_faults(|now| Settings::new(latency, now.failure_rate()));
+        self.change_faults(|now| Knobs { latency, ..now });
     }
 
     /// The current probability that a `/v1` request answers 503.
@@ -95,13 +95,45 @@ impl RunningSimulator {
     /// # Panics
     /// If `failure_rate` is outside `0.0..=1.0`.
     pub fn set_failure_rate(&self, failure_rate: f64) {
-        self.change_faults(|now| Settings::new(now.latency(), failure_rate));
+        self.change_faults(|now| Knobs {
+            failure_rate,
+            ..now
+        });
+    }
+
+    /// The current probability that a `/v1` `POST` is carried out but never answered.
+    pub fn lose_answer_rate(&self) -> f64 {
+        self.faults.get().lose_answer_rate()
+    }
+
+    /// Changes the probability that a `/v1` `POST` that makes a charge or refund is carried
+    /// out and stored but never answered, so its client times out (`PUT /sim/faults` does the
+    /// same over HTTP).
+    ///
+    /// # Panics
+    /// If `lose_answer_rate` is outside `0.0..=1.0`.
+    pub fn set_lose_answer_rate(&self, lose_answer_rate: f64) {
+        self.change_faults(|now| Knobs {
+            lose_answer_rate,
+            ..now
+        });
+    }
+
+    /// The seed of the failure and lost-answer draws, if they are seeded.
+    pub fn seed(&self) -> Option<u64> {
+        self.faults.get().seed()
+    }
+
+    /// Seeds the failure and lost-answer draws (`None`: fresh randomness). Like every change
+    /// of the faults, it starts the seed's sequence again.
+    pub fn set_seed(&self, seed: Option<u64>) {
+        self.change_faults(|now| Knobs { seed, ..now });
     }
 
     /// The one way the settings change, shared with the route; a refusal is the calling
     /// test's bug, so it panics here where the route answers 400.
-    fn change_faults(&self, change: impl FnOnce(Settings) -> Result<Settings, String>) {
-        if let Err(refused) = self.faults.change(change) {
+    fn change_faults(&self, change: impl FnOnce(Knobs) -> Knobs) {
+        if let Err(refused) = self.faults.change(|now| Settings::new(change(now.knobs()))) {
             panic!("{refused}");
         }
     }

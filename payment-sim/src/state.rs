@@ -6,7 +6,7 @@ use axum::extract::FromRef;
 use crate::{
     auth::ApiKey,
     config::SimConfig,
-    faults::{Faults, Settings},
+    faults::{Faults, Knobs, Settings},
     idempotency::Idempotency,
     store::Store,
 };
@@ -22,15 +22,20 @@ pub(crate) struct AppState {
 
 impl AppState {
     /// # Panics
-    /// If `config.failure_rate` is outside `0.0..=1.0` (see `Settings::new`).
+    /// If `config.failure_rate` or `config.lose_answer_rate` is outside `0.0..=1.0` (see
+    /// `Settings::new`).
     pub(crate) fn new(config: SimConfig) -> AppState {
+        let settings = Settings::new(Knobs {
+            latency: config.latency,
+            failure_rate: config.failure_rate,
+            lose_answer_rate: config.lose_answer_rate,
+            seed: config.seed,
+        })
+        .unwrap_or_else(|refused| panic!("{refused}"));
         AppState {
             store: Store::default(),
             idempotency: Idempotency::default(),
-            faults: Faults::new(
-                Settings::new(config.latency, config.failure_rate)
-                    .unwrap_or_else(|refused| panic!("{refused}")),
-            ),
+            faults: Faults::new(settings),
             api_key: ApiKey::new(config.api_key),
         }
     }

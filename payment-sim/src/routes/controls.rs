@@ -1,7 +1,8 @@
 //! `/sim/faults`: the simulator's own controls, which no real provider has. They let a client
 //! that only has the simulator's URL and key (a contract suite run against a deployed shop)
-//! make the provider slow or down and healthy again, as a test in the same process does with
-//! `RunningSimulator::set_latency`; both change the same settings through `Faults::change`.
+//! make the provider slow, down or forgetful and healthy again, as a test in the same process
+//! does with `RunningSimulator::set_latency` and the other setters; both change the same
+//! settings through `Faults::change`.
 //! The routes sit behind the API key but not behind the faults they control: an outage must
 //! not lock out the request that lifts it.
 
@@ -26,6 +27,8 @@ fn to_json(settings: Settings) -> Value {
         "object": "faults",
         "latency_ms": u64::try_from(settings.latency().as_millis()).unwrap_or(u64::MAX),
         "failure_rate": settings.failure_rate(),
+        "lose_answer_rate": settings.lose_answer_rate(),
+        "seed": settings.seed(),
     })
 }
 
@@ -33,8 +36,9 @@ async fn get_faults(State(faults): State<Faults>) -> Json<Value> {
     Json(to_json(faults.get()))
 }
 
-/// Replaces both settings for requests that arrive from now on; a refused body changes
-/// nothing (`Faults::change` writes only what the parse returns).
+/// Replaces every setting for requests that arrive from now on (and starts a seed's sequence
+/// again); a refused body changes nothing (`Faults::change` writes only what the parse
+/// returns).
 #[tracing::instrument(skip_all)]
 async fn put_faults(State(faults): State<Faults>, JsonBody(body): JsonBody) -> Result<Json<Value>> {
     let now = faults.change(|_| parse_faults(body))?;

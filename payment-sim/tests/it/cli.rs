@@ -1,5 +1,6 @@
 //! The `payment-sim` binary: it announces where it listens, takes its settings from flags and
-//! environment, refuses a failure rate that is not a probability, and stops on SIGTERM.
+//! environment, refuses a rate that is not a probability or a seed that is not a whole number,
+//! and stops on SIGTERM.
 
 use std::{process::Stdio, time::Duration};
 
@@ -93,7 +94,9 @@ async fn the_binary_takes_its_settings_from_the_environment() {
     command
         .env("PAYMENT_SIM_PORT", "0")
         .env("PAYMENT_SIM_API_KEY", "sk_test_from_env")
-        .env("PAYMENT_SIM_FAILURE_RATE", "1");
+        .env("PAYMENT_SIM_FAILURE_RATE", "1")
+        .env("PAYMENT_SIM_LOSE_ANSWER_RATE", "0.25")
+        .env("PAYMENT_SIM_SEED", "7");
     let (_child, url) = start(command).await;
     let client = reqwest::Client::new();
 
@@ -103,25 +106,50 @@ async fn the_binary_takes_its_settings_from_the_environment() {
             .bearer_auth("sk_test_from_env"),
     )
     .await;
+    let faults = send(
+        client
+            .get(format!("{url}/sim/faults"))
+            .bearer_auth("sk_test_from_env"),
+    )
+    .await;
 
     answer.assert_error(StatusCode::SERVICE_UNAVAILABLE, "api_error");
+    assert_eq!(faults.body["lose_answer_rate"], 0.25);
+    assert_eq!(faults.body["seed"], 7);
 }
 
 #[tokio::test]
-async fn the_binary_refuses_a_failure_rate_outside_zero_to_one() {
-    for rate in ["1.5", "-0.1", "NaN", "often"] {
+async fn the_binary_refuses_a_rate_outside_zero_to_one() {
+    for flag in ["--failure-rate", "--lose-answer-rate"] {
+        for rate in ["1.5", "-0.1", "NaN", "often"] {
+            let output = command()
+                .args(["--port", "0", flag, rate])
+                .output()
+                .await
+                .expect("run payment-sim");
+
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert!(!output.status.success(), "accepted {flag} {rate}");
+            assert!(stderr.contains(flag), "{flag} {rate}: {stderr}");
+            assert!(
+                stderr.contains("0 to 1") || stderr.contains("0..=1"),
+                "{flag} {rate}: {stderr}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_binary_refuses_a_seed_that_is_not_a_whole_number() {
+    for seed in ["-1", "1.5", "soon"] {
         let output = command()
-            .args(["--port", "0", "--failure-rate", rate])
+            .args(["--port", "0", "--seed", seed])
             .output()
             .await
             .expect("run payment-sim");
 
         let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(!output.status.success(), "accepted --failure-rate {rate}");
-        assert!(stderr.contains("--failure-rate"), "rate {rate}: {stderr}");
-        assert!(
-            stderr.contains("0 to 1") || stderr.contains("0..=1"),
-            "rate {rate}: {stderr}"
-        );
+        assert!(!output.status.success(), "accepted --seed {seed}");
+        assert!(stderr.contains("--seed"), "seed {seed}: {stderr}");
     }
 }

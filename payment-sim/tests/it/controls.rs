@@ -14,6 +14,14 @@ fn faults(latency_ms: u64, failure_rate: f64) -> Value {
     json!({ "latency_ms": latency_ms, "failure_rate": failure_rate })
 }
 
+/// A body with the optional fields too.
+fn all_faults(latency_ms: u64, failure_rate: f64, lose_answer_rate: f64, seed: u64) -> Value {
+    let mut body = faults(latency_ms, failure_rate);
+    body["lose_answer_rate"] = json!(lose_answer_rate);
+    body["seed"] = json!(seed);
+    body
+}
+
 #[tokio::test]
 async fn put_sim_faults_makes_the_provider_slow_and_down_and_get_reads_them_back() {
     let app = spawn_sim().await;
@@ -24,7 +32,13 @@ async fn put_sim_faults_makes_the_provider_slow_and_down_and_get_reads_them_back
     let took = started.elapsed();
 
     put.assert_status(StatusCode::OK);
-    let expected = json!({ "object": "faults", "latency_ms": 300, "failure_rate": 1.0 });
+    let expected = json!({
+        "object": "faults",
+        "latency_ms": 300,
+        "failure_rate": 1.0,
+        "lose_answer_rate": 0.0,
+        "seed": null,
+    });
     assert_eq!(put.body, expected);
     assert_eq!(app.faults().await.body, expected);
     charge.assert_error(StatusCode::SERVICE_UNAVAILABLE, "api_error");
@@ -48,26 +62,53 @@ async fn the_route_and_the_in_process_setters_change_the_same_settings() {
 
     app.sim.set_latency(Duration::from_millis(250));
     app.sim.set_failure_rate(0.5);
+    app.sim.set_lose_answer_rate(0.125);
+    app.sim.set_seed(Some(u64::MAX));
     let read_over_http = app.faults().await;
-    app.put_faults(&faults(40, 0.25))
+    app.put_faults(&all_faults(40, 0.25, 0.75, 3))
         .await
         .assert_status(StatusCode::OK);
 
-    assert_eq!(read_over_http.body["latency_ms"], 250);
-    assert_eq!(read_over_http.body["failure_rate"], 0.5);
+    assert_eq!(
+        read_over_http.body,
+        json!({
+            "object": "faults",
+            "latency_ms": 250,
+            "failure_rate": 0.5,
+            "lose_answer_rate": 0.125,
+            "seed": u64::MAX,
+        })
+    );
     assert_eq!(app.sim.latency(), Duration::from_millis(40));
     assert_eq!(app.sim.failure_rate(), 0.25);
+    assert_eq!(app.sim.lose_answer_rate(), 0.75);
+    assert_eq!(app.sim.seed(), Some(3));
+}
+
+#[tokio::test]
+async fn a_put_with_only_todays_two_fields_turns_the_newer_ones_back_to_their_defaults() {
+    let app = spawn_sim().await;
+    app.sim.set_lose_answer_rate(0.5);
+    app.sim.set_seed(Some(11));
+
+    let put = app.put_faults(&faults(0, 0.0)).await;
+
+    put.assert_status(StatusCode::OK);
+    assert_eq!(put.body["lose_answer_rate"], 0.0);
+    assert_eq!(put.body["seed"], Value::Null);
+    assert_eq!(app.sim.lose_answer_rate(), 0.0);
+    assert_eq!(app.sim.seed(), None);
 }
 
 #[tokio::test]
 async fn a_bad_faults_body_is_400_naming_the_field_and_changes_nothing() {
     let app = spawn_sim().await;
-    app.put_faults(&faults(120, 0.25))
+    app.put_faults(&all_faults(120, 0.25, 0.5, 5))
         .await
         .assert_status(StatusCode::OK);
     let before = app.faults().await.body;
 
-    let cases: [(Value, Option<&str>, &str); 11] = [
+    let mut cases: Vec<(Value, Option<&str>, &str)> = vec![
         (
             faults(0, 1.5),
             Some("failure_rate"),
@@ -113,9 +154,29 @@ async fn a_bad_faults_body_is_400_naming_the_field_and_changes_nothing() {
             Some("jitter_ms"),
             "parameter_unknown",
         ),
+        (
+            // The refusal names the rate that is out of range, not the other one.
+            json!({ "latency_ms": 0, "failure_rate": 2.0, "lose_answer_rate": 0.5 }),
+            Some("failure_rate"),
+            "parameter_out_of_range",
+        ),
         (json!([0, 0.0]), None, "invalid_json"),
         (json!(null), None, "invalid_json"),
     ];
+    // The optional fields, each next to valid required ones.
+    let optional = [
+        ("lose_answer_rate", json!(1.5), "parameter_out_of_range"),
+        ("lose_answer_rate", json!(-0.1), "parameter_out_of_range"),
+        ("lose_answer_rate", json!("0.5"), "parameter_invalid_number"),
+        ("seed", json!(-1), "parameter_invalid_integer"),
+        ("seed", json!(1.5), "parameter_invalid_integer"),
+        ("seed", json!("7"), "parameter_invalid_integer"),
+    ];
+    for (field, value, code) in optional {
+        let mut body = faults(0, 0.0);
+        body[field] = value;
+        cases.push((body, Some(field), code));
+    }
     for (body, param, code) in cases {
         let answer = app.put_faults(&body).await;
 
@@ -133,6 +194,8 @@ async fn a_bad_faults_body_is_400_naming_the_field_and_changes_nothing() {
     assert_eq!(app.faults().await.body, before);
     assert_eq!(app.sim.latency(), Duration::from_millis(120));
     assert_eq!(app.sim.failure_rate(), 0.25);
+    assert_eq!(app.sim.lose_answer_rate(), 0.5);
+    assert_eq!(app.sim.seed(), Some(5));
 }
 
 #[tokio::test]

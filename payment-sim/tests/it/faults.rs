@@ -1,5 +1,6 @@
-//! Injected latency and outages, configured at start and changed while running. Timing
-//! assertions are lower bounds only: a slow machine may add time, never remove it.
+//! Injected latency and outages, configured at start and changed while running, and seeded
+//! outages that replay. Timing assertions are lower bounds only: a slow machine may add time,
+//! never remove it.
 
 use std::time::{Duration, Instant};
 
@@ -7,7 +8,7 @@ use payment_sim::{SimConfig, tokens};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::helpers::{charge_body, send, spawn_sim, spawn_sim_with};
+use crate::helpers::{TestSim, charge_body, send, spawn_sim, spawn_sim_with};
 
 #[tokio::test]
 async fn configured_latency_delays_every_v1_answer() {
@@ -126,6 +127,60 @@ async fn a_failure_rate_of_one_half_fails_some_requests_and_not_others() {
     // Each outcome has probability 2^-100 of never showing up: not a flaky test.
     assert!(statuses.contains(&StatusCode::OK));
     assert!(statuses.contains(&StatusCode::SERVICE_UNAVAILABLE));
+}
+
+/// The statuses of `requests` reads in turn from `app`, which fails half of them.
+async fn statuses(app: &TestSim, requests: usize) -> Vec<StatusCode> {
+    let mut statuses = Vec::with_capacity(requests);
+    for _ in 0..requests {
+        statuses.push(send(app.authed(Method::GET, "/v1/charges")).await.status);
+    }
+    statuses
+}
+
+async fn seeded_sim(seed: u64) -> TestSim {
+    spawn_sim_with(SimConfig {
+        failure_rate: 0.5,
+        seed: Some(seed),
+        ..SimConfig::default()
+    })
+    .await
+}
+
+#[tokio::test]
+async fn the_same_seed_fails_the_same_requests_and_another_seed_others() {
+    let (first, again, other) = tokio::join!(seeded_sim(42), seeded_sim(42), seeded_sim(43));
+
+    let (first, again, other) = tokio::join!(
+        statuses(&first, 64),
+        statuses(&again, 64),
+        statuses(&other, 64)
+    );
+
+    assert_eq!(first, again);
+    assert_ne!(first, other);
+    assert!(first.contains(&StatusCode::OK), "{first:?}");
+    assert!(
+        first.contains(&StatusCode::SERVICE_UNAVAILABLE),
+        "{first:?}"
+    );
+}
+
+#[tokio::test]
+async fn putting_the_faults_with_a_seed_starts_its_sequence_again() {
+    let configured = seeded_sim(9).await;
+    let app = spawn_sim().await;
+    let seeded = json!({ "latency_ms": 0, "failure_rate": 0.5, "seed": 9 });
+
+    app.put_faults(&seeded).await.assert_status(StatusCode::OK);
+    let first = statuses(&app, 32).await;
+    app.put_faults(&seeded).await.assert_status(StatusCode::OK);
+    let again = statuses(&app, 32).await;
+    let from_config = statuses(&configured, 32).await;
+
+    assert_eq!(first, again);
+    assert_eq!(first, from_config);
+    assert_eq!(app.sim.seed(), Some(9));
 }
 
 #[tokio::test]

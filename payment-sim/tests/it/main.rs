@@ -10,6 +10,7 @@ mod faults;
 mod helpers;
 mod idempotency;
 mod lifecycle;
+mod lost_answers;
 mod refunds;
 mod routing;
 mod validation;
