@@ -25,7 +25,9 @@ use crate::error::{Error, ErrorDetail};
 use crate::payments::{HttpPaymentGateway, PaymentGateway};
 use crate::routes;
 use crate::serve::{self, Limits};
-use crate::services::{Accounts, Catalog, HealthChecks, MongoHealth, Open, OrderWrites, Ordering};
+use crate::services::{
+    Accounts, Catalog, Direct, HealthChecks, MongoHealth, Open, OrderFlow, OrderWrites, Ordering,
+};
 use crate::step::Step;
 use crate::store::{Stores, mongo};
 
@@ -60,9 +62,18 @@ pub struct Parts {
     pub gateway: Arc<dyn PaymentGateway>,
     /// What admits order writes (all, here; step 5's cutover pauses them while it copies).
     pub order_writes: Arc<dyn OrderWrites>,
+    /// How orders change once a request is checked: `None` is step 0's [`Direct`] flow over
+    /// the stores and gateway above; step 6 puts its persisted saga here.
+    pub order_flow: Option<FlowFactory>,
     /// What `GET /health` checks; later steps add theirs.
     pub health: HealthChecks,
 }
+
+/// Makes the order flow from the stores and the gateway as they are finally wired: after
+/// every step's wrappers (step 3's cache among them), so the flow's stock moves invalidate
+/// what the catalog caches.
+pub type FlowFactory =
+    Box<dyn FnOnce(&Stores, &Arc<dyn PaymentGateway>) -> Arc<dyn OrderFlow> + Send>;
 
 impl Step for AppState {
     const NUMBER: u8 = 0;
@@ -80,6 +91,7 @@ impl Step for AppState {
             stores: Stores::mongo(db),
             gateway: Arc::new(HttpPaymentGateway::new(&config.payments)?),
             order_writes: Arc::new(Open),
+            order_flow: None,
             health: HealthChecks::default().with(MongoHealth(db.clone())),
         })
     }
@@ -89,9 +101,19 @@ impl Step for AppState {
             stores,
             gateway,
             order_writes,
+            order_flow,
             health,
             ..
         } = parts;
+        let flow = match order_flow {
+            Some(make) => make(&stores, &gateway),
+            None => Arc::new(Direct {
+                orders: stores.orders.clone(),
+                products: stores.products.clone(),
+                payments: stores.payments.clone(),
+                gateway,
+            }),
+        };
         let keys = JwtKeys::new(&config.auth);
         let passwords = Arc::new(Bcrypt::new(config.auth.bcrypt_cost));
         Ok(Self::from(State {
@@ -104,9 +126,8 @@ impl Step for AppState {
             ordering: Ordering {
                 orders: stores.orders.clone(),
                 products: stores.products.clone(),
-                payments: stores.payments.clone(),
-                gateway,
                 writes: order_writes,
+                flow,
             },
             verifier: Arc::new(keys),
             health,

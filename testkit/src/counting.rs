@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use common::domain::{
     NewProduct, NewReview, Page, Paged, Product, ProductId, Rating, Review, ReviewId,
 };
-use common::store::{ProductStore, ReviewStore, StoreResult};
+use common::store::{ProductStore, ReviewStore, StockMove, StoreResult};
 
 /// Store calls, by store.
 #[derive(Default)]
@@ -76,6 +76,14 @@ impl ProductStore for CountedProducts {
     async fn return_stock(&self, id: ProductId, quantity: u32) -> StoreResult<()> {
         self.tick();
         self.0.return_stock(id, quantity).await
+    }
+    async fn move_stock(&self, id: ProductId, delta: i64, op: &str) -> StoreResult<StockMove> {
+        self.tick();
+        self.0.move_stock(id, delta, op).await
+    }
+    async fn forget_stock_move(&self, id: ProductId, op: &str) -> StoreResult<()> {
+        self.tick();
+        self.0.forget_stock_move(id, op).await
     }
     async fn adjust_rating(&self, id: ProductId, rating: Rating, sign: i64) -> StoreResult<bool> {
         self.tick();

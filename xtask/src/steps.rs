@@ -188,6 +188,24 @@ pub const STEPS: &[StepInfo] = &[
         demo_data: &["seed", "--orders", "5000"],
         data_migration: Some("migrate-orders"),
     },
+    StepInfo {
+        number: 6,
+        title: "distributed data",
+        package: "step06-distributed",
+        dir: "steps/step06-distributed",
+        binary: "step06-distributed",
+        chapter: "docs/06-distributed.md",
+        services: &[Service::MongoDb, Service::Redis, Service::Postgres],
+        tools: &[],
+        companions: &[],
+        endpoints: &[Endpoint {
+            label: "order sagas",
+            at: "{psql-cli}",
+            example: "{psql-cli} -c 'SELECT kind, step, state, count(*) FROM sagas GROUP BY 1, 2, 3'",
+        }],
+        demo_data: &[],
+        data_migration: None,
+    },
 ];
 
 pub fn find(number: u8) -> anyhow::Result<&'static StepInfo> {

@@ -5,9 +5,9 @@
 mod accounts;
 mod catalog;
 mod health;
-mod ordering;
+pub mod ordering;
 
 pub use accounts::{Accounts, IssuedToken, Registration};
 pub use catalog::Catalog;
 pub use health::{HealthCheck, HealthChecks, MongoHealth};
-pub use ordering::{Open, OrderWrites, Ordering, WritePermit};
+pub use ordering::{Direct, Open, OrderFlow, OrderWrites, Ordering, WritePermit};

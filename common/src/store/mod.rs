@@ -75,6 +75,15 @@ pub trait ProductStore: Send + Sync {
     async fn take_stock(&self, id: ProductId, quantity: u32) -> StoreResult<bool>;
     /// Puts units back (a failed order, a cancellation).
     async fn return_stock(&self, id: ProductId, quantity: u32) -> StoreResult<()>;
+    /// Moves `delta` units (below zero: takes them, only if that many are on hand; above:
+    /// puts them back) at most once per `op`, however often it is repeated: the move and a
+    /// mark naming `op` are one atomic update of the product, so a caller that crashed after
+    /// it and tries again learns it happened (`AlreadyMoved`) instead of moving twice. Step
+    /// 6's saga names each reservation and release this way.
+    async fn move_stock(&self, id: ProductId, delta: i64, op: &str) -> StoreResult<StockMove>;
+    /// Drops `op`'s mark once the caller has recorded the move elsewhere: marks live only
+    /// while a move is in flight, so a product never collects them.
+    async fn forget_stock_move(&self, id: ProductId, op: &str) -> StoreResult<()>;
     /// Adds (`+1`) or withdraws (`-1`) one rating in the product's running summary.
     async fn adjust_rating(&self, id: ProductId, rating: Rating, sign: i64) -> StoreResult<bool>;
 }
@@ -117,6 +126,19 @@ pub trait PaymentStore: Send + Sync {
     /// one (a retry, a refund) updates the amount, status, reference and reason.
     async fn record(&self, payment: &PaymentRecord) -> StoreResult<()>;
     async fn list_for_order(&self, order: OrderId) -> StoreResult<Vec<PaymentRecord>>;
+}
+
+/// What [`ProductStore::move_stock`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StockMove {
+    /// Moved now.
+    Moved,
+    /// Moved by an earlier call with the same `op` (whose mark is still there): nothing now.
+    AlreadyMoved,
+    /// A take found fewer units on hand: nothing moved.
+    Short,
+    /// No such product: nothing moved.
+    Missing,
 }
 
 /// Every store the application uses. Cheap to clone.

@@ -28,7 +28,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use common::domain::{NewProduct, Page, Paged, Product, ProductId, Rating};
 use common::store::mongo::map_err;
-use common::store::{ProductStore, StoreResult};
+use common::store::{ProductStore, StockMove, StoreResult};
 use futures::TryStreamExt;
 use mongodb::bson::{Bson, Document, doc};
 use mongodb::{Collection, Database};
@@ -129,6 +129,12 @@ impl ProductStore for RatedProducts {
     }
     async fn return_stock(&self, id: ProductId, quantity: u32) -> StoreResult<()> {
         self.inner.return_stock(id, quantity).await
+    }
+    async fn move_stock(&self, id: ProductId, delta: i64, op: &str) -> StoreResult<StockMove> {
+        self.inner.move_stock(id, delta, op).await
+    }
+    async fn forget_stock_move(&self, id: ProductId, op: &str) -> StoreResult<()> {
+        self.inner.forget_stock_move(id, op).await
     }
     async fn adjust_rating(&self, id: ProductId, rating: Rating, sign: i64) -> StoreResult<bool> {
         let changed = self.inner.adjust_rating(id, rating, sign).await?;

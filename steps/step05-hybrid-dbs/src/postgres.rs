@@ -16,8 +16,13 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 use crate::config::PostgresConfig;
 
-/// Every migration of `migrations/`, in the binary.
-pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+/// Every migration of `migrations/`, in the binary. A later step's migrations (step 6's
+/// sagas and outbox), applied after these to the same database, are not an error here: each
+/// step's migrator checks its own and skips the rest.
+pub static MIGRATOR: Migrator = Migrator {
+    ignore_missing: true,
+    ..sqlx::migrate!("./migrations")
+};
 
 /// A pool on `config.url` that connects when first used.
 pub fn pool(config: &PostgresConfig) -> anyhow::Result<PgPool> {

@@ -1,4 +1,5 @@
-//! `cargo xtask sqlx prepare|check`: the offline data of step 5's compile-time checked queries.
+//! `cargo xtask sqlx prepare|check`: the offline data of the compile-time checked queries of
+//! the steps that use PostgreSQL (step 5, and step 6 on top of its schema).
 //! sqlx's `query!` macros check each query against the schema when the crate builds; without
 //! a database they read what PostgreSQL said of each query from `.sqlx/` in the crate
 //! (`query-<sha256 of the SQL>.json`), and `SQLX_OFFLINE=true` in `.cargo/config.toml` makes
@@ -6,11 +7,12 @@
 //! a learner's shell can point the macros at a database.
 //!
 //! Both commands make that data afresh, as sqlx-cli's `prepare` does but without it: a
-//! throwaway database from the provisioning layer, the crate's migrations applied, then the
-//! crate's library built online (`SQLX_OFFLINE=false`, `DATABASE_URL` on that database) with
-//! `SQLX_OFFLINE_DIR` naming an empty directory, where the macros write one file per query.
-//! Only the library is rebuilt: its `src/lib.rs` is touched, because cargo does not see the
-//! variables a proc macro reads. `prepare` makes `.sqlx/` that data; `check` compares, and
+//! throwaway database from the provisioning layer, every checked crate's migrations applied
+//! (each step's after the one before, as the steps apply them), then each crate's library
+//! built online in turn (`SQLX_OFFLINE=false`, `DATABASE_URL` on that database) with
+//! `SQLX_OFFLINE_DIR` naming an empty directory of its own, where the macros write one file
+//! per query. Only that library is rebuilt: its `src/lib.rs` is touched, because cargo does
+//! not see the variables a proc macro reads. `prepare` makes `.sqlx/` that data; `check` compares, and
 //! names every file that is missing, stale or unused. `cargo xtask test` runs `check`.
 
 use std::collections::BTreeMap;
@@ -28,9 +30,13 @@ use crate::services::{Origin, Service, Services};
 use crate::ui::{Ui, human_duration};
 use crate::workspace;
 
-/// The crate whose queries are checked (the only one with `query!` macros), from the root.
-pub const CRATE_DIR: &str = "steps/step05-hybrid-dbs";
-const PACKAGE: &str = "step05-hybrid-dbs";
+/// The crates whose queries are checked (those with `query!` macros), from the root, each
+/// after the crates it builds on; the folder's name is the package's.
+pub const CRATE_DIRS: &[&str] = &["steps/step05-hybrid-dbs", "steps/step06-distributed"];
+
+fn package_of(dir: &str) -> &str {
+    dir.rsplit('/').next().unwrap_or(dir)
+}
 
 /// The command that rewrites the committed data: what every drift message ends with.
 pub const FIX: &str = "cargo xtask sqlx prepare";
@@ -47,8 +53,8 @@ pub struct Sqlx {
 
 #[derive(clap::Subcommand, Debug, PartialEq, Eq)]
 pub enum Action {
-    /// Write steps/step05-hybrid-dbs/.sqlx/ from a throwaway database with the migrations
-    /// applied: one file per query, unused ones removed.
+    /// Write each checked crate's .sqlx/ (steps 5 and 6) from a throwaway database with the
+    /// migrations applied: one file per query, unused ones removed.
     Prepare,
     /// Fail, naming each file and the fix, when .sqlx/ is not what `prepare` would write.
     Check,
@@ -65,7 +71,8 @@ impl Sqlx {
             Action::Prepare => {
                 let written = prepare(server, &ui)?;
                 println!(
-                    "sqlx: {written} query files in {CRATE_DIR}/.sqlx/ (commit them with the queries)"
+                    "sqlx: {written} query files in {} (commit them with the queries)",
+                    committed_dirs()
                 );
             }
             Action::Check => {
@@ -74,47 +81,69 @@ impl Sqlx {
                     eprint!("{}", render(&drift));
                     return Ok(ExitCode::FAILURE);
                 }
-                println!("sqlx: {CRATE_DIR}/.sqlx/ matches the queries and the migrations");
+                println!(
+                    "sqlx: {} match the queries and the migrations",
+                    committed_dirs()
+                );
             }
         }
         Ok(ExitCode::SUCCESS)
     }
 }
 
-/// The committed data: `<root>/steps/step05-hybrid-dbs/.sqlx`.
-pub fn committed_dir() -> PathBuf {
-    workspace::root().join(CRATE_DIR).join(".sqlx")
+/// The committed data of the crate in `dir`: `<root>/<dir>/.sqlx`.
+pub fn committed_dir(dir: &str) -> PathBuf {
+    workspace::root().join(dir).join(".sqlx")
 }
 
-/// Rewrites `.sqlx/` from the queries and migrations; returns how many files it holds.
+/// `steps/step05-hybrid-dbs/.sqlx/ and ...`, for messages.
+pub fn committed_dirs() -> String {
+    CRATE_DIRS
+        .iter()
+        .map(|dir| format!("{dir}/.sqlx/"))
+        .collect::<Vec<_>>()
+        .join(" and ")
+}
+
+/// Rewrites every checked crate's `.sqlx/` from the queries and migrations; returns how many
+/// files they hold.
 pub fn prepare(server_url: &str, ui: &Ui) -> anyhow::Result<usize> {
-    let fresh = Scratch::new()?;
-    generate(server_url, &fresh.0, ui)?;
-    let committed = committed_dir();
-    fs::create_dir_all(&committed)?;
-    let generated = query_files(&fresh.0)?;
-    for (name, drift) in compare(&generated, &query_files(&committed)?) {
-        let path = committed.join(&name);
-        match drift {
-            Drift::Unused => fs::remove_file(&path),
-            Drift::Missing | Drift::Stale => fs::write(&path, &generated[&name]),
+    let mut written = 0;
+    for (dir, generated) in generate_all(server_url, ui)? {
+        let committed = committed_dir(dir);
+        fs::create_dir_all(&committed)?;
+        for (name, drift) in compare(&generated, &query_files(&committed)?) {
+            let path = committed.join(&name);
+            match drift {
+                Drift::Unused => fs::remove_file(&path),
+                Drift::Missing | Drift::Stale => fs::write(&path, &generated[&name]),
+            }
+            .with_context(|| format!("writing {}", workspace::display_path(&path)))?;
         }
-        .with_context(|| format!("writing {}", workspace::display_path(&path)))?;
+        written += generated.len();
     }
-    Ok(generated.len())
+    Ok(written)
 }
 
-/// What differs between `.sqlx/` and what `prepare` would write now; empty when nothing.
+/// What differs between the committed `.sqlx/` folders and what `prepare` would write now,
+/// each file named by its path from the root; empty when nothing.
 pub fn check(server_url: &str, ui: &Ui) -> anyhow::Result<BTreeMap<String, Drift>> {
-    let fresh = Scratch::new()?;
-    generate(server_url, &fresh.0, ui)?;
-    Ok(compare(
-        &query_files(&fresh.0)?,
-        &query_files(&committed_dir())?,
-    ))
+    let mut drift = BTreeMap::new();
+    for (dir, generated) in generate_all(server_url, ui)? {
+        let committed = query_files(&committed_dir(dir))?;
+        drift.extend(keyed(dir, compare(&generated, &committed)));
+    }
+    Ok(drift)
 }
 
-/// How one committed query file differs from the fresh data.
+/// `drift` of the crate in `dir`, each file named by its path from the root.
+fn keyed(dir: &str, drift: BTreeMap<String, Drift>) -> BTreeMap<String, Drift> {
+    drift
+        .into_iter()
+        .map(|(name, how)| (format!("{dir}/.sqlx/{name}"), how))
+        .collect()
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Drift {
     /// A query in the source has no file: a build would fail.
@@ -157,15 +186,16 @@ pub fn compare(
 /// One line per file, then the fix.
 pub fn render(drift: &BTreeMap<String, Drift>) -> String {
     let mut out = String::new();
-    for (name, how) in drift {
-        out.push_str(&format!("sqlx: {CRATE_DIR}/.sqlx/{name}: {how}\n"));
+    for (path, how) in drift {
+        out.push_str(&format!("sqlx: {path}: {how}\n"));
     }
     out.push_str(&format!(
         "sqlx: {} file{} of the offline query data differ{} from the queries and migrations; \
-         run `{FIX}` and commit {CRATE_DIR}/.sqlx/\n",
+         run `{FIX}` and commit {}\n",
         drift.len(),
         if drift.len() == 1 { "" } else { "s" },
         if drift.len() == 1 { "s" } else { "" },
+        committed_dirs(),
     ));
     out
 }
@@ -191,26 +221,44 @@ fn query_files(dir: &Path) -> anyhow::Result<BTreeMap<String, String>> {
 }
 
 /// The macros' data for every query of the crate, written into `out`.
-fn generate(server_url: &str, out: &Path, ui: &Ui) -> anyhow::Result<()> {
+/// The query files each checked crate's build writes against one database with every
+/// checked crate's migrations, by crate.
+fn generate_all(
+    server_url: &str,
+    ui: &Ui,
+) -> anyhow::Result<Vec<(&'static str, BTreeMap<String, String>)>> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    // Dropped (the database with it) when this function returns, on error too.
     let database = runtime.block_on(migrated_database(server_url))?;
-    let lib = workspace::root().join(CRATE_DIR).join("src/lib.rs");
+    let mut all = Vec::with_capacity(CRATE_DIRS.len());
+    for dir in CRATE_DIRS {
+        let fresh = Scratch::new()?;
+        generate(dir, &database.url, &fresh.0, ui)?;
+        all.push((*dir, query_files(&fresh.0)?));
+    }
+    drop(database);
+    drop(runtime);
+    Ok(all)
+}
+
+/// Builds the library of the crate in `dir` online against `database_url`, its macros writing
+/// their query files into `out`.
+fn generate(dir: &str, database_url: &str, out: &Path, ui: &Ui) -> anyhow::Result<()> {
+    let package = package_of(dir);
+    let lib = workspace::root().join(dir).join("src/lib.rs");
     fs::File::options()
         .append(true)
         .open(&lib)
         .and_then(|file| file.set_modified(SystemTime::now()))
         .with_context(|| format!("touching {} so cargo rebuilds it", lib.display()))?;
-    // cargo prints its own progress: a plain line, no spinner.
     let activity = ui.quiet_activity(format!(
-        "sqlx: building {PACKAGE}'s library against a database with its migrations applied"
+        "sqlx: building {package}'s library against a database with its migrations applied"
     ));
     let status = workspace::cargo()
-        .args(["build", "--package", PACKAGE, "--lib"])
+        .args(["build", "--package", package, "--lib"])
         .env("SQLX_OFFLINE", "false")
-        .env("DATABASE_URL", &database.url)
+        .env("DATABASE_URL", database_url)
         .env("SQLX_OFFLINE_DIR", out)
         .status()
         .context("running cargo build")?;
@@ -218,31 +266,34 @@ fn generate(server_url: &str, out: &Path, ui: &Ui) -> anyhow::Result<()> {
     if !status.success() {
         activity.clear();
         bail!(
-            "{PACKAGE} does not build against its own migrations (above): a query names a \
+            "{package} does not build against its own migrations (above): a query names a \
              column, table or type the schema does not have, or a type the code does not \
              expect"
         );
     }
     activity.finish(&format!(
-        "sqlx: the queries' offline data made in {}",
+        "sqlx: {package}'s offline query data made in {}",
         human_duration(took)
     ));
-    drop(database);
-    drop(runtime);
     Ok(())
 }
 
-/// A fresh database with every migration of the crate applied, in file-name order, as
-/// sqlx's migrator applies them (its bookkeeping table aside: no query reads it).
+/// A fresh database with every checked crate's migrations applied, crate after crate and in
+/// file-name order within each, as the steps' migrators apply them (their bookkeeping table
+/// aside: no query reads it).
 async fn migrated_database(server_url: &str) -> anyhow::Result<TestPostgresDatabase> {
     let database = TestPostgresDatabase::create_on(server_url).await?;
-    let dir = workspace::root().join(CRATE_DIR).join("migrations");
-    let mut files: Vec<PathBuf> = fs::read_dir(&dir)
-        .with_context(|| format!("listing {}", dir.display()))?
-        .map(|entry| entry.map(|e| e.path()))
-        .collect::<Result<_, _>>()?;
-    files.retain(|path| path.extension().is_some_and(|e| e == "sql"));
-    files.sort();
+    let mut files: Vec<PathBuf> = Vec::new();
+    for crate_dir in CRATE_DIRS {
+        let dir = workspace::root().join(crate_dir).join("migrations");
+        let mut own: Vec<PathBuf> = fs::read_dir(&dir)
+            .with_context(|| format!("listing {}", dir.display()))?
+            .map(|entry| entry.map(|e| e.path()))
+            .collect::<Result<_, _>>()?;
+        own.retain(|path| path.extension().is_some_and(|e| e == "sql"));
+        own.sort();
+        files.extend(own);
+    }
     let mut conn = sqlx::PgConnection::connect(&database.url)
         .await
         .context("connecting to the throwaway database")?;
@@ -307,7 +358,10 @@ mod tests {
                 ("query-old.json".to_owned(), Drift::Unused),
             ]
         );
-        let text = render(&compare(&fresh, &committed));
+        let text = render(&keyed(
+            "steps/step05-hybrid-dbs",
+            compare(&fresh, &committed),
+        ));
         assert!(
             text.contains("steps/step05-hybrid-dbs/.sqlx/query-a.json: stale"),
             "{text}"

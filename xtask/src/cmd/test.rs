@@ -67,16 +67,16 @@ impl Test {
             Origin::EnvironmentFirst,
             &Ui::new(),
         )?;
-        // Step 5's offline query data against its migrations, before the tests build on it:
-        // stale data means the build checked the queries against a schema the migrations no
-        // longer make. It costs one rebuild of step 5's library.
+        // Steps 5 and 6's offline query data against their migrations, before the tests build
+        // on it: stale data means the build checked the queries against a schema the
+        // migrations no longer make. It costs one rebuild of each library.
         if let Some(postgres) = services.url_of(crate::services::Service::Postgres) {
             let drift = crate::cmd::sqlx::check(postgres, &Ui::new())?;
             if !drift.is_empty() {
                 eprint!("{}", crate::cmd::sqlx::render(&drift));
                 anyhow::bail!(
                     "the offline query data of {} is out of date (above)",
-                    crate::cmd::sqlx::CRATE_DIR
+                    crate::cmd::sqlx::committed_dirs()
                 );
             }
         }

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{corrupt, from_bson_date, map_err, now, to_bson_date, to_i64};
 use crate::domain::{Currency, Money, NewProduct, Page, Paged, Product, ProductId, Rating, Sku};
-use crate::store::{ProductStore, StoreError, StoreResult};
+use crate::store::{ProductStore, StockMove, StoreError, StoreResult};
 
 #[derive(Debug, Serialize, Deserialize)]
 struct ProductDoc {
@@ -213,6 +213,62 @@ impl ProductStore for MongoProducts {
                     "$inc": { "stock": i64::from(quantity) },
                     "$set": { "updated_at": to_bson_date(now()) },
                 },
+            )
+            .await
+            .map_err(map_err("id"))?;
+        Ok(())
+    }
+
+    /// One conditional update: the filter asks for no mark of `op` yet (and enough stock for a
+    /// take), the update moves the stock and sets the mark. When it matches nothing, one read
+    /// tells a repeat (the mark is there) from a short take or a missing product.
+    #[tracing::instrument(skip(self))]
+    async fn move_stock(&self, id: ProductId, delta: i64, op: &str) -> StoreResult<StockMove> {
+        // `$nin` rather than the equivalent `$ne`: the local MongoDB stand-in evaluates `$ne`
+        // on an array wrongly in an update's filter (it matches when the mark is there).
+        let mut filter = doc! { "_id": id.object_id(), "stock_moves": { "$nin": [op] } };
+        if delta < 0 {
+            filter.insert("stock", doc! { "$gte": -delta });
+        }
+        let result = self
+            .products
+            .update_one(
+                filter,
+                doc! {
+                    "$inc": { "stock": delta },
+                    "$push": { "stock_moves": op },
+                    "$set": { "updated_at": to_bson_date(now()) },
+                },
+            )
+            .await
+            .map_err(map_err("id"))?;
+        if result.modified_count == 1 {
+            return Ok(StockMove::Moved);
+        }
+        let marks = self
+            .products
+            .clone_with_type::<Document>()
+            .find_one(doc! { "_id": id.object_id() })
+            .projection(doc! { "stock_moves": 1 })
+            .await
+            .map_err(map_err("id"))?;
+        Ok(match marks {
+            None => StockMove::Missing,
+            Some(doc) => match doc.get_array("stock_moves") {
+                Ok(marks) if marks.iter().any(|m| m.as_str() == Some(op)) => {
+                    StockMove::AlreadyMoved
+                }
+                _ => StockMove::Short,
+            },
+        })
+    }
+
+    #[tracing::instrument(skip(self))]
+    async fn forget_stock_move(&self, id: ProductId, op: &str) -> StoreResult<()> {
+        self.products
+            .update_one(
+                doc! { "_id": id.object_id() },
+                doc! { "$pull": { "stock_moves": op } },
             )
             .await
             .map_err(map_err("id"))?;

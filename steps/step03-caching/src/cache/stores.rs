@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use common::domain::{
     NewProduct, NewReview, Page, Paged, Product, ProductId, Rating, Review, ReviewId,
 };
-use common::store::{ProductStore, ReviewStore, StoreResult};
+use common::store::{ProductStore, ReviewStore, StockMove, StoreResult};
 use sha2::{Digest, Sha256};
 use step02_apis::listing::{ListingQuery, ProductPage, ProductSearch, Window};
 
@@ -130,6 +130,19 @@ impl ProductStore for CachedProducts {
         let result = self.inner.return_stock(id, quantity).await;
         self.written(id).await;
         result
+    }
+
+    async fn move_stock(&self, id: ProductId, delta: i64, op: &str) -> StoreResult<StockMove> {
+        let result = self.inner.move_stock(id, delta, op).await;
+        if !matches!(result, Ok(StockMove::Short | StockMove::Missing)) {
+            self.written(id).await;
+        }
+        result
+    }
+
+    /// Only a mark changes, which no reader sees: the cached product stays right.
+    async fn forget_stock_move(&self, id: ProductId, op: &str) -> StoreResult<()> {
+        self.inner.forget_stock_move(id, op).await
     }
 
     async fn adjust_rating(&self, id: ProductId, rating: Rating, sign: i64) -> StoreResult<bool> {

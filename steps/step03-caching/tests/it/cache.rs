@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
 use common::domain::{NewProduct, Page, Paged, Product, ProductId, Rating};
-use common::store::{ProductStore, StoreResult};
+use common::store::{ProductStore, StockMove, StoreResult};
 use reqwest::Method;
 use serde_json::{Value, json};
 use testkit::expect_status;
@@ -291,6 +291,12 @@ impl ProductStore for CountingProducts {
     }
     async fn return_stock(&self, id: ProductId, quantity: u32) -> StoreResult<()> {
         self.inner.return_stock(id, quantity).await
+    }
+    async fn move_stock(&self, id: ProductId, delta: i64, op: &str) -> StoreResult<StockMove> {
+        self.inner.move_stock(id, delta, op).await
+    }
+    async fn forget_stock_move(&self, id: ProductId, op: &str) -> StoreResult<()> {
+        self.inner.forget_stock_move(id, op).await
     }
     async fn adjust_rating(&self, id: ProductId, rating: Rating, sign: i64) -> StoreResult<bool> {
         self.inner.adjust_rating(id, rating, sign).await

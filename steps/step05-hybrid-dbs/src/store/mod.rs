@@ -8,7 +8,9 @@ mod orders;
 mod payments;
 
 pub use orders::{Existing, PgOrders, insert_in};
-pub use payments::{PgPayments, status_text as payment_status_text};
+pub use payments::{
+    PgPayments, record_in as record_payment_in, status_text as payment_status_text,
+};
 
 use common::store::StoreError;
 

@@ -39,33 +39,42 @@ fn status_from(text: &str) -> StoreResult<PaymentStatus> {
     })
 }
 
-#[async_trait]
-impl PaymentStore for PgPayments {
-    #[tracing::instrument(skip_all, fields(order = %payment.order_id, status = ?payment.status))]
-    async fn record(&self, payment: &PaymentRecord) -> StoreResult<()> {
-        // `::bpchar`: the base type of the domains `object_id` and `currency_code` (see
-        // `orders.rs`).
-        sqlx::query!(
-            "INSERT INTO payments (idempotency_key, order_id, amount_minor, currency, status, \
+/// [`PaymentStore::record`] through `executor`: the pool, or a transaction that changes the
+/// order in the same commit (step 6's saga).
+pub async fn record_in<'e>(
+    executor: impl sqlx::PgExecutor<'e>,
+    payment: &PaymentRecord,
+) -> StoreResult<()> {
+    // `::bpchar`: the base type of the domains `object_id` and `currency_code` (see
+    // `orders.rs`).
+    sqlx::query!(
+        "INSERT INTO payments (idempotency_key, order_id, amount_minor, currency, status, \
              provider_reference, reason, created_at) \
              VALUES ($1, $2::bpchar, $3, $4::bpchar, $5, $6, $7, $8) \
              ON CONFLICT (idempotency_key) DO UPDATE SET \
              amount_minor = excluded.amount_minor, currency = excluded.currency, \
              status = excluded.status, provider_reference = excluded.provider_reference, \
              reason = excluded.reason",
-            payment.idempotency_key,
-            payment.order_id.to_string(),
-            payment.amount.minor,
-            payment.amount.currency.as_str(),
-            status_text(payment.status),
-            payment.provider_reference,
-            payment.reason,
-            payment.created_at,
-        )
-        .execute(&self.pool)
-        .await
-        .map_err(map_err("payments"))?;
-        Ok(())
+        payment.idempotency_key,
+        payment.order_id.to_string(),
+        payment.amount.minor,
+        payment.amount.currency.as_str(),
+        status_text(payment.status),
+        payment.provider_reference,
+        payment.reason,
+        payment.created_at,
+    )
+    .execute(executor)
+    .await
+    .map_err(map_err("payments"))?;
+    Ok(())
+}
+
+#[async_trait]
+impl PaymentStore for PgPayments {
+    #[tracing::instrument(skip_all, fields(order = %payment.order_id, status = ?payment.status))]
+    async fn record(&self, payment: &PaymentRecord) -> StoreResult<()> {
+        record_in(&self.pool, payment).await
     }
 
     #[tracing::instrument(skip(self))]

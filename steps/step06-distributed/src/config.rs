@@ -1,0 +1,160 @@
+//! Step 6's configuration: step 5's [`step05_hybrid_dbs::Config`], flattened, so every earlier
+//! key keeps its name and its `APP__*` variable, plus a `saga` section (how long a driver's
+//! lease lasts, how often the recovery worker looks, when an unpaid order expires) and an
+//! `outbox` section (the Redis stream, how the relay and the consumers poll, when a message
+//! that keeps failing goes to the dead-letter stream).
+
+use anyhow::bail;
+use common::config::ExtendsConfig;
+use derive_more::{Deref, DerefMut};
+use serde::Deserialize;
+
+/// Everything step 6 reads.
+#[derive(Debug, Clone, Deserialize, Deref, DerefMut)]
+pub struct Config {
+    #[serde(flatten)]
+    #[deref]
+    #[deref_mut]
+    pub base: step05_hybrid_dbs::Config,
+    #[serde(default)]
+    pub saga: SagaConfig,
+    #[serde(default)]
+    pub outbox: OutboxConfig,
+}
+
+/// How sagas are driven and recovered.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct SagaConfig {
+    /// How long a driver owns a saga without renewing: longer than any one step can take
+    /// (the payment timeout, a MongoDB write), so a live driver is never overtaken; after it,
+    /// a saga whose driver died is resumed by another instance's recovery worker.
+    pub lease_ms: u64,
+    /// How often the recovery worker looks for sagas to resume and orders to expire.
+    pub recovery_interval_ms: u64,
+    /// How long a payment whose outcome is unknown (the provider did not answer) waits before
+    /// the worker asks again with the same idempotency key; doubled per attempt, up to ten
+    /// times this.
+    pub retry_after_ms: u64,
+    /// An order still pending this long after it was placed is cancelled and its stock
+    /// released: a declined card leaves the order payable until then.
+    pub order_expiry_secs: u64,
+    /// Sagas (and expired orders) one pass of the worker takes on.
+    pub batch: u32,
+    /// For crash tests only: the steps (`reserve`, `tidy`, `release`, `charge`, `record`,
+    /// `refund`) at which a driver stops for ever, after saying so on stderr, so the test can
+    /// kill the process exactly there. Empty in every real deployment.
+    pub pause_at: Vec<String>,
+}
+
+impl Default for SagaConfig {
+    fn default() -> Self {
+        Self {
+            lease_ms: 30_000,
+            recovery_interval_ms: 5_000,
+            retry_after_ms: 10_000,
+            order_expiry_secs: 30 * 60,
+            batch: 50,
+            pause_at: Vec::new(),
+        }
+    }
+}
+
+/// Where order events go and how they are consumed.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct OutboxConfig {
+    /// The Redis stream the relay appends order events to (under the Redis key prefix).
+    pub stream: String,
+    /// How often the relay and each consumer look for new entries when idle.
+    pub poll_ms: u64,
+    /// Entries per batch, for the relay and each consumer.
+    pub batch: u32,
+    /// A consumer's entry not acknowledged this long (its consumer died, or failed on it) is
+    /// claimed by another consumer of the group.
+    pub claim_idle_ms: u64,
+    /// Deliveries of one entry before it is moved to the dead-letter stream (`<stream>:dead`)
+    /// instead of being tried again.
+    pub max_deliveries: u32,
+}
+
+impl Default for OutboxConfig {
+    fn default() -> Self {
+        Self {
+            stream: "orders:events".to_owned(),
+            poll_ms: 200,
+            batch: 100,
+            claim_idle_ms: 30_000,
+            max_deliveries: 5,
+        }
+    }
+}
+
+fn between(name: &str, value: u64, range: std::ops::RangeInclusive<u64>) -> anyhow::Result<()> {
+    if !range.contains(&value) {
+        bail!(
+            "{name} must be between {} and {}, got {value}",
+            range.start(),
+            range.end()
+        );
+    }
+    Ok(())
+}
+
+impl ExtendsConfig for Config {
+    /// Step 6's sections (step 5's checks run first).
+    fn check(&self) -> anyhow::Result<()> {
+        if self.postgres.cutover {
+            bail!(
+                "postgres.cutover is step 5's way from MongoDB's orders to PostgreSQL's; step 6 \
+                 keeps its sagas beside the orders in PostgreSQL: run step 5's `cutover` first, \
+                 then serve step 6 without postgres.cutover"
+            );
+        }
+        let s = &self.saga;
+        between("saga.lease_ms", s.lease_ms, 100..=3_600_000)?;
+        between(
+            "saga.recovery_interval_ms",
+            s.recovery_interval_ms,
+            10..=3_600_000,
+        )?;
+        between("saga.retry_after_ms", s.retry_after_ms, 10..=3_600_000)?;
+        between(
+            "saga.order_expiry_secs",
+            s.order_expiry_secs,
+            1..=30 * 24 * 3600,
+        )?;
+        between("saga.batch", u64::from(s.batch), 1..=10_000)?;
+        if let Some(unknown) = s
+            .pause_at
+            .iter()
+            .find(|p| !crate::saga::step::ALL.contains(&p.as_str()))
+        {
+            bail!(
+                "saga.pause_at names no step: {unknown:?} (steps: {})",
+                crate::saga::step::ALL.join(", ")
+            );
+        }
+        let payment_timeout = self.payments.timeout_ms;
+        if s.lease_ms <= payment_timeout {
+            bail!(
+                "saga.lease_ms ({}) must be longer than payments.timeout_ms ({payment_timeout}): \
+                 a driver waiting for the provider would lose its saga to another instance",
+                s.lease_ms
+            );
+        }
+        let o = &self.outbox;
+        if o.stream.is_empty() || o.stream.len() > 200 {
+            bail!("outbox.stream must be 1 to 200 characters");
+        }
+        between("outbox.poll_ms", o.poll_ms, 1..=60_000)?;
+        between("outbox.batch", u64::from(o.batch), 1..=10_000)?;
+        between("outbox.claim_idle_ms", o.claim_idle_ms, 10..=3_600_000)?;
+        between(
+            "outbox.max_deliveries",
+            u64::from(o.max_deliveries),
+            1..=1_000,
+        )?;
+        Ok(())
+    }
+}

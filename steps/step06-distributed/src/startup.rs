@@ -1,0 +1,106 @@
+//! Wiring: step 6's [`Step`]: its preparation (step 5's, then its own migrations), its parts
+//! (step 5's, unchanged), its state (step 5's, wired with the saga as the order flow, plus the
+//! workers that resume sagas, relay the outbox and consume the events), and step 5's routes
+//! and layers.
+
+use std::sync::{Arc, OnceLock};
+
+use anyhow::Context;
+use common::services::OrderFlow;
+
+use common::Step;
+use common::step::Extends;
+use derive_more::{Deref, DerefMut};
+use mongodb::Database;
+use step05_hybrid_dbs::Parts;
+
+use crate::config::Config;
+use crate::saga::Sagas;
+use crate::workers::{self, Workers};
+
+common::shared_state! {
+    /// Step 6's application state: step 5's, plus what step 6 adds ([`State`]).
+    pub struct AppState(State);
+    sqlx::PgPool => postgres,
+    common::auth::Verifier => verifier,
+    Sagas => sagas,
+}
+
+/// What [`AppState`] holds: step 5's state (`base`, reached through `Deref`), the saga
+/// driver its orders go through, and the workers.
+#[derive(Clone, Deref, DerefMut)]
+pub struct State {
+    #[deref]
+    #[deref_mut]
+    pub base: step05_hybrid_dbs::AppState,
+    pub sagas: Sagas,
+    /// Kept to stop them with the state.
+    pub workers: Arc<Workers>,
+}
+
+impl Extends for AppState {
+    type Base = step05_hybrid_dbs::AppState;
+    const NUMBER: u8 = 6;
+    const TITLE: &'static str = "distributed data";
+    type Config = Config;
+    type Parts = Parts;
+
+    fn base(&self) -> &step05_hybrid_dbs::AppState {
+        &self.base
+    }
+
+    /// Step 6's migrations, unless `postgres.migrate_on_start` is off.
+    async fn prepare_own(_db: &Database, config: &Config) -> anyhow::Result<()> {
+        if config.postgres.migrate_on_start {
+            crate::postgres::migrate(&config.postgres).await?;
+        }
+        Ok(())
+    }
+
+    /// Step 5's parts, unchanged: what step 6 adds is wired from them below.
+    async fn extend_parts(_db: &Database, _config: &Config, base: Parts) -> anyhow::Result<Parts> {
+        Ok(base)
+    }
+
+    /// Step 5's state, wired with the saga as the order flow. The saga is made by step 0's
+    /// wiring (the `order_flow` factory), from the stores as every step's wrappers left them,
+    /// so its stock moves go through step 3's cache and invalidate it.
+    async fn wire(config: &Config, mut parts: Parts) -> anyhow::Result<Self> {
+        let made = Arc::new(OnceLock::new());
+        let slot = made.clone();
+        let pool = parts.postgres.clone();
+        let saga_config = config.saga.clone();
+        parts.order_flow = Some(Box::new(move |stores, gateway| {
+            let sagas = Sagas {
+                pool,
+                orders: stores.orders.clone(),
+                products: stores.products.clone(),
+                gateway: gateway.clone(),
+                owner: instance_name().into(),
+                pause_at: saga_config.pause_at.clone().into(),
+                config: saga_config,
+            };
+            let flow: Arc<dyn OrderFlow> = Arc::new(sagas.clone());
+            let _ = slot.set(sagas);
+            flow
+        }));
+        let base = step05_hybrid_dbs::AppState::from_parts(config, parts).await?;
+        let sagas = made
+            .get()
+            .cloned()
+            .context("step 0's wiring made no order flow from the factory")?;
+        let workers = Arc::new(workers::start(config, &sagas)?);
+        Ok(Self::from(State {
+            base,
+            sagas,
+            workers,
+        }))
+    }
+}
+
+/// This process's name as a saga owner and a consumer group member: its pid and a random
+/// part, so two instances on one host (or two test apps in one process) never share one.
+fn instance_name() -> String {
+    let random = uuid::Uuid::new_v4().simple().to_string();
+    format!("{}-{}", std::process::id(), &random[..8])
+}

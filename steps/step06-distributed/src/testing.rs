@@ -1,0 +1,31 @@
+//! Step 6's test configuration, for its own tests and every later step's: step 5's, with
+//! times short enough for a test to watch a saga resumed or an order expire (a lease of 2 s,
+//! a recovery pass every 100 ms, events polled every 20 ms), and an expiry that no contract
+//! case reaches.
+
+use common::testing::{TestEnv, TestStep};
+
+use crate::config::{OutboxConfig, SagaConfig};
+use crate::{AppState, Config};
+
+impl TestStep for AppState {
+    async fn test_config(env: &mut TestEnv) -> anyhow::Result<Config> {
+        let base = step05_hybrid_dbs::AppState::test_config(env).await?;
+        let lease_ms = (base.payments.timeout_ms + 1_000).max(2_000);
+        Ok(Config {
+            base,
+            saga: SagaConfig {
+                lease_ms,
+                recovery_interval_ms: 100,
+                retry_after_ms: 5_000,
+                order_expiry_secs: 600,
+                ..SagaConfig::default()
+            },
+            outbox: OutboxConfig {
+                poll_ms: 20,
+                claim_idle_ms: 1_000,
+                ..OutboxConfig::default()
+            },
+        })
+    }
+}

@@ -1,0 +1,254 @@
+//! The sagas end to end against the real stores: what each leaves behind when it finishes,
+//! and what the recovery worker does with one whose driver is gone.
+
+use std::time::Duration;
+
+use serde_json::json;
+use step06_distributed::saga::{Data, Kind, PlacedLine, PlacedOrder, step, store};
+use testkit::expect_status;
+
+use crate::support::{
+    App, events_of, eventually, marks_of, pool, reservations_of, sagas_of, stock_of,
+};
+
+fn triple(kind: &str, step: &str, state: &str) -> (String, String, String) {
+    (kind.to_owned(), step.to_owned(), state.to_owned())
+}
+
+#[tokio::test]
+async fn an_order_placed_paid_and_cancelled_leaves_finished_sagas_its_stock_back_and_no_marks() {
+    let app = App::spawn().await;
+    let (_, admin) = app.admin().await;
+    let placed = app.place_new_order(&admin, json!({ "stock": 10 }), 3).await;
+    assert_eq!(stock_of(&app, &placed.product_id).await, 7);
+    assert_eq!(
+        reservations_of(&app, &placed.id).await,
+        [(3, "held".to_owned())]
+    );
+
+    expect_status(
+        app.pay_order(&placed.token, &placed.id, "tok_success")
+            .await,
+        200,
+    )
+    .await;
+    assert_eq!(
+        reservations_of(&app, &placed.id).await,
+        [(3, "sold".to_owned())]
+    );
+
+    expect_status(app.cancel_order(&admin, &placed.id).await, 200).await;
+    assert_eq!(
+        sagas_of(&app, &placed.id).await,
+        [
+            triple("place", "placed", "done"),
+            triple("pay", "paid", "done"),
+            triple("cancel", "cancelled", "done"),
+        ]
+    );
+    assert_eq!(
+        reservations_of(&app, &placed.id).await,
+        [(3, "released".to_owned())]
+    );
+    assert_eq!(stock_of(&app, &placed.product_id).await, 10);
+    assert_eq!(
+        marks_of(&app, &placed.product_id).await,
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        events_of(&app, &placed.id).await,
+        ["order_placed", "order_paid", "order_cancelled"]
+    );
+}
+
+#[tokio::test]
+async fn an_order_short_of_stock_is_compensated_and_leaves_no_order_and_every_unit_in_place() {
+    let app = App::spawn().await;
+    let (_, admin) = app.admin().await;
+    let plenty = app.create_product(&admin, json!({ "stock": 10 })).await;
+    let scarce = app.create_product(&admin, json!({ "stock": 1 })).await;
+    let (_, customer) = app.customer().await;
+
+    let refused = app
+        .place_order(
+            &customer,
+            json!([
+                { "product_id": plenty["id"], "quantity": 4 },
+                { "product_id": scarce["id"], "quantity": 2 },
+            ]),
+        )
+        .await;
+    testkit::expect_error(refused, 409, "OUT_OF_STOCK").await;
+
+    let plenty_id = plenty["id"].as_str().unwrap();
+    assert_eq!(stock_of(&app, plenty_id).await, 10);
+    assert_eq!(stock_of(&app, scarce["id"].as_str().unwrap()).await, 1);
+    assert_eq!(marks_of(&app, plenty_id).await, Vec::<String>::new());
+    let (kind, step, state): (String, String, String) =
+        sqlx::query_as("SELECT kind, step, state FROM sagas ORDER BY id DESC LIMIT 1")
+            .fetch_one(&pool(&app))
+            .await
+            .unwrap();
+    assert_eq!(
+        (kind.as_str(), step.as_str(), state.as_str()),
+        ("place", "released", "compensated")
+    );
+    let orders: i64 = sqlx::query_scalar("SELECT count(*) FROM orders")
+        .fetch_one(&pool(&app))
+        .await
+        .unwrap();
+    assert_eq!(orders, 0, "no order row for an order that was refused");
+}
+
+/// A place saga whose driver died after taking stock for one line and before the order was
+/// stored: its client was never answered, so the worker puts the stock back.
+#[tokio::test]
+async fn a_place_saga_whose_driver_died_half_way_is_compensated_by_the_recovery_worker() {
+    let app = App::spawn().await;
+    let (_, admin) = app.admin().await;
+    let first = app.create_product(&admin, json!({ "stock": 5 })).await;
+    let second = app.create_product(&admin, json!({ "stock": 5 })).await;
+    let (first, second) = (
+        first["id"].as_str().unwrap().to_owned(),
+        second["id"].as_str().unwrap().to_owned(),
+    );
+    let order = common::domain::OrderId::new();
+    let line = |product: &str| PlacedLine {
+        product_id: product.to_owned(),
+        sku: "SKU-1".to_owned(),
+        name: "a line".to_owned(),
+        unit_price_minor: 100,
+        quantity: 2,
+    };
+    let data = Data::Place(PlacedOrder {
+        user_id: common::domain::UserId::new().to_string(),
+        total_minor: 400,
+        currency: "EUR".to_owned(),
+        lines: vec![line(&first), line(&second)],
+        created_at_us: 0,
+    });
+    // What the dead driver left: the saga and its reservations, then one line's stock taken
+    // with its mark, a lease that has already run out.
+    let mut tx = pool(&app).begin().await.unwrap();
+    store::begin_in(
+        &mut tx,
+        Kind::Place,
+        order,
+        step::RESERVE,
+        &data,
+        "dead-driver",
+        -1,
+    )
+    .await
+    .unwrap();
+    store::reserve_in(&mut tx, order, &[(first.clone(), 2), (second.clone(), 2)])
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let products = &app.state.sagas.products;
+    let moved = products
+        .move_stock(first.parse().unwrap(), -2, &format!("reserve:{order}"))
+        .await
+        .unwrap();
+    assert_eq!(moved, common::store::StockMove::Moved);
+    assert_eq!(stock_of(&app, &first).await, 3);
+
+    let order = order.to_string();
+    eventually(
+        "the worker compensates the saga",
+        Duration::from_secs(10),
+        || async {
+            let sagas = sagas_of(&app, &order).await;
+            (sagas == [triple("place", "released", "compensated")]).then_some(())
+        },
+    )
+    .await;
+    assert_eq!(stock_of(&app, &first).await, 5, "the taken line is back");
+    assert_eq!(
+        stock_of(&app, &second).await,
+        5,
+        "the untaken line was not given extra"
+    );
+    assert_eq!(
+        reservations_of(&app, &order).await,
+        [(2, "released".to_owned()), (2, "released".to_owned())]
+    );
+    assert_eq!(marks_of(&app, &first).await, Vec::<String>::new());
+}
+
+/// The provider takes the charge but the answer is lost (here: slower than the payment
+/// timeout); the saga is parked and the worker asks again with the same key, which the
+/// provider answers with the charge it made: the order is paid once, without the client.
+#[tokio::test]
+async fn a_payment_whose_answer_was_lost_is_finished_by_the_worker_with_one_charge() {
+    let app = App::spawn_with(|config| config.saga.retry_after_ms = 300).await;
+    let (_, admin) = app.admin().await;
+    let placed = app.place_new_order(&admin, json!({ "stock": 4 }), 1).await;
+    let timeout = Duration::from_millis(app.config.payments.timeout_ms);
+    app.payments
+        .set_latency(timeout + Duration::from_millis(500));
+
+    let paying = app
+        .pay_order(&placed.token, &placed.id, "tok_success")
+        .await;
+    testkit::expect_error(paying, 503, "PAYMENT_PROVIDER_UNAVAILABLE").await;
+    app.payments.set_latency(Duration::ZERO);
+
+    eventually(
+        "the worker finishes the payment",
+        Duration::from_secs(20),
+        || async {
+            let order = app.order(&placed.token, &placed.id).await;
+            (order["status"] == "paid").then_some(())
+        },
+    )
+    .await;
+    let charges: Vec<_> = app
+        .provider_charges()
+        .await
+        .into_iter()
+        .filter(|c| {
+            c["description"]
+                .as_str()
+                .is_some_and(|d| d.contains(&placed.id))
+        })
+        .collect();
+    assert_eq!(charges.len(), 1, "one charge: {charges:?}");
+    assert_eq!(
+        reservations_of(&app, &placed.id).await,
+        [(1, "sold".to_owned())]
+    );
+}
+
+#[tokio::test]
+async fn an_order_left_unpaid_past_its_expiry_is_cancelled_and_its_stock_released() {
+    let app = App::spawn_with(|config| config.saga.order_expiry_secs = 1).await;
+    let (_, admin) = app.admin().await;
+    let placed = app.place_new_order(&admin, json!({ "stock": 6 }), 2).await;
+    assert_eq!(stock_of(&app, &placed.product_id).await, 4);
+    testkit::expect_error(
+        app.pay_order(&placed.token, &placed.id, "tok_decline")
+            .await,
+        402,
+        "PAYMENT_DECLINED",
+    )
+    .await;
+
+    eventually("the order expires", Duration::from_secs(10), || async {
+        let order = app.order(&placed.token, &placed.id).await;
+        (order["status"] == "cancelled").then_some(())
+    })
+    .await;
+    eventually("its stock is back", Duration::from_secs(5), || async {
+        (stock_of(&app, &placed.product_id).await == 6).then_some(())
+    })
+    .await;
+    assert_eq!(
+        sagas_of(&app, &placed.id).await.last().cloned(),
+        Some(triple("cancel", "cancelled", "done"))
+    );
+    let paying = app
+        .pay_order(&placed.token, &placed.id, "tok_success")
+        .await;
+    testkit::expect_error(paying, 409, "INVALID_STATE").await;
+}
