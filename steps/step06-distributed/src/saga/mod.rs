@@ -24,14 +24,14 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use common::domain::{
-    Currency, Money, Order, OrderId, OrderLine, OrderStatus, PaymentRecord, PaymentStatus,
-    Quantity, Sku, UserId,
+    Currency, Money, Order, OrderId, OrderLine, OrderStatus, PaymentStatus, Quantity, Sku, UserId,
 };
 use common::error::{Error, FieldError, Result};
 use common::payments::{ChargeRequest, PaymentError, PaymentGateway};
 use common::services::OrderFlow;
 use common::services::ordering::{
-    charge_description, charge_failed, invalid_state, lost_payment_race, refund_failed,
+    charge_description, charge_failed, invalid_state, lost_payment_race, payment_record,
+    refund_failed,
 };
 use common::store::{OrderStore, ProductStore, StockMove};
 use serde::{Deserialize, Serialize};
@@ -517,7 +517,7 @@ impl Sagas {
             }
             Err(PaymentError::Declined { reason }) => {
                 let mut tx = self.pool.begin().await.map_err(db("payments"))?;
-                let record = payment(
+                let record = payment_record(
                     &order,
                     &key,
                     PaymentStatus::Declined,
@@ -557,7 +557,7 @@ impl Sagas {
             .await?
             .ok_or(Error::NotFound("order"))?;
         let order = self.order(saga.order_id).await?;
-        let record = payment(
+        let record = payment_record(
             &order,
             &key,
             PaymentStatus::Succeeded,
@@ -623,7 +623,8 @@ impl Sagas {
             .ok_or(Error::NotFound("order"))?;
         match (saga.kind, refunded) {
             (Kind::Pay, Ok(())) => {
-                let record = payment(&order, &key, PaymentStatus::Refunded, Some(charge), None);
+                let record =
+                    payment_record(&order, &key, PaymentStatus::Refunded, Some(charge), None);
                 record_payment_in(&mut *tx, &record).await?;
                 self.finish_in(&mut tx, saga, "refunded", "compensated")
                     .await?;
@@ -636,7 +637,8 @@ impl Sagas {
                 self.park(saga, 0, lost_payment_race(&order)).await
             }
             (_, Ok(())) => {
-                let record = payment(&order, &key, PaymentStatus::Refunded, Some(charge), None);
+                let record =
+                    payment_record(&order, &key, PaymentStatus::Refunded, Some(charge), None);
                 record_payment_in(&mut *tx, &record).await?;
                 store::set_order_in(&mut tx, saga.order_id, "cancelled", None, Some("refunded"))
                     .await?;
@@ -704,24 +706,6 @@ fn figures(locked: &Locked) -> Figures<'_> {
         user_id: &locked.user_id,
         total_minor: locked.total_minor,
         currency: &locked.currency,
-    }
-}
-
-fn payment(
-    order: &Order,
-    key: &str,
-    status: PaymentStatus,
-    provider_reference: Option<String>,
-    reason: Option<String>,
-) -> PaymentRecord {
-    PaymentRecord {
-        order_id: order.id,
-        idempotency_key: key.to_owned(),
-        amount: order.total,
-        status,
-        provider_reference,
-        reason,
-        created_at: common::store::mongo::now(),
     }
 }
 

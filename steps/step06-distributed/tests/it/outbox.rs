@@ -152,18 +152,30 @@ async fn an_event_published_twice_is_applied_once() {
     assert_eq!(sales(&app).await, before);
 }
 
-/// A member of the mailbox group on a stream of the test's own, so no other member races it.
-fn runner(app: &App, stream: &str, claim_idle_ms: u64, max_deliveries: u32) -> Runner {
-    Runner {
+/// A member of the mailbox group on a stream of the test's own (made, with the group), so no
+/// other member races it; and the stream's key.
+async fn runner(app: &App, claim_idle_ms: u64, max_deliveries: u32) -> (Runner, String) {
+    let stream = format!(
+        "{}:{}",
+        stream_key(&app.config),
+        uuid::Uuid::new_v4().simple()
+    );
+    let runner = Runner {
         consumer: Arc::new(Mailbox),
         pool: pool(app),
         streams: Arc::new(Streams::new(&app.config.redis).unwrap()),
-        stream: stream.to_owned(),
+        stream: stream.clone(),
         member: "survivor".to_owned(),
         batch: 10,
         claim_idle_ms,
         max_deliveries,
-    }
+    };
+    runner
+        .streams
+        .ensure_group(&stream, "mailbox")
+        .await
+        .unwrap();
+    (runner, stream)
 }
 
 fn event(order: &str) -> OrderEvent {
@@ -195,18 +207,8 @@ async fn add(conn: &mut redis::aio::MultiplexedConnection, stream: &str, payload
 #[tokio::test]
 async fn an_entry_a_dead_consumer_left_pending_is_claimed_and_applied() {
     let app = App::spawn().await;
-    let stream = format!(
-        "{}:{}",
-        stream_key(&app.config),
-        uuid::Uuid::new_v4().simple()
-    );
-    let survivor = runner(&app, &stream, 300, 5);
+    let (survivor, stream) = runner(&app, 300, 5).await;
     let mut conn = redis(&app).await;
-    survivor
-        .streams
-        .ensure_group(&stream, "mailbox")
-        .await
-        .unwrap();
     let order = common::domain::OrderId::new().to_string();
     add(
         &mut conn,
@@ -256,18 +258,8 @@ async fn an_entry_a_dead_consumer_left_pending_is_claimed_and_applied() {
 #[tokio::test]
 async fn an_entry_that_keeps_failing_goes_to_the_dead_letter_stream() {
     let app = App::spawn().await;
-    let stream = format!(
-        "{}:{}",
-        stream_key(&app.config),
-        uuid::Uuid::new_v4().simple()
-    );
-    let member = runner(&app, &stream, 0, 2);
+    let (member, stream) = runner(&app, 0, 2).await;
     let mut conn = redis(&app).await;
-    member
-        .streams
-        .ensure_group(&stream, "mailbox")
-        .await
-        .unwrap();
     add(&mut conn, &stream, "this is not an event").await;
 
     let mut rounds = Vec::new();
