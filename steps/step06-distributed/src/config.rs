@@ -1,8 +1,9 @@
 //! Step 6's configuration: step 5's [`step05_hybrid_dbs::Config`], flattened, so every earlier
 //! key keeps its name and its `APP__*` variable, plus a `saga` section (how long a driver's
-//! lease lasts, how often the recovery worker looks, when an unpaid order expires) and an
+//! lease lasts, how often the recovery worker looks, when an unpaid order expires), an
 //! `outbox` section (the Redis stream, how the relay and the consumers poll, when a message
-//! that keeps failing goes to the dead-letter stream).
+//! that keeps failing goes to the dead-letter stream) and an `idempotency` section (how long an
+//! `Idempotency-Key` is remembered, how long a request running under one owns it).
 
 use anyhow::bail;
 use common::config::ExtendsConfig;
@@ -20,6 +21,8 @@ pub struct Config {
     pub saga: SagaConfig,
     #[serde(default)]
     pub outbox: OutboxConfig,
+    #[serde(default)]
+    pub idempotency: IdempotencyConfig,
 }
 
 /// How sagas are driven and recovered.
@@ -90,6 +93,34 @@ impl Default for OutboxConfig {
     }
 }
 
+/// How requests sent with an `Idempotency-Key` are remembered ([`crate::idempotency`]).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct IdempotencyConfig {
+    /// How long a key is remembered after its first use: a retry within it gets the stored
+    /// answer; after it the key is as if new. A day, as Stripe keeps them: long enough for any
+    /// client's retries, short enough that the table stays small.
+    pub ttl_secs: u64,
+    /// How long a request running under a key owns it. A request the request timeout cut off
+    /// runs on to its end and stores its answer, so a key outlives its lease only when the
+    /// process running it died; then the next request with the key takes it over instead of
+    /// being told 409 until the key expires. Longer than `server.request_timeout_ms` and
+    /// than `saga.lease_ms`, so a request that is merely slow is never run twice.
+    pub lease_ms: u64,
+    /// How often each instance deletes the keys that have expired.
+    pub sweep_interval_secs: u64,
+}
+
+impl Default for IdempotencyConfig {
+    fn default() -> Self {
+        Self {
+            ttl_secs: 24 * 3600,
+            lease_ms: 60_000,
+            sweep_interval_secs: 600,
+        }
+    }
+}
+
 fn between(name: &str, value: u64, range: std::ops::RangeInclusive<u64>) -> anyhow::Result<()> {
     if !range.contains(&value) {
         bail!(
@@ -155,6 +186,24 @@ impl ExtendsConfig for Config {
             u64::from(o.max_deliveries),
             1..=1_000,
         )?;
+        let i = &self.idempotency;
+        between("idempotency.ttl_secs", i.ttl_secs, 1..=30 * 24 * 3600)?;
+        between("idempotency.lease_ms", i.lease_ms, 100..=3_600_000)?;
+        between(
+            "idempotency.sweep_interval_secs",
+            i.sweep_interval_secs,
+            1..=24 * 3600,
+        )?;
+        let request_timeout = self.server.request_timeout_ms;
+        if i.lease_ms <= request_timeout || i.lease_ms < s.lease_ms {
+            bail!(
+                "idempotency.lease_ms ({}) must be longer than server.request_timeout_ms \
+                 ({request_timeout}) and at least saga.lease_ms ({}): a request still running \
+                 under its key would be run a second time by a retry",
+                i.lease_ms,
+                s.lease_ms
+            );
+        }
         Ok(())
     }
 }

@@ -32,13 +32,14 @@
 //! ```
 //!
 //! ## Map of the crate
-//! - [`config`]: step 5's config plus the `saga` and `outbox` sections.
+//! - [`config`]: step 5's config plus the `saga`, `outbox` and `idempotency` sections.
 //! - [`postgres`]: step 6's migrations, after step 5's.
 //! - [`saga`]: the order flow as sagas, and their driver; [`saga::store`] their rows.
 //! - [`recovery`]: the worker that resumes sagas and expires unpaid orders.
 //! - [`outbox`]: the events, written in the change's transaction, and the relay;
 //!   [`streams`]: its Redis connection; [`consumers`]: the consumer groups.
 //! - [`workers`]: the background tasks each instance runs.
+//! - [`idempotency`]: `Idempotency-Key` on placing and paying orders, and its sweeper.
 //! - [`startup`]: step 6's [`common::Step`]; [`cli`]: its binary; [`testing`]: its test
 //!   configuration.
 //!
@@ -49,6 +50,7 @@
 pub mod cli;
 pub mod config;
 pub mod consumers;
+pub mod idempotency;
 pub mod outbox;
 pub mod postgres;
 pub mod recovery;

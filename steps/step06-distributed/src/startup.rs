@@ -96,6 +96,20 @@ impl Extends for AppState {
             workers,
         }))
     }
+
+    /// `Idempotency-Key` on placing and paying orders ([`crate::idempotency`]). An inner
+    /// layer: it runs inside step 0's request id, timeout and error envelope, step 1's
+    /// security headers and step 2's versioning and rate limits, so it stores the handler's
+    /// own answer, and a replay gets this request's id, headers and error rendering from the
+    /// layers outside, as any answer does; a rate-limited request never reaches it.
+    fn inner_layer(&self, routes: axum::Router, config: &Config) -> axum::Router {
+        let keys = crate::idempotency::Idempotency::new(
+            self.postgres.clone(),
+            self.verifier.clone(),
+            config,
+        );
+        crate::idempotency::layer(routes, keys)
+    }
 }
 
 /// This process's name as a saga owner and a consumer group member: its pid and a random

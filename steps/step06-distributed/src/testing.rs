@@ -5,7 +5,7 @@
 
 use common::testing::{TestEnv, TestStep};
 
-use crate::config::{OutboxConfig, SagaConfig};
+use crate::config::{IdempotencyConfig, OutboxConfig, SagaConfig};
 use crate::{AppState, Config};
 
 impl TestStep for AppState {
@@ -26,6 +26,7 @@ impl TestStep for AppState {
                 claim_idle_ms: 1_000,
                 ..OutboxConfig::default()
             },
+            idempotency: IdempotencyConfig::default(),
         })
     }
 }

@@ -3,6 +3,7 @@
 //! Redis key prefix (`App::spawn()`), and the workers running.
 
 mod contract;
+mod idempotency;
 mod outbox;
 mod sagas;
 mod support;
