@@ -122,6 +122,24 @@ impl Api {
         self.send(self.request(Method::POST, path).json(body)).await
     }
 
+    /// A JSON POST with extra headers, each value as raw bytes, in order (a name given twice
+    /// is sent twice). A value HTTP cannot carry (NUL, CR, LF) is an error here: a case
+    /// sends those over raw TCP.
+    pub async fn post_with_headers(
+        &self,
+        path: &str,
+        headers: &[(&str, &[u8])],
+        body: &Value,
+    ) -> Result<Reply> {
+        let mut request = self.request(Method::POST, path).json(body);
+        for (name, value) in headers {
+            let value = reqwest::header::HeaderValue::from_bytes(value)
+                .with_context(|| format!("a header {name} of {value:?}"))?;
+            request = request.header(*name, value);
+        }
+        self.send(request).await
+    }
+
     /// A POST without a body, for actions such as `/orders/{id}/ship`.
     pub async fn post_empty(&self, path: &str) -> Result<Reply> {
         self.send(self.request(Method::POST, path)).await

@@ -28,10 +28,10 @@
 //! - [`step03`]: the step-3 suite (a write is seen by the very next read, cache or not);
 //! - [`step05`]: the step-5 suite (the sales report, order views with their products now,
 //!   PostgreSQL in `/health` and the new routes in the OpenAPI document);
-//! - [`hostile00`], [`hostile01`], [`hostile02`], [`hostile05`]: hostile clients against the
-//!   routes of steps 0, 1, 2 and 5 (bodies, text, injection, forged tokens, other users'
-//!   resources, races, slow connections, GraphQL abuse, the sales report), each case asserting
-//!   the documented answer;
+//! - [`hostile00`], [`hostile01`], [`hostile02`], [`hostile05`], [`hostile06`]: hostile
+//!   clients against the routes of steps 0, 1, 2, 5 and 6 (bodies, text, injection, forged
+//!   tokens, other users' resources, races, slow connections, GraphQL abuse, the sales report,
+//!   `Idempotency-Key` headers), each case asserting the documented answer;
 //! - [`ordering00`]: what step 0's orders promise when the payment provider is slow, down or
 //!   raced (one charge per order, a failed refund leaves the order paid), checked at the
 //!   provider too; it needs the target's [`Provider`] and runs its cases one at a time.
@@ -48,6 +48,7 @@ pub mod hostile00;
 pub mod hostile01;
 pub mod hostile02;
 pub mod hostile05;
+pub mod hostile06;
 pub mod model;
 pub mod ordering00;
 pub mod report;
@@ -108,6 +109,7 @@ pub fn suites() -> Vec<Suite> {
         Suite::new("step03", step03::cases),
         Suite::new("hostile05", hostile05::cases),
         Suite::new("step05", step05::cases),
+        Suite::new("hostile06", hostile06::cases),
     ]
 }
 

@@ -1,5 +1,6 @@
-//! The contract suites (tests/) of steps 0 to 5, black-box over HTTP against a fresh server
+//! The contract suites (tests/) of steps 0 to 6, black-box over HTTP against a fresh server
 //! of this step, whose order writes are sagas: one test each.
 
 testkit::contract_suites!(step06_distributed::AppState:
-    step00, hostile00, ordering00, step01, hostile01, step02, hostile02, step03, hostile05, step05);
+    step00, hostile00, ordering00, step01, hostile01, step02, hostile02, step03, hostile05, step05,
+    hostile06);

@@ -1,0 +1,21 @@
+//! # Hostile clients against step 6's `Idempotency-Key` (and every later step's)
+//!
+//! Step 6 lets a client send `Idempotency-Key` when it places or pays an order, so that a
+//! retry gets the first answer instead of a second order. The header is a new way in: keys
+//! with control characters, NUL, CR and LF (over raw TCP, where a client library would refuse
+//! them), keys far too long, empty keys, lists of keys, one key on two routes or with another
+//! body, another customer's key. Each is answered with a 4xx in the one error shape (or the
+//! HTTP server's own 400 for bytes HTTP forbids) and changes nothing.
+
+mod keys;
+
+use crate::Case;
+
+pub fn cases() -> Vec<Case> {
+    keys::cases()
+}
+
+/// One family so far: the header is the one way in step 6 adds.
+pub fn families() -> Vec<(&'static str, Vec<Case>)> {
+    vec![("idempotency keys", cases())]
+}
