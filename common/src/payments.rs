@@ -5,7 +5,7 @@
 //! a timeout; a provider that is down, slow or answers garbage is [`PaymentError::Unavailable`],
 //! which the API turns into 503 with the order unchanged. Step 2 puts a gRPC payments service
 //! in front of this same trait; its `GetPayment` reads `GET /v1/charges/{id}` through
-//! [`HttpPaymentGateway::find_charge`].
+//! [`PaymentGateway::find_charge`].
 
 use std::time::Duration;
 
@@ -63,6 +63,9 @@ pub trait PaymentGateway: Send + Sync {
     async fn charge(&self, request: ChargeRequest) -> Result<Charge, PaymentError>;
     /// Refunds the whole charge. `idempotency_key` makes a retried refund safe.
     async fn refund(&self, charge_id: &str, idempotency_key: &str) -> Result<(), PaymentError>;
+    /// The charge as the provider reports it now (refunds included); `None` when it has no
+    /// such charge. What a caller asks when a refund's answer was lost: was it made?
+    async fn find_charge(&self, charge_id: &str) -> Result<Option<ChargeDetails>, PaymentError>;
 }
 
 pub struct HttpPaymentGateway {
@@ -130,49 +133,6 @@ impl HttpPaymentGateway {
             .await
             .map_err(|e| PaymentError::Unavailable(e.into()))?;
         read(response).await
-    }
-
-    /// The charge `charge_id`, or `None` when the provider knows no such charge.
-    ///
-    /// The id becomes part of the URL path, so anything but letters, digits and `_` is refused
-    /// here ([`PaymentError::Rejected`]) rather than sent.
-    #[tracing::instrument(skip(self))]
-    pub async fn find_charge(
-        &self,
-        charge_id: &str,
-    ) -> Result<Option<ChargeDetails>, PaymentError> {
-        if charge_id.is_empty()
-            || !charge_id
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_')
-        {
-            return Err(PaymentError::Rejected(format!(
-                "{charge_id:?} is not a charge id"
-            )));
-        }
-        let response = self
-            .http
-            .get(format!("{}/v1/charges/{charge_id}", self.base_url))
-            .bearer_auth(self.api_key.expose_secret())
-            .send()
-            .await
-            .map_err(|e| PaymentError::Unavailable(e.into()))?;
-        let (status, body) = read(response).await?;
-        if status == StatusCode::NOT_FOUND {
-            return Ok(None);
-        }
-        if !status.is_success() {
-            return Err(failure(status, &body));
-        }
-        let charge: ChargeDetailsBody = serde_json::from_slice(&body)
-            .map_err(|e| PaymentError::Unavailable(anyhow::anyhow!("unreadable charge: {e}")))?;
-        Ok(Some(ChargeDetails {
-            id: charge.id,
-            amount_minor: charge.amount,
-            currency: charge.currency,
-            status: charge.status,
-            amount_refunded_minor: charge.amount_refunded,
-        }))
     }
 }
 
@@ -253,6 +213,46 @@ impl PaymentGateway for HttpPaymentGateway {
             return Err(failure(status, &body));
         }
         Ok(())
+    }
+
+    /// The charge `charge_id`, or `None` when the provider knows no such charge.
+    ///
+    /// The id becomes part of the URL path, so anything but letters, digits and `_` is refused
+    /// here ([`PaymentError::Rejected`]) rather than sent.
+    #[tracing::instrument(skip(self))]
+    async fn find_charge(&self, charge_id: &str) -> Result<Option<ChargeDetails>, PaymentError> {
+        if charge_id.is_empty()
+            || !charge_id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        {
+            return Err(PaymentError::Rejected(format!(
+                "{charge_id:?} is not a charge id"
+            )));
+        }
+        let response = self
+            .http
+            .get(format!("{}/v1/charges/{charge_id}", self.base_url))
+            .bearer_auth(self.api_key.expose_secret())
+            .send()
+            .await
+            .map_err(|e| PaymentError::Unavailable(e.into()))?;
+        let (status, body) = read(response).await?;
+        if status == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        if !status.is_success() {
+            return Err(failure(status, &body));
+        }
+        let charge: ChargeDetailsBody = serde_json::from_slice(&body)
+            .map_err(|e| PaymentError::Unavailable(anyhow::anyhow!("unreadable charge: {e}")))?;
+        Ok(Some(ChargeDetails {
+            id: charge.id,
+            amount_minor: charge.amount,
+            currency: charge.currency,
+            status: charge.status,
+            amount_refunded_minor: charge.amount_refunded,
+        }))
     }
 }
 

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use common::config::Environment;
-use common::payments::{Charge, ChargeRequest, PaymentError, PaymentGateway};
+use common::payments::{Charge, ChargeDetails, ChargeRequest, PaymentError, PaymentGateway};
 use tonic::Request;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
@@ -109,5 +109,20 @@ impl PaymentGateway for GrpcPaymentGateway {
         })
         .await?;
         Ok(())
+    }
+
+    /// `GetPayment`; an id the service refuses or does not know is no charge.
+    async fn find_charge(&self, charge_id: &str) -> Result<Option<ChargeDetails>, PaymentError> {
+        match self.get_payment(charge_id).await {
+            Ok(payment) => Ok(Some(ChargeDetails {
+                id: payment.id,
+                amount_minor: payment.amount_minor,
+                currency: payment.currency,
+                status: payment.status,
+                amount_refunded_minor: payment.amount_refunded_minor,
+            })),
+            Err(PaymentError::Rejected(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 }
