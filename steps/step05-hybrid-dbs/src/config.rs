@@ -36,6 +36,14 @@ pub struct PostgresConfig {
     /// Apply the embedded migrations at startup (under PostgreSQL's advisory lock, so
     /// instances starting together apply each once). Off: `step05-hybrid-dbs migrate` does it.
     pub migrate_on_start: bool,
+    /// Server-side bounds on every session of the pool (PostgreSQL's `statement_timeout`,
+    /// `lock_timeout` and `idle_in_transaction_session_timeout`): a statement running longer,
+    /// a lock waited for longer, and a transaction left idle longer (its client gone quiet
+    /// mid-transaction, holding row locks) are ended by the server, so one stuck client cannot
+    /// block every other writer of those rows. 0 turns one off.
+    pub statement_timeout_ms: u64,
+    pub lock_timeout_ms: u64,
+    pub idle_in_transaction_timeout_ms: u64,
     /// Serve orders from MongoDB until `step05-hybrid-dbs cutover` has moved them, then from
     /// PostgreSQL (see `crate::cutover`): for a shop that ran steps 0-4 and has orders there.
     /// Off (a new shop): PostgreSQL from the start.
@@ -49,6 +57,9 @@ impl Default for PostgresConfig {
             max_connections: 10,
             acquire_timeout_ms: 2_000,
             migrate_on_start: true,
+            statement_timeout_ms: 30_000,
+            lock_timeout_ms: 10_000,
+            idle_in_transaction_timeout_ms: 30_000,
             cutover: false,
         }
     }
@@ -66,6 +77,18 @@ impl PostgresConfig {
                 "postgres.max_connections must be between 1 and 1000, got {}",
                 self.max_connections
             );
+        }
+        for (name, value) in [
+            ("postgres.statement_timeout_ms", self.statement_timeout_ms),
+            ("postgres.lock_timeout_ms", self.lock_timeout_ms),
+            (
+                "postgres.idle_in_transaction_timeout_ms",
+                self.idle_in_transaction_timeout_ms,
+            ),
+        ] {
+            if value > 3_600_000 {
+                bail!("{name} must be at most 3600000 (an hour; 0 turns it off), got {value}");
+            }
         }
         if !(1..=60_000).contains(&self.acquire_timeout_ms) {
             bail!(

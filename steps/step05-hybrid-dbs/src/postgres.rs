@@ -24,13 +24,25 @@ pub static MIGRATOR: Migrator = Migrator {
     ..sqlx::migrate!("./migrations")
 };
 
-/// A pool on `config.url` that connects when first used.
+/// A pool on `config.url` that connects when first used, every session with the configured
+/// server-side timeouts.
 pub fn pool(config: &PostgresConfig) -> anyhow::Result<PgPool> {
     let options: PgConnectOptions = config
         .url
         .expose_secret()
         .parse()
         .map_err(|_| anyhow::anyhow!("postgres.url is not a valid postgres:// URL"))?;
+    let options = options.options([
+        (
+            "statement_timeout",
+            format!("{}ms", config.statement_timeout_ms),
+        ),
+        ("lock_timeout", format!("{}ms", config.lock_timeout_ms)),
+        (
+            "idle_in_transaction_session_timeout",
+            format!("{}ms", config.idle_in_transaction_timeout_ms),
+        ),
+    ]);
     Ok(PgPoolOptions::new()
         .max_connections(config.max_connections)
         .acquire_timeout(Duration::from_millis(config.acquire_timeout_ms))

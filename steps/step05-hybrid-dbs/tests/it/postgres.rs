@@ -182,3 +182,33 @@ async fn with_postgresql_down_orders_answer_503_the_catalog_answers_and_health_n
     assert_eq!(body["checks"]["postgresql"], "unavailable", "{body}");
     assert_eq!(body["checks"]["mongodb"], "ok", "{body}");
 }
+
+/// Every session of the pool carries the configured server-side timeouts, and the server ends
+/// a statement that runs longer than its bound.
+#[tokio::test]
+async fn every_session_of_the_pool_has_the_configured_timeouts_and_the_server_enforces_them() {
+    let app = App::spawn_with(|config| {
+        config.postgres.statement_timeout_ms = 300;
+        config.postgres.lock_timeout_ms = 200;
+        config.postgres.idle_in_transaction_timeout_ms = 1_500;
+    })
+    .await;
+    let pool = step05_hybrid_dbs::postgres::pool(&app.config.postgres).unwrap();
+    let (statement, lock, idle): (String, String, String) = sqlx::query_as(
+        "SELECT current_setting('statement_timeout'), current_setting('lock_timeout'), \
+         current_setting('idle_in_transaction_session_timeout')",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        (statement.as_str(), lock.as_str(), idle.as_str()),
+        ("300ms", "200ms", "1500ms")
+    );
+    let cut = sqlx::query("SELECT pg_sleep(2)").execute(&pool).await;
+    let code = cut
+        .expect_err("a statement past its bound is ended")
+        .as_database_error()
+        .and_then(|e| e.code().map(|c| c.into_owned()));
+    assert_eq!(code.as_deref(), Some("57014"), "query_canceled");
+}
