@@ -166,11 +166,14 @@ impl ExtendsConfig for Config {
                 crate::saga::step::ALL.join(", ")
             );
         }
-        let payment_timeout = self.payments.timeout_ms;
-        if s.lease_ms <= payment_timeout {
+        // A step waits for the provider at most the payments service's deadline (which is
+        // above the provider's own timeout) and is cut off at nine tenths of the lease.
+        let payment_wait = self.payments.timeout_ms.max(self.apis.payments.deadline_ms);
+        if s.lease_ms / 10 * 9 <= payment_wait {
             bail!(
-                "saga.lease_ms ({}) must be longer than payments.timeout_ms ({payment_timeout}): \
-                 a driver waiting for the provider would lose its saga to another instance",
+                "saga.lease_ms ({}) must be more than 10/9 of the longest wait for the provider \
+                 (payments.timeout_ms, apis.payments.deadline_ms: {payment_wait} ms): a step is \
+                 cut off at nine tenths of the lease, and a payment must fit in one",
                 s.lease_ms
             );
         }

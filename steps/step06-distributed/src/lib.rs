@@ -37,7 +37,10 @@
 //! - [`saga`]: the order flow as sagas, and their driver; [`saga::store`] their rows.
 //! - [`recovery`]: the worker that resumes sagas and expires unpaid orders.
 //! - [`outbox`]: the events, written in the change's transaction, and the relay;
-//!   [`streams`]: its Redis connection; [`consumers`]: the consumer groups.
+//!   [`streams`]: its Redis connection; [`consumers`]: the consumer groups;
+//!   [`mailbox`]: `GET /api/v2/mailbox`, the mailbox consumer's messages for a customer.
+//! - [`invariants`]: the checker of what must hold across the stores and the provider after
+//!   any run, crashes included.
 //! - [`workers`]: the background tasks each instance runs.
 //! - [`idempotency`]: `Idempotency-Key` on placing and paying orders, and its sweeper.
 //! - [`startup`]: step 6's [`common::Step`]; [`cli`]: its binary; [`testing`]: its test
@@ -51,6 +54,8 @@ pub mod cli;
 pub mod config;
 pub mod consumers;
 pub mod idempotency;
+pub mod invariants;
+pub mod mailbox;
 pub mod outbox;
 pub mod postgres;
 pub mod recovery;

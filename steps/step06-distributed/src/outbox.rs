@@ -127,6 +127,10 @@ impl Relay {
         .await
         .map_err(db("outbox"))?;
         if rows.is_empty() {
+            // Ended here rather than dropped: a dropped transaction's rollback waits for the
+            // connection's next use, and until then the connection sits in the pool mid-
+            // transaction.
+            tx.commit().await.map_err(db("outbox"))?;
             return Ok(0);
         }
         let mut pipe = redis::pipe();

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use common::domain::OrderId;
 use common::error::Result;
+use futures::future::join_all;
 
 use crate::saga::Sagas;
 use crate::saga::store::{self, db};
@@ -28,15 +29,19 @@ pub async fn pass(sagas: &Sagas) -> Result<Pass> {
     let mut done = Pass::default();
     let lease = i64::try_from(sagas.config.lease_ms).unwrap_or(i64::MAX);
     let batch = i64::from(sagas.config.batch);
-    for (saga, attempts) in store::claim(&sagas.pool, &sagas.owner, lease, batch).await? {
-        done.resumed += 1;
+    let claimed = store::claim(&sagas.pool, &sagas.owner, lease, batch).await?;
+    done.resumed = claimed.len();
+    // At once, not one after another: each claimed saga's lease runs from the claim, and one
+    // saga stuck on a store must not hold the others up.
+    join_all(claimed.into_iter().map(|(saga, attempts)| async move {
         let id = saga.id;
         let kind = saga.kind.as_str();
         match sagas.drive(saga, true).await {
             Ok(_) => tracing::info!(saga = id, kind, attempts, "saga resumed and finished"),
             Err(e) => tracing::info!(saga = id, kind, attempts, outcome = %e, "saga resumed"),
         }
-    }
+    }))
+    .await;
     for saga in expire(sagas, batch).await? {
         done.expired += 1;
         if let Err(e) = sagas.drive(saga, false).await {

@@ -57,6 +57,12 @@ impl Extends for AppState {
         Ok(())
     }
 
+    /// `/api/v2/mailbox`. Bound to this state, which holds the workers: the router keeps the
+    /// state, so the workers run as long as the server does.
+    fn own_routes(&self, _config: &Config) -> axum::Router {
+        crate::mailbox::router().with_state(self.clone())
+    }
+
     /// Step 5's parts, unchanged: what step 6 adds is wired from them below.
     async fn extend_parts(_db: &Database, _config: &Config, base: Parts) -> anyhow::Result<Parts> {
         Ok(base)
@@ -84,7 +90,8 @@ impl Extends for AppState {
             let _ = slot.set(sagas);
             flow
         }));
-        let base = step05_hybrid_dbs::AppState::from_parts(config, parts).await?;
+        let mut base = step05_hybrid_dbs::AppState::from_parts(config, parts).await?;
+        base.api_document = base.api_document.with(crate::mailbox::openapi());
         let sagas = made
             .get()
             .cloned()

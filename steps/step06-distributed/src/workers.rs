@@ -1,7 +1,9 @@
 //! The background work each instance runs: the recovery worker, the outbox relay and one
 //! member of each consumer group. Started when the state is wired, stopped when the last
-//! handle on the state is dropped (a test's app, a command that built the state): the tasks
-//! hold the pool and the connections, never the state, so nothing keeps them alive.
+//! handle on the state is dropped: the server's router holds the state (step 6's own routes
+//! are bound to it), a test's app holds it, a command that built the state drops it. The
+//! tasks hold the pool and the connections, never the state, so nothing else keeps them
+//! alive.
 
 use std::sync::Arc;
 use std::time::Duration;

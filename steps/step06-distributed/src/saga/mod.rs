@@ -77,8 +77,9 @@ pub mod step {
     pub const CHARGE: &str = "charge";
     pub const RECORD: &str = "record";
     pub const REFUND: &str = "refund";
+    pub const VERIFY: &str = "verify";
     /// Every step a saga can be stopped at (by a crash, or `saga.pause_at` in a test).
-    pub const ALL: [&str; 6] = [RESERVE, TIDY, RELEASE, CHARGE, RECORD, REFUND];
+    pub const ALL: [&str; 7] = [RESERVE, TIDY, RELEASE, CHARGE, RECORD, REFUND, VERIFY];
 }
 
 /// What a saga carries from step to step, and across a crash (`sagas.data`).
@@ -233,6 +234,12 @@ impl Sagas {
         format!("{}:{}", self.owner, uuid::Uuid::now_v7())
     }
 
+    /// How long one step may run: nine tenths of the lease, so a driver stops before its lease
+    /// runs out and another may take the saga.
+    fn step_bound(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.config.lease_ms / 10 * 9)
+    }
+
     fn lease_ms(&self) -> i64 {
         i64::try_from(self.config.lease_ms).unwrap_or(i64::MAX)
     }
@@ -247,17 +254,32 @@ impl Sagas {
         let mut failure = None;
         loop {
             self.pause_if_asked(&saga).await;
-            let flow = match (saga.kind, saga.step.as_str()) {
-                (Kind::Place, step::RESERVE) => self.reserve(&mut saga, &mut failure).await,
-                (Kind::Place, step::TIDY) => self.tidy(&mut saga).await,
-                (_, step::RELEASE) => self.release(&mut saga, failure.take()).await,
-                (Kind::Pay, step::CHARGE) => self.charge(&mut saga).await,
-                (Kind::Pay, step::RECORD) => self.record(&mut saga).await,
-                (Kind::Pay | Kind::Cancel, step::REFUND) => self.refund(&mut saga).await,
-                (kind, other) => Err(Error::Internal(anyhow::anyhow!(
-                    "a {} saga has no step {other:?}",
-                    kind.as_str()
-                ))),
+            // Each step is bounded by the lease: a driver stuck in one (a connection that
+            // stopped answering mid-transaction) gives the saga up before anyone else may take
+            // it over, and its dropped transaction is rolled back.
+            let step = async {
+                match (saga.kind, saga.step.as_str()) {
+                    (Kind::Place, step::RESERVE) => self.reserve(&mut saga, &mut failure).await,
+                    (Kind::Place, step::TIDY) => self.tidy(&mut saga).await,
+                    (_, step::RELEASE) => self.release(&mut saga, failure.take()).await,
+                    (Kind::Pay, step::CHARGE) => self.charge(&mut saga).await,
+                    (Kind::Pay, step::RECORD) => self.record(&mut saga).await,
+                    (Kind::Pay | Kind::Cancel, step::REFUND) => self.refund(&mut saga).await,
+                    (Kind::Cancel, step::VERIFY) => self.verify(&mut saga).await,
+                    (kind, other) => Err(Error::Internal(anyhow::anyhow!(
+                        "a {} saga has no step {other:?}",
+                        kind.as_str()
+                    ))),
+                }
+            };
+            let flow = match tokio::time::timeout(self.step_bound(), step).await {
+                Ok(flow) => flow,
+                Err(_) => {
+                    tracing::warn!(saga = saga.id, step = %saga.step, "a saga step outlived its bound; its lease will run out");
+                    return Err(Error::Store(common::store::StoreError::Unavailable(
+                        anyhow::anyhow!("a saga step did not finish in time"),
+                    )));
+                }
             };
             match flow {
                 Ok(Flow::Next) => continue,
@@ -461,14 +483,17 @@ impl Sagas {
                 Ok::<_, common::store::StoreError>(true)
             }
             .await;
-            match moved {
-                Ok(_) => {}
-                Err(e) => return self.park(saga, 0, failure.unwrap_or(e.into())).await,
+            if let Err(e) = moved {
+                return self.park(saga, 0, failure.unwrap_or(e.into())).await;
             }
             store::released(&self.pool, saga.order_id, r.product_id.trim()).await?;
+        }
+        // The marks go only once every move is recorded (a mark forgotten before its record
+        // would let a repeat move the stock again), and the saga ends only once they are gone.
+        for product in store::products_of(&self.pool, saga.order_id).await? {
             for mark in [&reserve, &release] {
                 if let Err(e) = self.products.forget_stock_move(product, mark).await {
-                    tracing::warn!(error = %e, %mark, "a stock mark stays behind");
+                    return self.park(saga, 0, failure.unwrap_or(e.into())).await;
                 }
             }
         }
@@ -552,11 +577,14 @@ impl Sagas {
         else {
             return Err(store::corrupt("a pay saga's data"));
         };
+        // Read before the transaction: a connection held while waiting for another from the
+        // pool deadlocks once every connection is held by a request waiting for this order's
+        // lock.
+        let order = self.order(saga.order_id).await?;
         let mut tx = self.pool.begin().await.map_err(db("orders"))?;
         let locked = store::lock_order(&mut tx, saga.order_id)
             .await?
             .ok_or(Error::NotFound("order"))?;
-        let order = self.order(saga.order_id).await?;
         let record = payment_record(
             &order,
             &key,
@@ -604,66 +632,133 @@ impl Sagas {
     // ---- refunds: a payment's compensation, a paid order's cancellation ----
 
     async fn refund(&self, saga: &mut Running) -> Result<Flow> {
-        let charge = match &saga.data {
-            Data::Pay {
-                charge: Some(charge),
-                ..
-            }
-            | Data::Cancel {
-                charge: Some(charge),
-            } => charge.clone(),
-            _ => return Err(store::corrupt("a refund's charge")),
-        };
+        let charge = refund_of(saga)?;
         let key = format!("refund-{charge}");
-        let refunded = self.gateway.refund(&charge, &key).await;
+        let refunded = match self.gateway.refund(&charge, &key).await {
+            Ok(()) => Ok(true),
+            // The answer is missing, not necessarily the refund: the provider may have made it
+            // and lost the answer. Ask it.
+            Err(PaymentError::Unavailable(e)) => match self.gateway.find_charge(&charge).await {
+                Ok(found) => Ok(found.is_some_and(|c| c.amount_refunded_minor >= c.amount_minor)),
+                Err(_) => Err(PaymentError::Unavailable(e)),
+            },
+            Err(e) => Err(e),
+        };
         let order = self.order(saga.order_id).await?;
+        if saga.kind == Kind::Pay {
+            return match refunded {
+                Ok(true) => {
+                    let mut tx = self.pool.begin().await.map_err(db("payments"))?;
+                    let record =
+                        payment_record(&order, &key, PaymentStatus::Refunded, Some(charge), None);
+                    record_payment_in(&mut *tx, &record).await?;
+                    self.finish_in(&mut tx, saga, "refunded", "compensated")
+                        .await?;
+                    tx.commit().await.map_err(db("payments"))?;
+                    Ok(Flow::End(Err(lost_payment_race(&order))))
+                }
+                // A charge the order cannot keep goes back, however long the provider takes.
+                _ => {
+                    tracing::warn!(%charge, "a charge to give back could not be refunded yet");
+                    self.park(saga, 0, lost_payment_race(&order)).await
+                }
+            };
+        }
         let mut tx = self.pool.begin().await.map_err(db("orders"))?;
         let locked = store::lock_order(&mut tx, saga.order_id)
             .await?
             .ok_or(Error::NotFound("order"))?;
-        match (saga.kind, refunded) {
-            (Kind::Pay, Ok(())) => {
-                let record =
-                    payment_record(&order, &key, PaymentStatus::Refunded, Some(charge), None);
-                record_payment_in(&mut *tx, &record).await?;
-                self.finish_in(&mut tx, saga, "refunded", "compensated")
+        match refunded {
+            Ok(true) => {
+                self.cancelled_and_refunded_in(&mut tx, saga, &order, &locked, &charge, &key)
                     .await?;
-                tx.commit().await.map_err(db("orders"))?;
-                Ok(Flow::End(Err(lost_payment_race(&order))))
-            }
-            (Kind::Pay, Err(e)) => {
-                drop(tx);
-                tracing::warn!(error = %e, %charge, "a charge to give back could not be refunded yet");
-                self.park(saga, 0, lost_payment_race(&order)).await
-            }
-            (_, Ok(())) => {
-                let record =
-                    payment_record(&order, &key, PaymentStatus::Refunded, Some(charge), None);
-                record_payment_in(&mut *tx, &record).await?;
-                store::set_order_in(&mut tx, saga.order_id, "cancelled", None, Some("refunded"))
-                    .await?;
-                store::move_reservations_in(&mut tx, saga.order_id, &["sold"], "releasing").await?;
-                outbox::enqueue_in(
-                    &mut tx,
-                    EventKind::OrderCancelled,
-                    saga.order_id,
-                    figures(&locked),
-                    locked.total_minor,
-                )
-                .await?;
-                self.advance_in(&mut tx, saga, step::RELEASE, None).await?;
                 tx.commit().await.map_err(db("orders"))?;
                 Ok(Flow::Next)
             }
-            (_, Err(e)) => {
+            Ok(false) => {
                 // Never cancelled but charged: the order goes back to paid, as step 0 did.
                 store::set_order_in(&mut tx, saga.order_id, "paid", None, None).await?;
                 self.finish_in(&mut tx, saga, "restored", "compensated")
                     .await?;
                 tx.commit().await.map_err(db("orders"))?;
-                Ok(Flow::End(Err(refund_failed(e))))
+                Ok(Flow::End(Err(refund_failed(PaymentError::Unavailable(
+                    anyhow::anyhow!("the provider made no refund"),
+                )))))
+            }
+            Err(e) => {
+                // Neither the refund nor its check answered. The order goes back to paid, as
+                // step 0 did, and the saga waits to ask again (`verify`): a refund the provider
+                // made after all then finishes the cancellation, none ends the saga.
+                store::set_order_in(&mut tx, saga.order_id, "paid", None, None).await?;
+                self.advance_in(&mut tx, saga, step::VERIFY, None).await?;
+                tx.commit().await.map_err(db("orders"))?;
+                self.park(saga, 0, refund_failed(e)).await
             }
         }
+    }
+
+    /// A cancellation whose refund's answer was lost, its order put back to paid: did the
+    /// provider make the refund after all? Then the cancellation goes on as if it had answered.
+    async fn verify(&self, saga: &mut Running) -> Result<Flow> {
+        let charge = refund_of(saga)?;
+        let refunded = match self.gateway.find_charge(&charge).await {
+            Ok(found) => found.is_some_and(|c| c.amount_refunded_minor >= c.amount_minor),
+            Err(e) => return self.park(saga, 1, charge_failed(e)).await,
+        };
+        let order = self.order(saga.order_id).await?;
+        let mut tx = self.pool.begin().await.map_err(db("orders"))?;
+        let locked = store::lock_order(&mut tx, saga.order_id)
+            .await?
+            .ok_or(Error::NotFound("order"))?;
+        if !refunded {
+            self.finish_in(&mut tx, saga, "restored", "compensated")
+                .await?;
+            tx.commit().await.map_err(db("orders"))?;
+            return Ok(Flow::End(Ok(order)));
+        }
+        if locked.status != "paid" {
+            // Another cancellation has finished it meanwhile (with the same refund key).
+            self.finish_in(&mut tx, saga, "cancelled", "done").await?;
+            tx.commit().await.map_err(db("orders"))?;
+            return Ok(Flow::End(Ok(order)));
+        }
+        let key = format!("refund-{charge}");
+        self.cancelled_and_refunded_in(&mut tx, saga, &order, &locked, &charge, &key)
+            .await?;
+        tx.commit().await.map_err(db("orders"))?;
+        Ok(Flow::Next)
+    }
+
+    /// Inside `conn`'s transaction: the refund recorded, the order cancelled with its payment
+    /// refunded, its stock on the way back, its event; then the release.
+    async fn cancelled_and_refunded_in(
+        &self,
+        conn: &mut sqlx::PgConnection,
+        saga: &mut Running,
+        order: &Order,
+        locked: &Locked,
+        charge: &str,
+        key: &str,
+    ) -> Result<()> {
+        let record = payment_record(
+            order,
+            key,
+            PaymentStatus::Refunded,
+            Some(charge.to_owned()),
+            None,
+        );
+        record_payment_in(&mut *conn, &record).await?;
+        store::set_order_in(conn, saga.order_id, "cancelled", None, Some("refunded")).await?;
+        store::move_reservations_in(conn, saga.order_id, &["sold"], "releasing").await?;
+        outbox::enqueue_in(
+            conn,
+            EventKind::OrderCancelled,
+            saga.order_id,
+            figures(locked),
+            locked.total_minor,
+        )
+        .await?;
+        self.advance_in(conn, saga, step::RELEASE, None).await
     }
 
     async fn order(&self, id: OrderId) -> Result<Order> {
@@ -698,6 +793,20 @@ impl Sagas {
         )
         .await?;
         Ok(Some(saga))
+    }
+}
+
+/// The charge a refund step gives back.
+fn refund_of(saga: &Running) -> Result<String> {
+    match &saga.data {
+        Data::Pay {
+            charge: Some(charge),
+            ..
+        }
+        | Data::Cancel {
+            charge: Some(charge),
+        } => Ok(charge.clone()),
+        _ => Err(store::corrupt("a refund's charge")),
     }
 }
 
@@ -811,13 +920,21 @@ impl OrderFlow for Sagas {
         let locked = store::lock_order(&mut tx, id)
             .await?
             .ok_or(Error::NotFound("order"))?;
+        if locked.status == "paid" && store::cancelling_in(&mut tx, id).await? {
+            tx.rollback().await.map_err(db("orders"))?;
+            return Err(Error::conflict(
+                "CANCELLATION_PENDING",
+                "a cancellation of this order is being settled with the payment provider; try \
+                 again later",
+            ));
+        }
         if locked.status == "paid" {
             store::set_order_in(&mut tx, id, "shipped", None, None).await?;
             outbox::enqueue_in(&mut tx, EventKind::OrderShipped, id, figures(&locked), 0).await?;
             tx.commit().await.map_err(db("orders"))?;
             return self.order(id).await;
         }
-        drop(tx);
+        tx.rollback().await.map_err(db("orders"))?;
         Err(invalid_state(&self.order(id).await?, "shipped"))
     }
 }

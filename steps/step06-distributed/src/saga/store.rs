@@ -4,7 +4,7 @@
 //! that has lost its lease (another instance resumed the saga) finds out before it writes,
 //! and its transaction writes nothing.
 
-use common::domain::OrderId;
+use common::domain::{OrderId, ProductId};
 use common::error::{Error, Result};
 use sqlx::{PgConnection, PgPool};
 use time::OffsetDateTime;
@@ -213,6 +213,21 @@ pub(crate) async fn unreleased(pool: &PgPool, order: OrderId) -> Result<Vec<Rese
     .map_err(db("stock_reservations"))
 }
 
+/// The products `order` reserved.
+pub(crate) async fn products_of(pool: &PgPool, order: OrderId) -> Result<Vec<ProductId>> {
+    let ids = sqlx::query_scalar!(
+        r#"SELECT product_id AS "product_id!" FROM stock_reservations
+           WHERE order_id = $1::bpchar ORDER BY product_id"#,
+        order.to_string(),
+    )
+    .fetch_all(pool)
+    .await
+    .map_err(db("stock_reservations"))?;
+    ids.iter()
+        .map(|id| id.trim().parse().map_err(|_| corrupt("a product id")))
+        .collect()
+}
+
 /// Marks one reservation released.
 pub(crate) async fn released(pool: &PgPool, order: OrderId, product: &str) -> Result<()> {
     sqlx::query!(
@@ -248,6 +263,21 @@ pub(crate) async fn lock_order(conn: &mut PgConnection, id: OrderId) -> Result<O
     .fetch_optional(&mut *conn)
     .await
     .map_err(db("orders"))
+}
+
+/// Whether a cancellation of `id` is still running (its refund being settled), inside the
+/// transaction that holds the order's lock: cancellations begin under the same lock, so the
+/// answer holds until the commit.
+pub(crate) async fn cancelling_in(conn: &mut PgConnection, id: OrderId) -> Result<bool> {
+    let running = sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM sagas WHERE order_id = $1::bpchar AND kind = 'cancel'
+           AND state = 'running') AS "running!""#,
+        id.to_string(),
+    )
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(db("sagas"))?;
+    Ok(running)
 }
 
 /// The payment fields an order gains when paid.

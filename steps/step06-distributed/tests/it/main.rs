@@ -3,7 +3,10 @@
 //! Redis key prefix (`App::spawn()`), and the workers running.
 
 mod contract;
+mod crash;
 mod idempotency;
+mod invariants;
 mod outbox;
+mod randomized;
 mod sagas;
 mod support;

@@ -252,3 +252,65 @@ async fn an_order_left_unpaid_past_its_expiry_is_cancelled_and_its_stock_release
         .await;
     testkit::expect_error(paying, 409, "INVALID_STATE").await;
 }
+
+/// The provider makes the refund and loses the answer: the cancellation asks it whether the
+/// refund was made, finds it was, and finishes: cancelled, refunded once, stock back.
+#[tokio::test]
+async fn a_cancellation_whose_refund_answer_was_lost_asks_the_provider_and_finishes() {
+    let app = App::spawn().await;
+    let (_, admin) = app.admin().await;
+    let placed = app.place_new_order(&admin, json!({ "stock": 5 }), 2).await;
+    expect_status(
+        app.pay_order(&placed.token, &placed.id, "tok_success")
+            .await,
+        200,
+    )
+    .await;
+    app.payments.set_lose_answer_rate(1.0);
+
+    let cancelled = expect_status(app.cancel_order(&admin, &placed.id).await, 200).await;
+    app.payments.set_lose_answer_rate(0.0);
+    assert_eq!(cancelled["status"], "cancelled");
+    assert_eq!(cancelled["payment"]["status"], "refunded");
+    let charge = cancelled["payment"]["provider_reference"].as_str().unwrap();
+    let at_provider = app.provider_charge(charge).await;
+    assert_eq!(at_provider["amount_refunded"], at_provider["amount"]);
+    assert_eq!(stock_of(&app, &placed.product_id).await, 5);
+}
+
+/// Neither the refund nor the question whether it was made gets an answer (the provider is
+/// down): the order goes back to paid (503), and the saga asks again once the provider is
+/// back; finding no refund, it ends, the order paid and charged once.
+#[tokio::test]
+async fn a_cancellation_the_provider_could_not_answer_is_settled_once_it_is_back() {
+    let app = App::spawn_with(|config| config.saga.retry_after_ms = 200).await;
+    let (_, admin) = app.admin().await;
+    let placed = app.place_new_order(&admin, json!({ "stock": 5 }), 2).await;
+    expect_status(
+        app.pay_order(&placed.token, &placed.id, "tok_success")
+            .await,
+        200,
+    )
+    .await;
+    app.payments.set_failure_rate(1.0);
+
+    let refused = app.cancel_order(&admin, &placed.id).await;
+    testkit::expect_error(refused, 503, "PAYMENT_PROVIDER_UNAVAILABLE").await;
+    assert_eq!(app.order(&admin, &placed.id).await["status"], "paid");
+    assert_eq!(
+        sagas_of(&app, &placed.id).await.last().cloned(),
+        Some(triple("cancel", "verify", "running"))
+    );
+    let shipping = app.ship_order(&admin, &placed.id).await;
+    testkit::expect_error(shipping, 409, "CANCELLATION_PENDING").await;
+
+    app.payments.set_failure_rate(0.0);
+    eventually("the saga settles", Duration::from_secs(10), || async {
+        let last = sagas_of(&app, &placed.id).await.last().cloned();
+        (last == Some(triple("cancel", "restored", "compensated"))).then_some(())
+    })
+    .await;
+    assert_eq!(app.order(&admin, &placed.id).await["status"], "paid");
+    assert_eq!(stock_of(&app, &placed.product_id).await, 3);
+    expect_status(app.ship_order(&admin, &placed.id).await, 200).await;
+}
