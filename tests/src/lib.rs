@@ -28,10 +28,12 @@
 //! - [`step03`]: the step-3 suite (a write is seen by the very next read, cache or not);
 //! - [`step05`]: the step-5 suite (the sales report, order views with their products now,
 //!   PostgreSQL in `/health` and the new routes in the OpenAPI document);
+//! - [`step06`]: the step-6 suite (an order's events reach the customer's mailbox once each,
+//!   an `Idempotency-Key` replays the first answer, the mailbox in the OpenAPI document);
 //! - [`hostile00`], [`hostile01`], [`hostile02`], [`hostile05`], [`hostile06`]: hostile
 //!   clients against the routes of steps 0, 1, 2, 5 and 6 (bodies, text, injection, forged
 //!   tokens, other users' resources, races, slow connections, GraphQL abuse, the sales report,
-//!   `Idempotency-Key` headers), each case asserting the documented answer;
+//!   `Idempotency-Key` headers and the mailbox), each case asserting the documented answer;
 //! - [`ordering00`]: what step 0's orders promise when the payment provider is slow, down or
 //!   raced (one charge per order, a failed refund leaves the order paid), checked at the
 //!   provider too; it needs the target's [`Provider`] and runs its cases one at a time.
@@ -57,6 +59,7 @@ pub mod step01;
 pub mod step02;
 pub mod step03;
 pub mod step05;
+pub mod step06;
 
 pub use case::{Case, CaseFuture, Provider, Target};
 pub use report::{Outcome, SuiteReport, run_suite};
@@ -110,6 +113,7 @@ pub fn suites() -> Vec<Suite> {
         Suite::new("hostile05", hostile05::cases),
         Suite::new("step05", step05::cases),
         Suite::new("hostile06", hostile06::cases),
+        Suite::new("step06", step06::cases),
     ]
 }
 

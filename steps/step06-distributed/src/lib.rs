@@ -26,7 +26,7 @@
 //!
 //! ## Try it
 //! ```text
-//! cargo xtask step 6          # this crate's tests, the contract suites 0, 1, 2, 3, 5 and the hostile suites 0, 1, 2, 5, 6
+//! cargo xtask step 6          # this crate's tests, the contract suites 0, 1, 2, 3, 5, 6 and the hostile suites 0, 1, 2, 5, 6
 //! cargo xtask run 6           # as step 5, plus the workers
 //! psql "$DATABASE_URL" -c 'SELECT kind, step, state, count(*) FROM sagas GROUP BY 1, 2, 3'
 //! ```

@@ -5,17 +5,24 @@
 //! with control characters, NUL, CR and LF (over raw TCP, where a client library would refuse
 //! them), keys far too long, empty keys, lists of keys, one key on two routes or with another
 //! body, another customer's key. Each is answered with a 4xx in the one error shape (or the
-//! HTTP server's own 400 for bytes HTTP forbids) and changes nothing.
+//! HTTP server's own 400 for bytes HTTP forbids) and changes nothing. The mailbox is the other
+//! way in: other callers and hostile page parameters.
 
 mod keys;
+mod mailbox;
 
 use crate::Case;
 
 pub fn cases() -> Vec<Case> {
-    keys::cases()
+    families()
+        .into_iter()
+        .flat_map(|(_, cases)| cases)
+        .collect()
 }
 
-/// One family so far: the header is the one way in step 6 adds.
 pub fn families() -> Vec<(&'static str, Vec<Case>)> {
-    vec![("idempotency keys", cases())]
+    vec![
+        ("idempotency keys", keys::cases()),
+        ("mailbox", mailbox::cases()),
+    ]
 }

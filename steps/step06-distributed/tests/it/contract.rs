@@ -3,4 +3,4 @@
 
 testkit::contract_suites!(step06_distributed::AppState:
     step00, hostile00, ordering00, step01, hostile01, step02, hostile02, step03, hostile05, step05,
-    hostile06);
+    hostile06, step06);
