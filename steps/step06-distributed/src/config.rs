@@ -2,12 +2,15 @@
 //! key keeps its name and its `APP__*` variable, plus a `saga` section (how long a driver's
 //! lease lasts, how often the recovery worker looks, when an unpaid order expires), an
 //! `outbox` section (the Redis stream, how the relay and the consumers poll, when a message
-//! that keeps failing goes to the dead-letter stream) and an `idempotency` section (how long an
-//! `Idempotency-Key` is remembered, how long a request running under one owns it).
+//! that keeps failing goes to the dead-letter stream), an `idempotency` section (how long an
+//! `Idempotency-Key` is remembered, how long a request running under one owns it) and a
+//! `replica` section (the PostgreSQL read replica order lists are read from, see
+//! [`crate::replica`]).
 
 use anyhow::bail;
 use common::config::ExtendsConfig;
 use derive_more::{Deref, DerefMut};
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 /// Everything step 6 reads.
@@ -23,6 +26,8 @@ pub struct Config {
     pub outbox: OutboxConfig,
     #[serde(default)]
     pub idempotency: IdempotencyConfig,
+    #[serde(default)]
+    pub replica: ReplicaConfig,
 }
 
 /// How sagas are driven and recovered.
@@ -121,6 +126,40 @@ impl Default for IdempotencyConfig {
     }
 }
 
+/// The PostgreSQL read replica ([`crate::replica`]): where it is, and when it is not read.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct ReplicaConfig {
+    /// A hot standby of `postgres.url`'s server, same database; a secret, since it may carry a
+    /// password. None: no replica, every read goes to the primary, as at step 5.
+    pub url: Option<SecretString>,
+    /// Connections the replica's pool opens at most (per instance, like the primary's).
+    pub max_connections: u32,
+    /// After a client's own order write seen by this instance, that client's order lists are
+    /// read from the primary for this long, so it sees what it just wrote. Two seconds: a
+    /// healthy streaming replica on one network replays within milliseconds, so this is two
+    /// orders of magnitude of margin, and it covers a client's "place, then show my orders"
+    /// (one round trip later) without sending its browsing to the primary for long. It must
+    /// not be below `max_lag_ms`: a replica this far behind is still read, so a shorter window
+    /// would let a client's list miss the order it placed.
+    pub read_your_writes_ms: u64,
+    /// A replica further behind than this (its replay behind what it has received, measured
+    /// as the age of the last transaction it replayed) is not read: reads fall back to the
+    /// primary until it catches up. `/health`'s `postgresql-replica` check fails meanwhile.
+    pub max_lag_ms: u64,
+}
+
+impl Default for ReplicaConfig {
+    fn default() -> Self {
+        Self {
+            url: None,
+            max_connections: 10,
+            read_your_writes_ms: 2_000,
+            max_lag_ms: 1_000,
+        }
+    }
+}
+
 fn between(name: &str, value: u64, range: std::ops::RangeInclusive<u64>) -> anyhow::Result<()> {
     if !range.contains(&value) {
         bail!(
@@ -205,6 +244,37 @@ impl ExtendsConfig for Config {
                  under its key would be run a second time by a retry",
                 i.lease_ms,
                 s.lease_ms
+            );
+        }
+        self.replica.check()
+    }
+}
+
+impl ReplicaConfig {
+    fn check(&self) -> anyhow::Result<()> {
+        if let Some(url) = &self.url {
+            // Never echo the URL: it may hold a password.
+            url.expose_secret()
+                .parse::<sqlx::postgres::PgConnectOptions>()
+                .map_err(|_| anyhow::anyhow!("replica.url is not a valid postgres:// URL"))?;
+        }
+        between(
+            "replica.max_connections",
+            u64::from(self.max_connections),
+            1..=1_000,
+        )?;
+        between("replica.max_lag_ms", self.max_lag_ms, 1..=3_600_000)?;
+        between(
+            "replica.read_your_writes_ms",
+            self.read_your_writes_ms,
+            0..=3_600_000,
+        )?;
+        if self.read_your_writes_ms < self.max_lag_ms {
+            bail!(
+                "replica.read_your_writes_ms ({}) must be at least replica.max_lag_ms ({}): a \
+                 replica that far behind is still read, so a client could miss its own write",
+                self.read_your_writes_ms,
+                self.max_lag_ms
             );
         }
         Ok(())

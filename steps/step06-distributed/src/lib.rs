@@ -43,6 +43,7 @@
 //!   any run, crashes included.
 //! - [`workers`]: the background tasks each instance runs.
 //! - [`idempotency`]: `Idempotency-Key` on placing and paying orders, and its sweeper.
+//! - [`replica`]: order lists read from the PostgreSQL read replica, with read-your-writes.
 //! - [`startup`]: step 6's [`common::Step`]; [`cli`]: its binary; [`testing`]: its test
 //!   configuration.
 //!
@@ -59,6 +60,7 @@ pub mod mailbox;
 pub mod outbox;
 pub mod postgres;
 pub mod recovery;
+pub mod replica;
 pub mod saga;
 pub mod startup;
 pub mod streams;

@@ -1,7 +1,7 @@
 //! Wiring: step 6's [`Step`]: its preparation (step 5's, then its own migrations), its parts
-//! (step 5's, unchanged), its state (step 5's, wired with the saga as the order flow, plus the
-//! workers that resume sagas, relay the outbox and consume the events), and step 5's routes
-//! and layers.
+//! (step 5's, with order lists read from the PostgreSQL replica when one is configured), its
+//! state (step 5's, wired with the saga as the order flow, plus the workers that resume
+//! sagas, relay the outbox and consume the events), and step 5's routes and layers.
 
 use std::sync::{Arc, OnceLock};
 
@@ -63,8 +63,49 @@ impl Extends for AppState {
         crate::mailbox::router().with_state(self.clone())
     }
 
-    /// Step 5's parts, unchanged: what step 6 adds is wired from them below.
-    async fn extend_parts(_db: &Database, _config: &Config, base: Parts) -> anyhow::Result<Parts> {
+    /// Step 5's parts; with `replica.url`, the order store reads order lists from the
+    /// replica ([`crate::replica`]), the product store tells it of placed orders, and
+    /// `/health` checks the replica. What else step 6 adds is wired from them below.
+    async fn extend_parts(
+        _db: &Database,
+        config: &Config,
+        mut base: Parts,
+    ) -> anyhow::Result<Parts> {
+        let Some(url) = &config.replica.url else {
+            return Ok(base);
+        };
+        use crate::replica::{Lag, MarksWrites, ReplicaHealth, Replicated, Written};
+        // The primary's pool settings (session timeouts among them), on the replica; a
+        // short acquire timeout, since a read that cannot have a replica connection at once
+        // is better served by the primary.
+        let replica_pool =
+            step05_hybrid_dbs::postgres::pool(&step05_hybrid_dbs::config::PostgresConfig {
+                url: url.clone(),
+                max_connections: config.replica.max_connections,
+                acquire_timeout_ms: config.postgres.acquire_timeout_ms.min(500),
+                ..config.postgres.clone()
+            })
+            .context("replica.url")?;
+        let lag = Arc::new(Lag::new(replica_pool.clone()));
+        let written = Arc::new(Written::new(std::time::Duration::from_millis(
+            config.replica.read_your_writes_ms,
+        )));
+        base.stores.orders = Arc::new(Replicated::new(
+            base.stores.orders.clone(),
+            replica_pool,
+            lag.clone(),
+            written.clone(),
+            &config.replica,
+        ));
+        base.stores.products = Arc::new(MarksWrites {
+            inner: base.stores.products.clone(),
+            primary: base.postgres.clone(),
+            written,
+        });
+        base.health = base.health.clone().with(ReplicaHealth {
+            lag,
+            max_lag_ms: config.replica.max_lag_ms,
+        });
         Ok(base)
     }
 

@@ -6,7 +6,7 @@
 
 use common::testing::{TestEnv, TestStep};
 
-use crate::config::{IdempotencyConfig, OutboxConfig, SagaConfig};
+use crate::config::{IdempotencyConfig, OutboxConfig, ReplicaConfig, SagaConfig};
 use crate::{AppState, Config};
 
 impl TestStep for AppState {
@@ -32,6 +32,7 @@ impl TestStep for AppState {
                 ..OutboxConfig::default()
             },
             idempotency: IdempotencyConfig::default(),
+            replica: ReplicaConfig::default(),
         })
     }
 }

@@ -8,5 +8,6 @@ mod idempotency;
 mod invariants;
 mod outbox;
 mod randomized;
+mod replica;
 mod sagas;
 mod support;
