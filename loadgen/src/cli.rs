@@ -25,6 +25,7 @@ use crate::{Mode, Plan};
 Examples:
   loadgen --base-url http://127.0.0.1:8080                     the mix, max throughput, 20 s
   loadgen --base-url http://127.0.0.1:8080 --scenario detail   cached product detail
+  loadgen --base-url http://127.0.0.1:8080 --scenario orders   placing and paying orders only
   loadgen --base-url http://127.0.0.1:8080 --rate 800          an open-model run at 800/s
   cargo xtask load 4                                           the same against a step it starts"
 )]
@@ -55,7 +56,7 @@ pub struct Cli {
     /// Seconds of the reference endpoint before the scenario (0 skips it).
     #[arg(long, default_value_t = 5)]
     reference_secs: u64,
-    /// Load users the mix registers and signs in first.
+    /// Load users the mix (and the orders scenario) registers and signs in first.
     #[arg(long, default_value_t = 16)]
     users: usize,
     /// Where the JSON and SVG go (default: target/reports, or under $CARGO_TARGET_DIR).

@@ -39,6 +39,9 @@ pub enum Scenario {
     Detail,
     /// Only listings, with filters, sorts and pages; a row per query shape.
     Listing,
+    /// Only the order path: half the requests place an order (one unit), half pay one placed
+    /// before (or place one when none waits): orders per second through the order writes.
+    Orders,
 }
 
 impl Scenario {
@@ -48,6 +51,7 @@ impl Scenario {
             Scenario::Reference => "reference",
             Scenario::Detail => "detail",
             Scenario::Listing => "listing",
+            Scenario::Orders => "orders",
         }
     }
 }
@@ -137,7 +141,7 @@ impl Target {
             sessions: Mutex::new(VecDeque::new()),
             pending: Mutex::new(VecDeque::new()),
         };
-        if scenario == Scenario::Mix {
+        if matches!(scenario, Scenario::Mix | Scenario::Orders) {
             let run = rand::rng().random::<u32>();
             for user in 0..users {
                 let email = format!("load-{run:08x}-{user}@stepwise.test");
@@ -228,6 +232,13 @@ impl Target {
             Scenario::Reference => self.reference().await,
             Scenario::Detail => self.view_product(true).await,
             Scenario::Listing => self.list_products(true).await,
+            Scenario::Orders => {
+                if rand::rng().random_bool(0.5) {
+                    self.place_order().await
+                } else {
+                    self.pay().await
+                }
+            }
             Scenario::Mix => {
                 let roll = rand::rng().random_range(0..100);
                 match roll {

@@ -335,6 +335,13 @@ fn the_command_line_cargo_xtask_passes_becomes_the_plan() {
     assert_eq!(plan.server_build, "release");
     assert_eq!(plan.profile, Some(Duration::from_secs(10)));
 
+    let orders = cli(&["--base-url", "http://x", "--scenario", "orders"])
+        .unwrap()
+        .plan()
+        .unwrap();
+    assert_eq!(orders.scenario, Scenario::Orders);
+    assert_eq!(Scenario::Orders.name(), "orders");
+
     let defaults = cli(&["--base-url", "http://x"]).unwrap().plan().unwrap();
     assert_eq!(defaults.scenario, Scenario::Mix);
     assert!(matches!(defaults.mode, Mode::Max { concurrency: 32 }));

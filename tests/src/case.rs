@@ -104,3 +104,9 @@ macro_rules! cases {
         }),*]
     };
 }
+
+/// Every case of a suite's families, in order: what a hostile suite's `cases()` is when its
+/// `families()` (for the reports that count them) is the one list.
+pub fn all_of(families: Vec<(&'static str, Vec<Case>)>) -> Vec<Case> {
+    families.into_iter().flat_map(|(_, cases)| cases).collect()
+}

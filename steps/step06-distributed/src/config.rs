@@ -34,9 +34,9 @@ pub struct Config {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
 pub struct SagaConfig {
-    /// How long a driver owns a saga without renewing: longer than any one step can take
-    /// (the payment timeout, a MongoDB write), so a live driver is never overtaken; after it,
-    /// a saga whose driver died is resumed by another instance's recovery worker.
+    /// How long a driver owns a saga without renewing. A step is cut off at nine tenths of
+    /// it, so a live driver is never overtaken; after it, a saga whose driver died is resumed
+    /// by another instance's recovery worker.
     pub lease_ms: u64,
     /// How often the recovery worker looks for sagas to resume and orders to expire.
     pub recovery_interval_ms: u64,
@@ -50,7 +50,7 @@ pub struct SagaConfig {
     /// Sagas (and expired orders) one pass of the worker takes on.
     pub batch: u32,
     /// For crash tests only: the steps (`reserve`, `tidy`, `release`, `charge`, `record`,
-    /// `refund`) at which a driver stops for ever, after saying so on stderr, so the test can
+    /// `refund`, `verify`) at which a driver stops for ever, after saying so on stderr, so the test can
     /// kill the process exactly there. Empty in every real deployment.
     pub pause_at: Vec<String>,
 }

@@ -6,14 +6,9 @@
 //! [`ReplicaHealth`] is `/health`'s `postgresql-replica` check.
 //!
 //! How this instance learns of a write: step 6's saga writes orders with its own SQL, in its
-//! own transactions, not through the store, so the wrapper cannot see them being written.
-//! It sees them right after instead, which is before the client is answered:
-//! - a placed order: the saga's `tidy` step forgets the stock marks `reserve:<order id>`
-//!   through the product store, once the order is committed; [`MarksWrites`] (a product store
-//!   wrapper) then looks up the order's owner on the primary and marks them;
-//! - a paid, shipped or cancelled order: the saga reads the order back through this store
-//!   (its answer to the client), and an order changed within the window marks its owner;
-//! - `insert` and `transition` through the store (step 0's flow) mark the owner directly.
+//! own transactions, not through the store, so it tells [`Written`] itself, at each commit
+//! that changes an order (placed, paid, cancelled, restored, shipped), before the client is
+//! answered; `insert` and `transition` through the store (step 0's flow) mark the owner too.
 //!
 //! Teaching shortcut: the marks live in this process. Behind a load balancer, a client whose
 //! next request lands on another instance is not marked there and may read the replica; a
@@ -27,15 +22,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use common::domain::{
-    NewProduct, Order, OrderId, OrderStatus, Page, Paged, PaymentInfo, Product, ProductId, Rating,
-    UserId,
-};
+use common::domain::{Order, OrderId, OrderStatus, Page, Paged, PaymentInfo, UserId};
 use common::services::HealthCheck;
-use common::store::{OrderStore, ProductStore, StockMove, StoreResult};
+use common::store::{OrderStore, StoreResult};
 use sqlx::PgPool;
 use step05_hybrid_dbs::store::PgOrders;
-use time::OffsetDateTime;
 
 use crate::config::ReplicaConfig;
 
@@ -80,15 +71,6 @@ impl Replicated {
             max_lag_ms: config.max_lag_ms,
         }
     }
-
-    /// Marks the owner of an order the primary shows changed within the window.
-    fn saw(&self, order: &Order) {
-        let age = OffsetDateTime::now_utc() - order.updated_at;
-        let age = Duration::try_from(age).unwrap_or(Duration::ZERO);
-        if let Some(left) = self.written.window.checked_sub(age) {
-            self.written.mark_for(&order.user_id.to_string(), left);
-        }
-    }
 }
 
 #[async_trait]
@@ -100,11 +82,7 @@ impl OrderStore for Replicated {
     }
 
     async fn get(&self, id: OrderId) -> StoreResult<Option<Order>> {
-        let order = self.primary.get(id).await?;
-        if let Some(order) = &order {
-            self.saw(order);
-        }
-        Ok(order)
+        self.primary.get(id).await
     }
 
     async fn list_for_user(&self, user: UserId, page: Page) -> StoreResult<Paged<Order>> {
@@ -143,8 +121,6 @@ impl OrderStore for Replicated {
 }
 
 /// Who wrote lately, on this instance: user id -> until when their reads go to the primary.
-/// Also remembers placed orders already looked up (`order:<id>`), so a saga's several
-/// `forget_stock_move` calls cost one lookup.
 pub struct Written {
     window: Duration,
     until: Mutex<HashMap<String, Instant>>,
@@ -162,11 +138,9 @@ impl Written {
         }
     }
 
+    /// `key` (a user id) wrote now: their reads go to the primary for the window.
     pub fn mark(&self, key: &str) {
-        self.mark_for(key, self.window);
-    }
-
-    fn mark_for(&self, key: &str, left: Duration) {
+        let left = self.window;
         let now = Instant::now();
         let mut until = self.until.lock().expect("the write marks");
         if until.len() > Self::PRUNE_ABOVE {
@@ -279,81 +253,5 @@ impl HealthCheck for ReplicaHealth {
                 Ok(())
             }
         }
-    }
-}
-
-/// The product store, unchanged, plus one observation: when the saga forgets an order's
-/// `reserve:<order id>` stock marks (its `tidy` step, after the order is committed; or a
-/// release), the order's owner is looked up on the primary and marked as having written.
-pub struct MarksWrites {
-    pub inner: Arc<dyn ProductStore>,
-    pub primary: PgPool,
-    pub written: Arc<Written>,
-}
-
-impl MarksWrites {
-    async fn saw_mark(&self, op: &str) {
-        let Some(order) = op.strip_prefix("reserve:") else {
-            return;
-        };
-        let seen = format!("order:{order}");
-        if self.written.recent(&seen) {
-            return;
-        }
-        self.written.mark(&seen);
-        let owner = sqlx::query_scalar!(
-            r#"SELECT user_id::text AS "user_id!" FROM orders WHERE id = $1::bpchar"#,
-            order
-        )
-        .fetch_optional(&self.primary)
-        .await;
-        match owner {
-            Ok(Some(user)) => self.written.mark(user.trim()),
-            // A compensated place stored no order: nobody wrote.
-            Ok(None) => {}
-            Err(e) => tracing::warn!(error = %e, "looking up a placed order's owner"),
-        }
-    }
-}
-
-#[async_trait]
-impl ProductStore for MarksWrites {
-    async fn list(&self, page: Page) -> StoreResult<Paged<Product>> {
-        self.inner.list(page).await
-    }
-    async fn get(&self, id: ProductId) -> StoreResult<Option<Product>> {
-        self.inner.get(id).await
-    }
-    async fn get_many(&self, ids: &[ProductId]) -> StoreResult<Vec<Product>> {
-        self.inner.get_many(ids).await
-    }
-    async fn insert(&self, product: NewProduct) -> StoreResult<Product> {
-        self.inner.insert(product).await
-    }
-    async fn insert_if_absent(&self, product: NewProduct) -> StoreResult<bool> {
-        self.inner.insert_if_absent(product).await
-    }
-    async fn update(&self, id: ProductId, product: NewProduct) -> StoreResult<Option<Product>> {
-        self.inner.update(id, product).await
-    }
-    async fn delete(&self, id: ProductId) -> StoreResult<bool> {
-        self.inner.delete(id).await
-    }
-    async fn take_stock(&self, id: ProductId, quantity: u32) -> StoreResult<bool> {
-        self.inner.take_stock(id, quantity).await
-    }
-    async fn return_stock(&self, id: ProductId, quantity: u32) -> StoreResult<()> {
-        self.inner.return_stock(id, quantity).await
-    }
-    async fn move_stock(&self, id: ProductId, delta: i64, op: &str) -> StoreResult<StockMove> {
-        self.inner.move_stock(id, delta, op).await
-    }
-    async fn forget_stock_move(&self, id: ProductId, op: &str) -> StoreResult<()> {
-        self.inner.forget_stock_move(id, op).await?;
-        self.saw_mark(op).await;
-        Ok(())
-    }
-    async fn adjust_rating(&self, id: ProductId, rating: Rating, sign: i64) -> StoreResult<bool> {
-        self.inner.adjust_rating(id, rating, sign).await
     }
 }

@@ -12,7 +12,6 @@ use common::Step;
 use common::step::Extends;
 use derive_more::{Deref, DerefMut};
 use mongodb::Database;
-use step05_hybrid_dbs::Parts;
 
 use crate::config::Config;
 use crate::saga::Sagas;
@@ -36,6 +35,16 @@ pub struct State {
     pub sagas: Sagas,
     /// Kept to stop them with the state.
     pub workers: Arc<Workers>,
+}
+
+/// What step 6's state is wired from: step 5's parts (with the order store reading the
+/// replica, when there is one), and the marks of who wrote lately, which the saga sets.
+#[derive(Deref, DerefMut)]
+pub struct Parts {
+    #[deref]
+    #[deref_mut]
+    pub base: step05_hybrid_dbs::Parts,
+    pub written: Option<Arc<crate::replica::Written>>,
 }
 
 impl Extends for AppState {
@@ -69,12 +78,15 @@ impl Extends for AppState {
     async fn extend_parts(
         _db: &Database,
         config: &Config,
-        mut base: Parts,
+        mut base: step05_hybrid_dbs::Parts,
     ) -> anyhow::Result<Parts> {
         let Some(url) = &config.replica.url else {
-            return Ok(base);
+            return Ok(Parts {
+                base,
+                written: None,
+            });
         };
-        use crate::replica::{Lag, MarksWrites, ReplicaHealth, Replicated, Written};
+        use crate::replica::{Lag, ReplicaHealth, Replicated, Written};
         // The primary's pool settings (session timeouts among them), on the replica; a
         // short acquire timeout, since a read that cannot have a replica connection at once
         // is better served by the primary.
@@ -97,22 +109,24 @@ impl Extends for AppState {
             written.clone(),
             &config.replica,
         ));
-        base.stores.products = Arc::new(MarksWrites {
-            inner: base.stores.products.clone(),
-            primary: base.postgres.clone(),
-            written,
-        });
         base.health = base.health.clone().with(ReplicaHealth {
             lag,
             max_lag_ms: config.replica.max_lag_ms,
         });
-        Ok(base)
+        Ok(Parts {
+            base,
+            written: Some(written),
+        })
     }
 
     /// Step 5's state, wired with the saga as the order flow. The saga is made by step 0's
     /// wiring (the `order_flow` factory), from the stores as every step's wrappers left them,
     /// so its stock moves go through step 3's cache and invalidate it.
-    async fn wire(config: &Config, mut parts: Parts) -> anyhow::Result<Self> {
+    async fn wire(config: &Config, parts: Parts) -> anyhow::Result<Self> {
+        let Parts {
+            base: mut parts,
+            written,
+        } = parts;
         let made = Arc::new(OnceLock::new());
         let slot = made.clone();
         let pool = parts.postgres.clone();
@@ -126,6 +140,7 @@ impl Extends for AppState {
                 owner: instance_name().into(),
                 pause_at: saga_config.pause_at.clone().into(),
                 config: saga_config,
+                written,
             };
             let flow: Arc<dyn OrderFlow> = Arc::new(sagas.clone());
             let _ = slot.set(sagas);

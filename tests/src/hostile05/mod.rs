@@ -4,15 +4,12 @@
 //! may not see them, and parameters that are malformed, hostile or unbounded.
 
 mod report;
-mod views;
+pub(crate) mod views;
 
 use crate::Case;
 
 pub fn cases() -> Vec<Case> {
-    families()
-        .into_iter()
-        .flat_map(|(_, cases)| cases)
-        .collect()
+    crate::case::all_of(families())
 }
 
 pub fn families() -> Vec<(&'static str, Vec<Case>)> {

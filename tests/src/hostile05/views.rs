@@ -74,9 +74,14 @@ async fn hostile_order_view_parameters_are_400_and_never_a_page(t: Target) -> Re
         format!("{VIEWS}/zzzzzzzzzzzzzzzzzzzzzzzz"),
         format!("{VIEWS}/%7B%22$gt%22:%22%22%7D"),
     ];
-    for path in &paths {
+    each_is_400_and_never_a_page(&customer.api, &paths).await
+}
+
+/// GETs each of `paths` and expects a 400 in the error shape, never a page of items.
+pub(crate) async fn each_is_400_and_never_a_page(api: &Api, paths: &[String]) -> Result<()> {
+    for path in paths {
         let shown: String = path.chars().take(80).collect();
-        let reply = customer.api.get(path).await?;
+        let reply = api.get(path).await?;
         let text = reply.describe();
         let body = reply
             .expect_status(400)

@@ -14,10 +14,7 @@ mod mailbox;
 use crate::Case;
 
 pub fn cases() -> Vec<Case> {
-    families()
-        .into_iter()
-        .flat_map(|(_, cases)| cases)
-        .collect()
+    crate::case::all_of(families())
 }
 
 pub fn families() -> Vec<(&'static str, Vec<Case>)> {

@@ -221,6 +221,8 @@ fn scenarios() -> PossibleValuesParser {
             .help("Only product detail, over 100 hot products (cached after their first read)"),
         PossibleValue::new("listing")
             .help("Only listings, with filters, sorts and pages; a row per query shape"),
+        PossibleValue::new("orders")
+            .help("Only placing and paying orders: orders per second through the order writes"),
     ])
 }
 

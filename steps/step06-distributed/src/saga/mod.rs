@@ -8,7 +8,7 @@
 //! |---|---|---|
 //! | place | `reserve` (stock, per line, in MongoDB) -> commit the order, its reservations `held` and `order_placed` -> `tidy` (drop the stock marks) | `release` the stock: 409 `OUT_OF_STOCK`, 503 |
 //! | pay | `charge` (provider, the attempt's idempotency key) -> `record`: the order paid, its reservations `sold`, `order_paid` | `refund` a charge the order cannot keep (cancelled or paid by another) |
-//! | cancel | (pending: the order cancelled and `order_cancelled` first) `refund` (paid) -> `release` | a refund the provider refuses puts the order back to paid (503) |
+//! | cancel | (pending: the order cancelled and `order_cancelled` first) `refund` (paid; a lost answer is checked with the provider, and `verify` asks again later when it cannot be) -> `release` | a refund the provider did not make puts the order back to paid (503) |
 //!
 //! Every step is idempotent, so a step repeated after a crash does what it did once: stock
 //! moves carry a mark per order in the product (`ProductStore::move_stock`), the provider
@@ -16,7 +16,8 @@
 //! transaction each, with the saga's own move in it. Whoever drives a saga holds a lease on
 //! it; [`crate::recovery`]'s worker resumes every running saga whose lease ran out, on any
 //! instance. A resumed `place` that had not committed its order is compensated (its client
-//! was never told it succeeded); everything else goes forward.
+//! was never told it succeeded); everything else goes forward. Each step is cut off at nine
+//! tenths of the lease, so a stuck driver stops before anyone may take its saga over.
 
 pub mod store;
 
@@ -215,6 +216,9 @@ pub struct Sagas {
     /// This instance's name as a saga owner (a random id per process).
     pub owner: Arc<str>,
     pub config: SagaConfig,
+    /// Who wrote lately (with a read replica): the saga marks an order's owner at each commit
+    /// that changes the order, so their next reads go to the primary.
+    pub written: Option<Arc<crate::replica::Written>>,
     /// Test hook: steps at which a driver stops for ever instead of going on, after saying so
     /// on stderr, so a crash test can kill the process exactly there.
     pub pause_at: Arc<[String]>,
@@ -229,6 +233,13 @@ enum Flow {
 }
 
 impl Sagas {
+    /// `user` has just changed one of their orders (see [`Sagas::written`]).
+    fn wrote(&self, user: &str) {
+        if let Some(written) = &self.written {
+            written.mark(user.trim());
+        }
+    }
+
     /// A fresh owner token for a saga this instance begins.
     fn new_owner(&self) -> String {
         format!("{}:{}", self.owner, uuid::Uuid::now_v7())
@@ -432,6 +443,7 @@ impl Sagas {
         .await?;
         self.advance_in(&mut tx, saga, step::TIDY, None).await?;
         tx.commit().await.map_err(db("orders"))?;
+        self.wrote(&placed.user_id);
         Ok(Flow::Next)
     }
 
@@ -678,6 +690,7 @@ impl Sagas {
             Ok(false) => {
                 // Never cancelled but charged: the order goes back to paid, as step 0 did.
                 store::set_order_in(&mut tx, saga.order_id, "paid", None, None).await?;
+                self.wrote(&locked.user_id);
                 self.finish_in(&mut tx, saga, "restored", "compensated")
                     .await?;
                 tx.commit().await.map_err(db("orders"))?;
@@ -690,6 +703,7 @@ impl Sagas {
                 // step 0 did, and the saga waits to ask again (`verify`): a refund the provider
                 // made after all then finishes the cancellation, none ends the saga.
                 store::set_order_in(&mut tx, saga.order_id, "paid", None, None).await?;
+                self.wrote(&locked.user_id);
                 self.advance_in(&mut tx, saga, step::VERIFY, None).await?;
                 tx.commit().await.map_err(db("orders"))?;
                 self.park(saga, 0, refund_failed(e)).await
@@ -749,6 +763,7 @@ impl Sagas {
         );
         record_payment_in(&mut *conn, &record).await?;
         store::set_order_in(conn, saga.order_id, "cancelled", None, Some("refunded")).await?;
+        self.wrote(&locked.user_id);
         store::move_reservations_in(conn, saga.order_id, &["sold"], "releasing").await?;
         outbox::enqueue_in(
             conn,
@@ -779,6 +794,7 @@ impl Sagas {
             return Ok(None);
         }
         store::set_order_in(conn, id, "cancelled", None, None).await?;
+        self.wrote(&locked.user_id);
         store::move_reservations_in(conn, id, &["held"], "releasing").await?;
         outbox::enqueue_in(conn, EventKind::OrderCancelled, id, figures(&locked), 0).await?;
         let data = Data::Cancel { charge: None };
@@ -888,6 +904,7 @@ impl OrderFlow for Sagas {
                     .ok_or(Error::NotFound("order"))?;
                 if locked.status == "paid" {
                     store::set_order_in(&mut tx, order.id, "cancelled", None, None).await?;
+                    self.wrote(&locked.user_id);
                     let data = Data::Cancel {
                         charge: locked.payment_reference.clone(),
                     };
@@ -930,6 +947,7 @@ impl OrderFlow for Sagas {
         }
         if locked.status == "paid" {
             store::set_order_in(&mut tx, id, "shipped", None, None).await?;
+            self.wrote(&locked.user_id);
             outbox::enqueue_in(&mut tx, EventKind::OrderShipped, id, figures(&locked), 0).await?;
             tx.commit().await.map_err(db("orders"))?;
             return self.order(id).await;

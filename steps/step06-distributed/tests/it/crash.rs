@@ -31,6 +31,23 @@ fn post_to(server: &Server, path: &str, token: &str, body: Value) -> tokio::task
     })
 }
 
+/// Sends `body` to `path` as `token` to a child that stops at `step`, then kills the child
+/// there with SIGKILL. `at_the_stop` runs while it is stopped (it sees what the step left).
+async fn killed_at<F: std::future::Future<Output = ()>>(
+    app: &App,
+    step: &str,
+    path: &str,
+    token: &str,
+    body: Value,
+    at_the_stop: F,
+) {
+    let mut child = Server::start(app, &[step]).await;
+    let _request = post_to(&child, path, token, body);
+    child.paused_at(step).await;
+    at_the_stop.await;
+    child.kill().await;
+}
+
 /// The in-process app, whose own recovery worker stays out of the way.
 async fn deployment() -> App {
     App::spawn_with(|config| config.saga.recovery_interval_ms = 3_600_000).await
@@ -55,24 +72,52 @@ async fn latest_order_id(app: &App) -> Option<String> {
         .map(|id| id.trim().to_owned())
 }
 
-#[tokio::test]
-async fn a_place_killed_before_its_stock_is_taken_is_compensated_after_the_restart() {
+/// A placed order as a crash test sees it: the app, the buyer's token, the product (5 in
+/// stock, 2 ordered), the order's id, and the restarted child (kept running).
+struct Placed {
+    app: App,
+    customer: String,
+    product: String,
+    order: String,
+    _restarted: Server,
+}
+
+/// Places a one-line order on a child killed at `step`, and starts the child again.
+async fn place_killed_at(step: &str) -> Placed {
     let app = deployment().await;
     let (_, admin) = app.admin().await;
     let (_, customer) = app.customer().await;
     let product = product(&app, &admin, 5).await;
-    let mut child = Server::start(&app, &["reserve"]).await;
-    let _request = post_to(
-        &child,
+    killed_at(
+        &app,
+        step,
         "/api/v1/orders",
         &customer,
         json!({ "items": [{ "product_id": product, "quantity": 2 }] }),
-    );
-    child.paused_at("reserve").await;
-    child.kill().await;
-
-    let _restarted = Server::start(&app, &[]).await;
+        async {},
+    )
+    .await;
+    let restarted = Server::start(&app, &[]).await;
     let order = latest_order_id(&app).await.expect("the saga was begun");
+    Placed {
+        app,
+        customer,
+        product,
+        order,
+        _restarted: restarted,
+    }
+}
+
+#[tokio::test]
+async fn a_place_killed_before_its_stock_is_taken_is_compensated_after_the_restart() {
+    // `_restarted` is bound, not `..`-ed: the restarted child must live to the end.
+    let Placed {
+        app,
+        product,
+        order,
+        _restarted,
+        ..
+    } = place_killed_at("reserve").await;
     eventually(
         "the saga is compensated",
         Duration::from_secs(20),
@@ -85,22 +130,13 @@ async fn a_place_killed_before_its_stock_is_taken_is_compensated_after_the_resta
 
 #[tokio::test]
 async fn a_place_killed_after_its_order_was_stored_is_finished_after_the_restart() {
-    let app = deployment().await;
-    let (_, admin) = app.admin().await;
-    let (_, customer) = app.customer().await;
-    let product = product(&app, &admin, 5).await;
-    let mut child = Server::start(&app, &["tidy"]).await;
-    let _request = post_to(
-        &child,
-        "/api/v1/orders",
-        &customer,
-        json!({ "items": [{ "product_id": product, "quantity": 2 }] }),
-    );
-    child.paused_at("tidy").await;
-    child.kill().await;
-
-    let _restarted = Server::start(&app, &[]).await;
-    let order = latest_order_id(&app).await.expect("the saga was begun");
+    let Placed {
+        app,
+        customer,
+        product,
+        order,
+        _restarted,
+    } = place_killed_at("tidy").await;
     eventually("the saga is finished", Duration::from_secs(20), || async {
         (last_saga(&app, &order).await.2 == "done").then_some(())
     })
@@ -119,23 +155,21 @@ async fn a_place_killed_while_giving_back_its_stock_is_compensated_after_the_res
     let (_, customer) = app.customer().await;
     let plenty = product(&app, &admin, 5).await;
     let scarce = product(&app, &admin, 1).await;
-    let mut child = Server::start(&app, &["release"]).await;
-    let _request = post_to(
-        &child,
+    killed_at(
+        &app,
+        "release",
         "/api/v1/orders",
         &customer,
         json!({ "items": [
             { "product_id": plenty, "quantity": 2 },
             { "product_id": scarce, "quantity": 2 },
         ] }),
-    );
-    child.paused_at("release").await;
-    assert_eq!(
-        stock_of(&app, &plenty).await,
-        3,
-        "the first line's stock was taken"
-    );
-    child.kill().await;
+        async {
+            let taken = stock_of(&app, &plenty).await;
+            assert_eq!(taken, 3, "the first line's stock was taken");
+        },
+    )
+    .await;
 
     let _restarted = Server::start(&app, &[]).await;
     let order = latest_order_id(&app).await.expect("the saga was begun");
@@ -155,15 +189,15 @@ async fn payment_killed_at(step: &str) -> (App, String, String, String) {
     let app = deployment().await;
     let (_, admin) = app.admin().await;
     let placed = app.place_new_order(&admin, json!({ "stock": 4 }), 1).await;
-    let mut child = Server::start(&app, &[step]).await;
-    let _request = post_to(
-        &child,
+    killed_at(
+        &app,
+        step,
         &format!("/api/v1/orders/{}/pay", placed.id),
         &placed.token,
         json!({ "card_token": "tok_success" }),
-    );
-    child.paused_at(step).await;
-    child.kill().await;
+        async {},
+    )
+    .await;
     (app, admin, placed.id, placed.product_id)
 }
 
@@ -233,15 +267,15 @@ async fn cancellation_killed_at(step: &str, paid: bool) -> (App, String, String)
         )
         .await;
     }
-    let mut child = Server::start(&app, &[step]).await;
-    let _request = post_to(
-        &child,
+    killed_at(
+        &app,
+        step,
         &format!("/api/v1/orders/{}/cancel", placed.id),
         &admin,
         json!({}),
-    );
-    child.paused_at(step).await;
-    child.kill().await;
+        async {},
+    )
+    .await;
     (app, placed.id, placed.product_id)
 }
 

@@ -253,19 +253,23 @@ async fn an_order_left_unpaid_past_its_expiry_is_cancelled_and_its_stock_release
     testkit::expect_error(paying, 409, "INVALID_STATE").await;
 }
 
+/// An admin's token and a paid order of 2 units of a product with 5.
+async fn paid_order(app: &App) -> (String, testkit::PlacedOrder) {
+    let (_, admin) = app.admin().await;
+    let placed = app.place_new_order(&admin, json!({ "stock": 5 }), 2).await;
+    let paying = app
+        .pay_order(&placed.token, &placed.id, "tok_success")
+        .await;
+    expect_status(paying, 200).await;
+    (admin, placed)
+}
+
 /// The provider makes the refund and loses the answer: the cancellation asks it whether the
 /// refund was made, finds it was, and finishes: cancelled, refunded once, stock back.
 #[tokio::test]
 async fn a_cancellation_whose_refund_answer_was_lost_asks_the_provider_and_finishes() {
     let app = App::spawn().await;
-    let (_, admin) = app.admin().await;
-    let placed = app.place_new_order(&admin, json!({ "stock": 5 }), 2).await;
-    expect_status(
-        app.pay_order(&placed.token, &placed.id, "tok_success")
-            .await,
-        200,
-    )
-    .await;
+    let (admin, placed) = paid_order(&app).await;
     app.payments.set_lose_answer_rate(1.0);
 
     let cancelled = expect_status(app.cancel_order(&admin, &placed.id).await, 200).await;
@@ -284,14 +288,7 @@ async fn a_cancellation_whose_refund_answer_was_lost_asks_the_provider_and_finis
 #[tokio::test]
 async fn a_cancellation_the_provider_could_not_answer_is_settled_once_it_is_back() {
     let app = App::spawn_with(|config| config.saga.retry_after_ms = 200).await;
-    let (_, admin) = app.admin().await;
-    let placed = app.place_new_order(&admin, json!({ "stock": 5 }), 2).await;
-    expect_status(
-        app.pay_order(&placed.token, &placed.id, "tok_success")
-            .await,
-        200,
-    )
-    .await;
+    let (admin, placed) = paid_order(&app).await;
     app.payments.set_failure_rate(1.0);
 
     let refused = app.cancel_order(&admin, &placed.id).await;
