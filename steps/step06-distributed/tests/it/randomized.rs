@@ -1,8 +1,8 @@
 //! Randomized runs: for each seed, a schedule of faults and crashes drawn from the seed, under
 //! concurrent customers placing, paying and cancelling orders against two instances of the
-//! shop: the in-process app, and the real binary as a child process whose PostgreSQL and
-//! MongoDB connections go through fault proxies (`testkit::fault_proxy`) and which is killed
-//! with SIGKILL and started again. The provider, seeded too, fails or loses its answers for
+//! shop: the in-process app, and the real binary as a child process whose PostgreSQL, MongoDB,
+//! Redis and payments-service connections go through fault proxies (`testkit::fault_proxy`)
+//! and which is killed with SIGKILL and started again. The provider, seeded too, fails or loses its answers for
 //! a while. Then the faults are lifted, the sagas settle, and the invariant checker judges.
 //!
 //! The report is a table, one row per seed (orders, faults, crashes, violations). Any
@@ -46,6 +46,8 @@ struct Row {
 enum Target {
     Postgres,
     Mongo,
+    Redis,
+    Payments,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -79,10 +81,11 @@ fn schedule(rng: &mut StdRng) -> Vec<(u64, Event)> {
             let at = rng.random_range(0..SPAN_MS);
             let event = match rng.random_range(0..10) {
                 0..=4 => {
-                    let target = if rng.random_bool(0.5) {
-                        Target::Postgres
-                    } else {
-                        Target::Mongo
+                    let target = match rng.random_range(0..4) {
+                        0 => Target::Postgres,
+                        1 => Target::Mongo,
+                        2 => Target::Redis,
+                        _ => Target::Payments,
                     };
                     let fault = match rng.random_range(0..4) {
                         0 => Fault::Latency {
@@ -203,12 +206,25 @@ async fn run_seed(seed: u64) -> Row {
     let mongo = FaultProxy::start(address_in(&mongo_url), seed.wrapping_add(1))
         .await
         .expect("a MongoDB proxy");
+    let redis_url = app.config.redis.url.expose_secret().to_owned();
+    let redis = FaultProxy::start(address_in(&redis_url), seed.wrapping_add(2))
+        .await
+        .expect("a Redis proxy");
+    let payments_url = app.config.apis.payments.url.clone();
+    let payments = FaultProxy::start(address_in(&payments_url), seed.wrapping_add(3))
+        .await
+        .expect("a payments-service proxy");
     let child = Arc::new(Child {
         server: Mutex::new(None),
         base: RwLock::new(String::new()),
         overrides: vec![
             ("APP__POSTGRES__URL", via(&postgres_url, postgres.addr())),
             ("APP__MONGODB__URI", via(&mongo_url, mongo.addr())),
+            ("APP__REDIS__URL", via(&redis_url, redis.addr())),
+            (
+                "APP__APIS__PAYMENTS__URL",
+                via(&payments_url, payments.addr()),
+            ),
         ],
     });
     child.restart(&app).await.expect("the child starts");
@@ -231,7 +247,8 @@ async fn run_seed(seed: u64) -> Row {
         .build()
         .expect("an HTTP client");
     let chaos = join_all(events.into_iter().map(|(at, event)| {
-        let (app, child, postgres, mongo) = (&app, child.clone(), &postgres, &mongo);
+        let (app, child) = (&app, child.clone());
+        let proxies = (&postgres, &mongo, &redis, &payments);
         async move {
             tokio::time::sleep_until((started + Duration::from_millis(at)).into()).await;
             match event {
@@ -241,8 +258,10 @@ async fn run_seed(seed: u64) -> Row {
                     for_ms,
                 } => {
                     let proxy = match target {
-                        Target::Postgres => postgres,
-                        Target::Mongo => mongo,
+                        Target::Postgres => proxies.0,
+                        Target::Mongo => proxies.1,
+                        Target::Redis => proxies.2,
+                        Target::Payments => proxies.3,
                     };
                     let _ = proxy.set(fault).await;
                     tokio::time::sleep(Duration::from_millis(for_ms)).await;
@@ -320,8 +339,9 @@ async fn run_seed(seed: u64) -> Row {
     let (placed, _) = futures::join!(workload, chaos);
 
     // Everything healthy again, a child running, then the verdict.
-    let _ = postgres.set(Fault::Pass).await;
-    let _ = mongo.set(Fault::Pass).await;
+    for proxy in [&postgres, &mongo, &redis, &payments] {
+        let _ = proxy.set(Fault::Pass).await;
+    }
     app.payments.set_failure_rate(0.0);
     app.payments.set_lose_answer_rate(0.0);
     let mut violations = Vec::new();
