@@ -19,13 +19,16 @@ where
     Router::new().route("/health", get(health))
 }
 
-/// `{"status":"ok"|"unavailable","checks":{"mongodb":"ok"|"unavailable",...}}`.
+/// `{"status":"ok"|"unavailable","checks":{"mongodb":"ok"|"unavailable",...}}`, and
+/// `"details":{"<check>":{...}}` for the checks that measure something (step 6's replica lag).
 #[derive(utoipa::ToSchema)]
 #[allow(dead_code)] // only a schema: the handler builds the same shape with `json!`
 pub struct HealthResponse {
     #[schema(pattern = "^(ok|unavailable)$")]
     status: String,
     checks: BTreeMap<String, String>,
+    #[schema(value_type = Option<Object>)]
+    details: Option<BTreeMap<String, serde_json::Value>>,
 }
 
 #[utoipa::path(
@@ -39,6 +42,7 @@ pub struct HealthResponse {
     )]
 pub async fn health(State(checks): State<HealthChecks>) -> impl IntoResponse {
     let results = checks.run().await;
+    let state_details = checks.details();
     let healthy = results.iter().all(|(_, r)| r.is_ok());
     let checks: BTreeMap<_, _> = results
         .into_iter()
@@ -55,5 +59,10 @@ pub async fn health(State(checks): State<HealthChecks>) -> impl IntoResponse {
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
     };
-    (status, Json(json!({ "status": word, "checks": checks })))
+    let details = state_details;
+    let mut body = json!({ "status": word, "checks": checks });
+    if !details.is_empty() {
+        body["details"] = json!(details);
+    }
+    (status, Json(body))
 }

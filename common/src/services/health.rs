@@ -12,6 +12,11 @@ use mongodb::bson::doc;
 pub trait HealthCheck: Send + Sync {
     fn name(&self) -> &'static str;
     async fn check(&self) -> anyhow::Result<()>;
+    /// Figures the check measured, shown beside its word in `/health` (step 6's replica lag);
+    /// read after [`HealthCheck::check`]. None by default: most checks have only a word.
+    fn details(&self) -> Option<serde_json::Value> {
+        None
+    }
 }
 
 /// The checks, run concurrently with a bound on each.
@@ -24,6 +29,14 @@ impl HealthChecks {
     pub fn with(mut self, check: impl HealthCheck + 'static) -> Self {
         self.0.push(Arc::new(check));
         self
+    }
+
+    /// `name -> details` of the checks that have any, after a [`HealthChecks::run`].
+    pub fn details(&self) -> std::collections::BTreeMap<&'static str, serde_json::Value> {
+        self.0
+            .iter()
+            .filter_map(|check| Some((check.name(), check.details()?)))
+            .collect()
     }
 
     /// `(name, Ok | Err(reason))` for every check.

@@ -174,6 +174,12 @@ async fn a_replica_behind_by_more_than_max_lag_ms_is_not_read_and_fails_the_heal
     r.replicated(&before).await;
     let (status, check) = replica_health(&r.app).await;
     assert_eq!((status, check), (200, json!("ok")), "a replica caught up");
+    let health: Value = r.app.get("/health", None).await.json().await.unwrap();
+    let lag = &health["details"]["postgresql-replica"]["lag_ms"];
+    assert!(
+        lag.as_u64().is_some_and(|ms| ms <= 1_000),
+        "the lag in /health: {health}"
+    );
 
     r.on_replica("SELECT pg_wal_replay_pause()").await;
     let after = place(&other, &token, &product).await;
@@ -186,6 +192,12 @@ async fn a_replica_behind_by_more_than_max_lag_ms_is_not_read_and_fails_the_heal
     );
     let (status, check) = replica_health(&r.app).await;
     assert_eq!((status, check), (503, json!("unavailable")));
+    let health: Value = r.app.get("/health", None).await.json().await.unwrap();
+    let lag = &health["details"]["postgresql-replica"]["lag_ms"];
+    assert!(
+        lag.as_u64().is_some_and(|ms| ms > 1_000),
+        "the lag in /health: {health}"
+    );
 
     r.on_replica("SELECT pg_wal_replay_resume()").await;
     let caught_up = Instant::now();
