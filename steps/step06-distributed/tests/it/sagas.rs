@@ -239,13 +239,16 @@ async fn an_order_left_unpaid_past_its_expiry_is_cancelled_and_its_stock_release
         (order["status"] == "cancelled").then_some(())
     })
     .await;
-    eventually("its stock is back", Duration::from_secs(5), || async {
-        (stock_of(&app, &placed.product_id).await == 6).then_some(())
+    // The release saga ends after the stock is back (it drops its marks last): wait for it.
+    eventually("the release saga ends", Duration::from_secs(5), || async {
+        let last = sagas_of(&app, &placed.id).await.last().cloned();
+        (last == Some(triple("cancel", "cancelled", "done"))).then_some(())
     })
     .await;
     assert_eq!(
-        sagas_of(&app, &placed.id).await.last().cloned(),
-        Some(triple("cancel", "cancelled", "done"))
+        stock_of(&app, &placed.product_id).await,
+        6,
+        "its stock is back"
     );
     let paying = app
         .pay_order(&placed.token, &placed.id, "tok_success")
@@ -310,4 +313,61 @@ async fn a_cancellation_the_provider_could_not_answer_is_settled_once_it_is_back
     assert_eq!(app.order(&admin, &placed.id).await["status"], "paid");
     assert_eq!(stock_of(&app, &placed.product_id).await, 3);
     expect_status(app.ship_order(&admin, &placed.id).await, 200).await;
+}
+
+/// A cancellation that restored its order to paid and waits at `verify` (its refund's answer
+/// and the check both went unanswered), while the provider had in fact made the refund: the
+/// worker's next look finds it refunded and finishes the cancellation.
+#[tokio::test]
+async fn a_cancellation_waiting_to_verify_a_refund_the_provider_made_finishes_it() {
+    let app = App::spawn().await;
+    let (admin, placed) = paid_order(&app).await;
+    let order = app.order(&admin, &placed.id).await;
+    let charge = order["payment"]["provider_reference"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // What the provider did, unseen: the refund, under the cancel saga's own key.
+    app.state
+        .sagas
+        .gateway
+        .refund(&charge, &format!("refund-{charge}"))
+        .await
+        .unwrap();
+    // What the shop recorded: the order back to paid, the saga parked at verify.
+    let data = Data::Cancel {
+        charge: Some(charge.clone()),
+    };
+    let mut tx = pool(&app).begin().await.unwrap();
+    store::begin_in(
+        &mut tx,
+        Kind::Cancel,
+        placed.id.parse().unwrap(),
+        step::VERIFY,
+        &data,
+        "dead-driver",
+        -1,
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+
+    eventually(
+        "the cancellation finishes",
+        Duration::from_secs(10),
+        || async {
+            let last = sagas_of(&app, &placed.id).await.last().cloned();
+            (last == Some(triple("cancel", "cancelled", "done"))).then_some(())
+        },
+    )
+    .await;
+    let after = app.order(&admin, &placed.id).await;
+    assert_eq!(after["status"], "cancelled");
+    assert_eq!(after["payment"]["status"], "refunded");
+    assert_eq!(stock_of(&app, &placed.product_id).await, 5);
+    let at_provider = app.provider_charge(&charge).await;
+    assert_eq!(
+        at_provider["amount_refunded"], at_provider["amount"],
+        "refunded once"
+    );
 }
