@@ -119,6 +119,12 @@ enum Command {
 }
 
 fn main() -> std::process::ExitCode {
+    if let Some(checkout) = workspace::run_from_another_checkout() {
+        return workspace::rerun_in(&checkout).unwrap_or_else(|error| {
+            eprintln!("error: {error:#}");
+            std::process::ExitCode::FAILURE
+        });
+    }
     let cli = Cli::parse();
     let outcome = match cli.command {
         Command::Step(command) => command.run(),
