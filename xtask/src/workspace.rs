@@ -20,7 +20,12 @@ pub fn root() -> PathBuf {
 /// copy it there again, so `cargo xtask` in one clone can run the other's binary, with the
 /// other's root and code. `cargo run` tells the binary which package it ran
 /// (`CARGO_MANIFEST_DIR`).
+/// Only a `cargo run` of xtask itself says so (`CARGO_PKG_NAME` is `xtask`): a process a
+/// test starts inherits the test's package instead, and says nothing about checkouts.
 pub fn run_from_another_checkout() -> Option<PathBuf> {
+    if std::env::var_os("CARGO_PKG_NAME")? != "xtask" {
+        return None;
+    }
     let ran = std::env::var_os("CARGO_MANIFEST_DIR")?;
     another_checkout(Path::new(env!("CARGO_MANIFEST_DIR")), Path::new(&ran))
 }
