@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use serde_json::json;
 use testkit::expect_status;
 
-use crate::support::{App, invariants_of, nothing_lost, pool};
+use crate::support::{App, invariants_of, nothing_lost, pool, refunded_behind_the_shops_back};
 
 /// A paid order and a cancelled one, each through the sagas; the products' starting stock.
 async fn a_run(app: &App) -> (String, String, HashMap<String, i64>) {
@@ -59,16 +59,7 @@ async fn a_clean_run_has_no_violations_and_stock_taken_behind_the_sagas_back_is_
 async fn a_paid_order_whose_charge_was_refunded_at_the_provider_is_found() {
     let app = App::spawn().await;
     let (order, _, initial) = a_run(&app).await;
-    let charge = app.order(&app.admin().await.1, &order).await["payment"]["provider_reference"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    app.state
-        .sagas
-        .gateway
-        .refund(&charge, "behind-the-shops-back")
-        .await
-        .unwrap();
+    refunded_behind_the_shops_back(&app, &order, "behind-the-shops-back").await;
     let report = invariants_of(&app, &initial).await;
     assert!(
         named(

@@ -21,6 +21,14 @@ async fn mailbox_of(app: &App, order: &str) -> Vec<String> {
         .unwrap()
 }
 
+/// Waits until `order` has `count` messages in the mailbox.
+async fn mailed(app: &App, order: &str, count: usize, what: &str) {
+    eventually(what, Duration::from_secs(10), || async {
+        (mailbox_of(app, order).await.len() == count).then_some(())
+    })
+    .await;
+}
+
 async fn sales(app: &App) -> (i64, i64) {
     sqlx::query_as(
         "SELECT coalesce(sum(orders), 0)::bigint, coalesce(sum(revenue_minor), 0)::bigint \
@@ -67,12 +75,7 @@ async fn each_order_event_reaches_both_consumers_once() {
         || async { (sales(&app).await == (0, 0)).then_some(()) },
     )
     .await;
-    eventually(
-        "the cancellation is mailed",
-        Duration::from_secs(10),
-        || async { (mailbox_of(&app, &placed.id).await.len() == 2).then_some(()) },
-    )
-    .await;
+    mailed(&app, &placed.id, 2, "the cancellation is mailed").await;
     let unpublished: i64 =
         sqlx::query_scalar("SELECT count(*) FROM outbox WHERE published_at IS NULL")
             .fetch_one(&pool(&app))
@@ -94,12 +97,7 @@ async fn an_event_published_twice_is_applied_once() {
         200,
     )
     .await;
-    eventually(
-        "the confirmation is mailed",
-        Duration::from_secs(10),
-        || async { (mailbox_of(&app, &placed.id).await.len() == 1).then_some(()) },
-    )
-    .await;
+    mailed(&app, &placed.id, 1, "the confirmation is mailed").await;
     let before = sales(&app).await;
 
     sqlx::query("UPDATE outbox SET published_at = NULL WHERE order_id = $1::bpchar")

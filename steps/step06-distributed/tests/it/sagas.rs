@@ -8,7 +8,8 @@ use step06_distributed::saga::{Data, Kind, PlacedLine, PlacedOrder, step, store}
 use testkit::expect_status;
 
 use crate::support::{
-    App, events_of, eventually, marks_of, pool, reservations_of, sagas_of, stock_of,
+    App, events_of, eventually, marks_of, pool, refunded_behind_the_shops_back, reservations_of,
+    sagas_of, stock_of,
 };
 
 fn triple(kind: &str, step: &str, state: &str) -> (String, String, String) {
@@ -322,18 +323,8 @@ async fn a_cancellation_the_provider_could_not_answer_is_settled_once_it_is_back
 async fn a_cancellation_waiting_to_verify_a_refund_the_provider_made_finishes_it() {
     let app = App::spawn().await;
     let (admin, placed) = paid_order(&app).await;
-    let order = app.order(&admin, &placed.id).await;
-    let charge = order["payment"]["provider_reference"]
-        .as_str()
-        .unwrap()
-        .to_owned();
     // What the provider did, unseen: the refund, under the cancel saga's own key.
-    app.state
-        .sagas
-        .gateway
-        .refund(&charge, &format!("refund-{charge}"))
-        .await
-        .unwrap();
+    let charge = refunded_behind_the_shops_back(&app, &placed.id, "refund-{charge}").await;
     // What the shop recorded: the order back to paid, the saga parked at verify.
     let data = Data::Cancel {
         charge: Some(charge.clone()),

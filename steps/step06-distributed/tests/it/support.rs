@@ -335,3 +335,21 @@ impl Server {
         self.process.kill().await.expect("killing the child");
     }
 }
+
+/// Refunds, at the provider and behind the shop's back, the charge `order` was paid with,
+/// under `key`; the charge's id.
+pub async fn refunded_behind_the_shops_back(app: &App, order: &str, key: &str) -> String {
+    let (_, admin) = app.admin().await;
+    let charge = app.order(&admin, order).await["payment"]["provider_reference"]
+        .as_str()
+        .expect("a paid order's charge")
+        .to_owned();
+    let key = key.replace("{charge}", &charge);
+    app.state
+        .sagas
+        .gateway
+        .refund(&charge, &key)
+        .await
+        .expect("the provider refunds");
+    charge
+}
