@@ -181,7 +181,7 @@ impl AdminArgs {
 
 /// `seed`: inserts the demo catalog's missing products and prints how many.
 pub async fn seed_catalog(config: &MongoConfig) -> anyhow::Result<()> {
-    let db = mongo::connect(config).await?;
+    let db = mongo::Mongo::connect(config, |_| {}).await?;
     mongo::ensure_indexes(&db).await?;
     let stores = Stores::mongo(&db);
     let inserted = seed::seed_demo_catalog(stores.products.as_ref()).await?;

@@ -29,7 +29,8 @@ use crate::services::{
     Accounts, Catalog, Direct, HealthChecks, MongoHealth, Open, OrderFlow, OrderWrites, Ordering,
 };
 use crate::step::Step;
-use crate::store::{Stores, mongo};
+use crate::store::Stores;
+use crate::store::mongo::{self, Mongo};
 
 crate::shared_state! {
     /// Step 0's application state, behind one `Arc` (see [`shared_state!`]). Handlers extract
@@ -81,18 +82,18 @@ impl Step for AppState {
     type Config = Config;
     type Parts = Parts;
 
-    async fn prepare(db: &Database, _config: &Config) -> anyhow::Result<()> {
+    async fn prepare(db: &Mongo, _config: &Config) -> anyhow::Result<()> {
         mongo::ensure_indexes(db).await
     }
 
-    async fn parts(db: &Database, config: &Config) -> anyhow::Result<Parts> {
+    async fn parts(db: &Mongo, config: &Config) -> anyhow::Result<Parts> {
         Ok(Parts {
-            db: db.clone(),
+            db: db.database().clone(),
             stores: Stores::mongo(db),
             gateway: Arc::new(HttpPaymentGateway::new(&config.payments)?),
             order_writes: Arc::new(Open),
             order_flow: None,
-            health: HealthChecks::default().with(MongoHealth(db.clone())),
+            health: HealthChecks::default().with(MongoHealth(db.database().clone())),
         })
     }
 

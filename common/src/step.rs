@@ -13,12 +13,11 @@ use std::ops::Deref;
 
 use anyhow::Context;
 use axum::Router;
-use mongodb::Database;
 
 use crate::config::StepConfig;
 use crate::services::Accounts;
 use crate::startup::Application;
-use crate::store::mongo;
+use crate::store::mongo::{Mongo, MongoOptions};
 
 /// One step of the shop, implemented by the step's application state.
 ///
@@ -37,17 +36,21 @@ pub trait Step: Clone + Send + Sync + Sized + 'static {
     /// plus this step's. A customizer may wrap or replace any of them before wiring.
     type Parts: Send;
 
+    /// How the MongoDB handles are made: the previous step's settings, then this step's (step 6
+    /// sets write and read concerns and where the catalog reads). Step 0 keeps the URI's.
+    fn tune_mongo(_config: &Self::Config, _options: &mut MongoOptions) {}
+
     /// Makes the database ready: the previous step's preparation, then this step's indexes and
     /// backfills. Idempotent, and safe while other instances run or prepare.
     fn prepare(
-        db: &Database,
+        db: &Mongo,
         config: &Self::Config,
     ) -> impl Future<Output = anyhow::Result<()>> + Send;
 
     /// The parts over a prepared `db`: the previous step's, with this step's replacements and
     /// additions.
     fn parts(
-        db: &Database,
+        db: &Mongo,
         config: &Self::Config,
     ) -> impl Future<Output = anyhow::Result<Self::Parts>> + Send;
 
@@ -81,7 +84,10 @@ pub trait Step: Clone + Send + Sync + Sized + 'static {
         customize: impl FnOnce(&mut Self::Parts) -> anyhow::Result<()> + Send,
     ) -> impl Future<Output = anyhow::Result<Self>> + Send {
         async move {
-            let db = mongo::connect(&config.common().mongodb).await?;
+            let db = Mongo::connect(&config.common().mongodb, |options| {
+                Self::tune_mongo(config, options)
+            })
+            .await?;
             Self::prepare(&db, config)
                 .await
                 .context("preparing MongoDB (is it running? `cargo xtask doctor` checks)")?;
@@ -93,7 +99,7 @@ pub trait Step: Clone + Send + Sync + Sized + 'static {
     /// [`Step::build_with`] does after preparing; on its own, what an instance is when its
     /// database went away after it started (tests of that case start here).
     fn assemble(
-        db: &Database,
+        db: &Mongo,
         config: &Self::Config,
         customize: impl FnOnce(&mut Self::Parts) -> anyhow::Result<()> + Send,
     ) -> impl Future<Output = anyhow::Result<Self>> + Send {
@@ -130,7 +136,8 @@ pub trait Step: Clone + Send + Sync + Sized + 'static {
 /// it. Each hook has the default "this step changes nothing here", so a step's implementation
 /// shows exactly what it adds: its parts, its state, and the hooks it overrides.
 ///
-/// How [`Step`] is made from it: `prepare` is the base step's, then [`Extends::prepare_own`];
+/// How [`Step`] is made from it: `tune_mongo` is the base step's, then
+/// [`Extends::tune_own_mongo`]; `prepare` is the base step's, then [`Extends::prepare_own`];
 /// `parts` is the base step's, then [`Extends::extend_parts`]; `from_parts` is
 /// [`Extends::wire`]; `routes` is [`Extends::all_routes`] (the base step's plus
 /// [`Extends::own_routes`]); `layer` is [`Extends::outer_layer`] around the base step's
@@ -150,9 +157,12 @@ pub trait Extends: Clone + Send + Sync + Sized + 'static {
     /// The base step's state inside this one.
     fn base(&self) -> &Self::Base;
 
+    /// This step's own MongoDB settings, applied after the base step's.
+    fn tune_own_mongo(_config: &Self::Config, _options: &mut MongoOptions) {}
+
     /// This step's own preparation (indexes, backfills), run after the base step's.
     fn prepare_own(
-        _db: &Database,
+        _db: &Mongo,
         _config: &Self::Config,
     ) -> impl Future<Output = anyhow::Result<()>> + Send {
         async { Ok(()) }
@@ -160,7 +170,7 @@ pub trait Extends: Clone + Send + Sync + Sized + 'static {
 
     /// The parts: the base step's `base`, with this step's replacements and additions.
     fn extend_parts(
-        db: &Database,
+        db: &Mongo,
         config: &Self::Config,
         base: <Self::Base as Step>::Parts,
     ) -> impl Future<Output = anyhow::Result<Self::Parts>> + Send;
@@ -202,12 +212,17 @@ impl<T: Extends> Step for T {
     type Config = <T as Extends>::Config;
     type Parts = <T as Extends>::Parts;
 
-    async fn prepare(db: &Database, config: &Self::Config) -> anyhow::Result<()> {
+    fn tune_mongo(config: &Self::Config, options: &mut MongoOptions) {
+        T::Base::tune_mongo(config, options);
+        T::tune_own_mongo(config, options);
+    }
+
+    async fn prepare(db: &Mongo, config: &Self::Config) -> anyhow::Result<()> {
         T::Base::prepare(db, config).await?;
         T::prepare_own(db, config).await
     }
 
-    async fn parts(db: &Database, config: &Self::Config) -> anyhow::Result<Self::Parts> {
+    async fn parts(db: &Mongo, config: &Self::Config) -> anyhow::Result<Self::Parts> {
         let base = T::Base::parts(db, config).await?;
         T::extend_parts(db, config, base).await
     }

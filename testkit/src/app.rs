@@ -189,7 +189,10 @@ impl<S: TestStep> Spawn<S> {
             None => Ok(()),
         };
         let state = if self.unprepared {
-            let db = common::store::mongo::connect(&config.common().mongodb).await?;
+            let db = common::store::mongo::Mongo::connect(&config.common().mongodb, |options| {
+                S::tune_mongo(&config, options)
+            })
+            .await?;
             S::assemble(&db, &config, customize).await?
         } else {
             S::build_with(&config, customize).await?

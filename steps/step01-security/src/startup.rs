@@ -13,6 +13,7 @@ use common::Step;
 use common::auth::{JwtKeys, PasswordScheme, Verifier};
 use common::services::{Accounts, Catalog};
 use common::step::Extends;
+use common::store::mongo::Mongo;
 use derive_more::{Deref, DerefMut};
 use mongodb::Database;
 use tower::ServiceBuilder;
@@ -122,14 +123,14 @@ impl Extends for AppState {
         &self.base
     }
 
-    async fn prepare_own(db: &Database, _config: &Config) -> anyhow::Result<()> {
+    async fn prepare_own(db: &Mongo, _config: &Config) -> anyhow::Result<()> {
         crate::store::mongo::ensure_indexes(db)
             .await
             .context("preparing step 1's collections")
     }
 
     async fn extend_parts(
-        db: &Database,
+        db: &Mongo,
         config: &Config,
         base: common::startup::Parts,
     ) -> anyhow::Result<Parts> {

@@ -12,8 +12,8 @@ use common::Step;
 use common::auth::Verifier;
 use common::services::{Accounts, Catalog, HealthChecks, Ordering};
 use common::step::Extends;
+use common::store::mongo::Mongo;
 use derive_more::{Deref, DerefMut};
-use mongodb::Database;
 
 use crate::config::Config;
 use crate::graphql::GraphqlSchema;
@@ -77,21 +77,21 @@ impl Extends for AppState {
         &self.base
     }
 
-    async fn prepare_own(db: &Database, _config: &Config) -> anyhow::Result<()> {
+    async fn prepare_own(db: &Mongo, _config: &Config) -> anyhow::Result<()> {
         crate::listing::ensure_indexes(db)
             .await
             .context("creating the listing's indexes")
     }
 
     async fn extend_parts(
-        db: &Database,
+        db: &Mongo,
         config: &Config,
         mut base: step01_security::startup::Parts,
     ) -> anyhow::Result<Parts> {
         base.gateway = crate::payments::gateway(config).await?;
         Ok(Parts {
             base,
-            search: Arc::new(MongoSearch::new(db)),
+            search: Arc::new(MongoSearch::new(db.catalog())),
             limiter: Arc::new(config.apis.rate_limit.in_memory_limiter()?),
         })
     }

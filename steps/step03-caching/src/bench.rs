@@ -35,7 +35,7 @@ pub async fn seed_products(config: &MongoConfig, count: u32) -> anyhow::Result<u
     let db = base_mongo::connect(config).await?;
     base_mongo::ensure_indexes(&db).await?;
     step02_apis::listing::ensure_indexes(&db).await?;
-    let store = common::store::Stores::mongo(&db).products;
+    let store = common::store::Stores::mongo(&base_mongo::Mongo::plain(db.clone())).products;
     let inserted: Vec<bool> = futures::stream::iter(1..=count)
         .map(|n| {
             let store = store.clone();

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use axum::Router;
 use common::Step;
 use common::step::Extends;
+use common::store::mongo::Mongo;
 use derive_more::{Deref, DerefMut};
-use mongodb::Database;
 
 use crate::cache::{CacheStats, CatalogCache, NearCache, ResponseCache};
 use crate::config::Config;
@@ -69,7 +69,7 @@ impl Extends for AppState {
 
     /// Connects to Redis lazily: the app starts, and serves uncached, while Redis is down.
     async fn extend_parts(
-        _db: &Database,
+        _db: &Mongo,
         config: &Config,
         mut base: step02_apis::Parts,
     ) -> anyhow::Result<Parts> {

@@ -60,7 +60,7 @@ impl Binary for AppState {
     async fn command(config: &Config, command: Command) -> anyhow::Result<()> {
         match command {
             Command::Indexes => {
-                let db = common::store::mongo::connect(&config.mongodb).await?;
+                let db = common::store::mongo::Mongo::connect(&config.mongodb, |_| {}).await?;
                 // Every earlier step's indexes, then the plan's, whatever
                 // `optimize.create_indexes` says.
                 step03_caching::AppState::prepare(&db, config).await?;

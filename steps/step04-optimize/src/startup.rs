@@ -10,8 +10,8 @@ use anyhow::Context;
 use axum::Router;
 use common::Step;
 use common::step::Extends;
+use common::store::mongo::Mongo;
 use derive_more::{Deref, DerefMut};
-use mongodb::Database;
 use step02_apis::listing::MongoSearch;
 
 use crate::config::{Config, OptimizeConfig};
@@ -56,7 +56,7 @@ impl Extends for AppState {
 
     /// Step 4's query indexes (unless `optimize.create_indexes` is off) and the rating
     /// averages of products rated before step 4 kept them.
-    async fn prepare_own(db: &Database, config: &Config) -> anyhow::Result<()> {
+    async fn prepare_own(db: &Mongo, config: &Config) -> anyhow::Result<()> {
         if config.optimize.create_indexes {
             let outcomes = crate::indexes::ensure(db)
                 .await
@@ -78,13 +78,9 @@ impl Extends for AppState {
 
     /// The `-rating` sort reads a stored, indexed average, which the product store keeps after
     /// every rating change (step 3's cache then wraps both).
-    async fn extend_parts(
-        db: &Database,
-        _config: &Config,
-        mut parts: Parts,
-    ) -> anyhow::Result<Parts> {
+    async fn extend_parts(db: &Mongo, _config: &Config, mut parts: Parts) -> anyhow::Result<Parts> {
         parts.stores.products = Arc::new(RatedProducts::new(parts.stores.products.clone(), db));
-        parts.search = Arc::new(MongoSearch::new(db).with_stored_rating(rating::FIELD));
+        parts.search = Arc::new(MongoSearch::new(db.catalog()).with_stored_rating(rating::FIELD));
         Ok(parts)
     }
 

@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use common::Step;
 use common::step::Extends;
+use common::store::mongo::Mongo;
 use derive_more::{Deref, DerefMut};
-use mongodb::Database;
 use sqlx::PgPool;
 
 use common::store::{OrderStore, PaymentStore};
@@ -64,7 +64,7 @@ impl Extends for AppState {
     }
 
     /// The PostgreSQL migrations, unless `postgres.migrate_on_start` is off.
-    async fn prepare_own(_db: &Database, config: &Config) -> anyhow::Result<()> {
+    async fn prepare_own(_db: &Mongo, config: &Config) -> anyhow::Result<()> {
         if config.postgres.migrate_on_start {
             postgres::migrate(&config.postgres).await?;
         }
@@ -74,7 +74,7 @@ impl Extends for AppState {
     /// Orders and payments move to PostgreSQL (with `postgres.cutover`, once the cutover has
     /// moved them); products, reviews and users stay in MongoDB.
     async fn extend_parts(
-        _db: &Database,
+        _db: &Mongo,
         config: &Config,
         mut base: step04_optimize::startup::Parts,
     ) -> anyhow::Result<Parts> {

@@ -5,7 +5,8 @@
 //! that keeps failing goes to the dead-letter stream), an `idempotency` section (how long an
 //! `Idempotency-Key` is remembered, how long a request running under one owns it) and a
 //! `replica` section (the PostgreSQL read replica order lists are read from, see
-//! [`crate::replica`]).
+//! [`crate::replica`]) and a `replica_set` section (MongoDB's write and read concerns, the
+//! catalog's read preference and causally consistent sessions, see [`crate::replica_set`]).
 
 use anyhow::bail;
 use common::config::ExtendsConfig;
@@ -28,6 +29,8 @@ pub struct Config {
     pub idempotency: IdempotencyConfig,
     #[serde(default)]
     pub replica: ReplicaConfig,
+    #[serde(default)]
+    pub replica_set: ReplicaSetConfig,
 }
 
 /// How sagas are driven and recovered.
@@ -160,6 +163,91 @@ impl Default for ReplicaConfig {
     }
 }
 
+/// MongoDB as a replica set ([`crate::replica_set`]). The defaults are what a replica set
+/// wants; a single server (the local stand-in, a standalone MongoDB) accepts them too.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct ReplicaSetConfig {
+    /// The write concern's `w` on every write: `majority`, a number of members, or the name
+    /// of a custom write concern the set defines (tag sets).
+    pub write_concern: String,
+    /// How long a write waits for its acknowledgements (`wtimeout`) before it fails (the
+    /// write may still have happened: a saga step retries with the same mark). 0: no limit.
+    pub write_timeout_ms: u64,
+    /// Whether a member acknowledges a write only once it is in its journal (`j`).
+    pub journal: bool,
+    /// The read concern level of every read: `local`, `available`, `majority`,
+    /// `linearizable` or `snapshot`.
+    pub read_concern: String,
+    /// Where the catalog's reads (products, listings, reviews) go; every other read goes to
+    /// the primary (or where the URI's `readPreference` says).
+    pub catalog_read_preference: ReadMode,
+    /// A secondary further behind the primary than this is not read (`maxStalenessSeconds`;
+    /// at least 90, MongoDB's smallest). 0: no limit. Ignored for `primary`.
+    pub max_staleness_secs: u64,
+    /// The catalog's reads start from the last catalog write this instance saw, so a read
+    /// from a secondary never misses this instance's own writes.
+    pub causal_consistency: bool,
+}
+
+impl Default for ReplicaSetConfig {
+    fn default() -> Self {
+        Self {
+            write_concern: "majority".to_owned(),
+            write_timeout_ms: 5_000,
+            journal: true,
+            read_concern: "majority".to_owned(),
+            catalog_read_preference: ReadMode::SecondaryPreferred,
+            max_staleness_secs: 90,
+            causal_consistency: true,
+        }
+    }
+}
+
+/// A read preference mode, as MongoDB spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ReadMode {
+    Primary,
+    PrimaryPreferred,
+    Secondary,
+    SecondaryPreferred,
+    Nearest,
+}
+
+impl ReplicaSetConfig {
+    fn check(&self) -> anyhow::Result<()> {
+        let w = self.write_concern.as_str();
+        if w.is_empty() || w.len() > 100 || w == "0" {
+            bail!(
+                "replica_set.write_concern must be `majority`, a number of members (1 or more) \
+                 or a custom write concern's name, got {w:?}"
+            );
+        }
+        between(
+            "replica_set.write_timeout_ms",
+            self.write_timeout_ms,
+            0..=3_600_000,
+        )?;
+        const LEVELS: [&str; 5] = ["local", "available", "majority", "linearizable", "snapshot"];
+        if !LEVELS.contains(&self.read_concern.as_str()) {
+            bail!(
+                "replica_set.read_concern must be one of {}, got {:?}",
+                LEVELS.join(", "),
+                self.read_concern
+            );
+        }
+        if self.max_staleness_secs != 0 {
+            between(
+                "replica_set.max_staleness_secs",
+                self.max_staleness_secs,
+                90..=24 * 3600,
+            )?;
+        }
+        Ok(())
+    }
+}
+
 fn between(name: &str, value: u64, range: std::ops::RangeInclusive<u64>) -> anyhow::Result<()> {
     if !range.contains(&value) {
         bail!(
@@ -246,7 +334,8 @@ impl ExtendsConfig for Config {
                 s.lease_ms
             );
         }
-        self.replica.check()
+        self.replica.check()?;
+        self.replica_set.check()
     }
 }
 

@@ -32,7 +32,8 @@
 //! ```
 //!
 //! ## Map of the crate
-//! - [`config`]: step 5's config plus the `saga`, `outbox` and `idempotency` sections.
+//! - [`config`]: step 5's config plus the `saga`, `outbox`, `idempotency`, `replica` and
+//!   `replica_set` sections.
 //! - [`postgres`]: step 6's migrations, after step 5's.
 //! - [`saga`]: the order flow as sagas, and their driver; [`saga::store`] their rows.
 //! - [`recovery`]: the worker that resumes sagas and expires unpaid orders.
@@ -44,6 +45,8 @@
 //! - [`workers`]: the background tasks each instance runs.
 //! - [`idempotency`]: `Idempotency-Key` on placing and paying orders, and its sweeper.
 //! - [`replica`]: order lists read from the PostgreSQL read replica, with read-your-writes.
+//! - [`replica_set`]: MongoDB's write and read concerns, the catalog's reads from a
+//!   secondary, and causally consistent sessions.
 //! - [`startup`]: step 6's [`common::Step`]; [`cli`]: its binary; [`testing`]: its test
 //!   configuration.
 //!
@@ -61,6 +64,7 @@ pub mod outbox;
 pub mod postgres;
 pub mod recovery;
 pub mod replica;
+pub mod replica_set;
 pub mod saga;
 pub mod startup;
 pub mod streams;

@@ -10,8 +10,8 @@ use common::services::OrderFlow;
 
 use common::Step;
 use common::step::Extends;
+use common::store::mongo::Mongo;
 use derive_more::{Deref, DerefMut};
-use mongodb::Database;
 
 use crate::config::Config;
 use crate::saga::Sagas;
@@ -58,8 +58,14 @@ impl Extends for AppState {
         &self.base
     }
 
+    /// MongoDB as a replica set: write and read concerns, the catalog's reads and sessions
+    /// ([`crate::replica_set`]).
+    fn tune_own_mongo(config: &Config, options: &mut common::store::mongo::MongoOptions) {
+        crate::replica_set::tune(&config.replica_set, options);
+    }
+
     /// Step 6's migrations, unless `postgres.migrate_on_start` is off.
-    async fn prepare_own(_db: &Database, config: &Config) -> anyhow::Result<()> {
+    async fn prepare_own(_db: &Mongo, config: &Config) -> anyhow::Result<()> {
         if config.postgres.migrate_on_start {
             crate::postgres::migrate(&config.postgres).await?;
         }
@@ -76,7 +82,7 @@ impl Extends for AppState {
     /// replica ([`crate::replica`]), the product store tells it of placed orders, and
     /// `/health` checks the replica. What else step 6 adds is wired from them below.
     async fn extend_parts(
-        _db: &Database,
+        _db: &Mongo,
         config: &Config,
         mut base: step05_hybrid_dbs::Parts,
     ) -> anyhow::Result<Parts> {

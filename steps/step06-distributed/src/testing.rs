@@ -6,7 +6,7 @@
 
 use common::testing::{TestEnv, TestStep};
 
-use crate::config::{IdempotencyConfig, OutboxConfig, ReplicaConfig, SagaConfig};
+use crate::config::{IdempotencyConfig, OutboxConfig, ReplicaConfig, ReplicaSetConfig, SagaConfig};
 use crate::{AppState, Config};
 
 impl TestStep for AppState {
@@ -33,6 +33,7 @@ impl TestStep for AppState {
             },
             idempotency: IdempotencyConfig::default(),
             replica: ReplicaConfig::default(),
+            replica_set: ReplicaSetConfig::default(),
         })
     }
 }

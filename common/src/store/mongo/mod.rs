@@ -10,6 +10,7 @@
 //! Indexes here are only those correctness needs (unique email, unique SKU, one review per user
 //! per product, unique payment idempotency key); query indexes are step 4's lesson.
 
+mod handles;
 mod orders;
 mod payments;
 mod products;
@@ -17,16 +18,15 @@ mod reviews;
 mod users;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context;
 use mongodb::bson::{DateTime, doc};
 use mongodb::error::{ErrorKind, WriteFailure};
-use mongodb::options::{ClientOptions, IndexOptions};
-use mongodb::{Client, Database, IndexModel};
-use secrecy::ExposeSecret;
+use mongodb::options::IndexOptions;
+use mongodb::{ClientSession, Database, IndexModel};
 use time::OffsetDateTime;
 
+pub use handles::{CatalogDb, Mongo, MongoOptions};
 pub use orders::{MongoOrders, order_from_document};
 pub use payments::{MongoPayments, payment_from_document};
 pub use products::{MongoProducts, product_from_document};
@@ -36,17 +36,10 @@ pub use users::MongoUsers;
 use super::{StoreError, Stores};
 use crate::config::MongoConfig;
 
-/// Connects lazily (the driver connects on first use) with the configured timeouts, so a
-/// MongoDB outage turns into a prompt 503 rather than a hung request.
+/// The database `config` names, with its options alone ([`Mongo::connect`] without a step's
+/// tuning): for tools that work on the database rather than serve.
 pub async fn connect(config: &MongoConfig) -> anyhow::Result<Database> {
-    let mut options = ClientOptions::parse(config.uri.expose_secret())
-        .await
-        .context("parsing the MongoDB URI")?;
-    options.app_name = Some("stepwise-shop".to_owned());
-    options.server_selection_timeout = Some(Duration::from_millis(config.timeout_ms));
-    options.connect_timeout = Some(Duration::from_millis(config.timeout_ms));
-    let client = Client::with_options(options).context("creating the MongoDB client")?;
-    Ok(client.database(&config.database))
+    Ok(Mongo::connect(config, |_| {}).await?.database().clone())
 }
 
 /// Creates the indexes correctness depends on. Idempotent: safe at every start.
@@ -77,11 +70,12 @@ pub async fn ensure_indexes(db: &Database) -> anyhow::Result<()> {
 }
 
 impl Stores {
-    pub fn mongo(db: &Database) -> Self {
+    /// Every store in MongoDB; the catalog's (products, reviews) over its own handles.
+    pub fn mongo(db: &Mongo) -> Self {
         Self {
             users: Arc::new(MongoUsers::new(db)),
-            products: Arc::new(MongoProducts::new(db)),
-            reviews: Arc::new(MongoReviews::new(db)),
+            products: Arc::new(MongoProducts::over(db.catalog())),
+            reviews: Arc::new(MongoReviews::over(db.catalog())),
             orders: Arc::new(MongoOrders::new(db)),
             payments: Arc::new(MongoPayments::new(db)),
         }
@@ -103,17 +97,37 @@ impl Stores {
 /// metadata can be off after an unclean shutdown until the server repairs it; on a sharded
 /// cluster, orphaned documents can be counted; and `count` is not allowed inside a
 /// multi-document transaction (nothing here counts in one).
+///
+/// The command goes where `collection`'s reads go (its read preference), in `session` if any, with
+/// the collection's read concern; a generic command gets neither from the driver, so they
+/// are set here, and so is the session's operation time (`afterClusterTime`), as the driver
+/// does for its own reads in a causally consistent session.
 pub async fn count<T: Send + Sync>(
     collection: &mongodb::Collection<T>,
     filter: mongodb::bson::Document,
+    session: Option<&mut ClientSession>,
 ) -> crate::store::StoreResult<u64> {
     let namespace = collection.namespace();
-    let reply = collection
-        .client()
-        .database(&namespace.db)
-        .run_command(doc! { "count": &namespace.coll, "query": filter })
-        .await
-        .map_err(map_err("id"))?;
+    let mut command = doc! { "count": &namespace.coll, "query": filter };
+    let mut read_concern = collection
+        .read_concern()
+        .and_then(|concern| mongodb::bson::to_document(concern).ok())
+        .unwrap_or_default();
+    if let Some(time) = session.as_ref().and_then(|s| s.operation_time()) {
+        read_concern.insert("afterClusterTime", time);
+    }
+    if !read_concern.is_empty() {
+        command.insert("readConcern", read_concern);
+    }
+    let db = collection.client().database(&namespace.db);
+    let mut count = db.run_command(command);
+    if let Some(session) = session {
+        count = count.session(session);
+    }
+    if let Some(criteria) = collection.selection_criteria() {
+        count = count.selection_criteria(criteria.clone());
+    }
+    let reply = count.await.map_err(map_err("id"))?;
     let n = match reply.get("n") {
         Some(mongodb::bson::Bson::Int32(n)) => u64::try_from(*n).ok(),
         Some(mongodb::bson::Bson::Int64(n)) => u64::try_from(*n).ok(),

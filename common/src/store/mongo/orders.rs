@@ -186,7 +186,7 @@ impl OrderStore for MongoOrders {
             .try_collect()
             .await
             .map_err(map_err("id"))?;
-        let total = super::count(&self.orders, filter).await?;
+        let total = super::count(&self.orders, filter, None).await?;
         let items = docs
             .into_iter()
             .map(OrderDoc::into_order)

@@ -4,10 +4,10 @@
 use async_trait::async_trait;
 use futures::TryStreamExt;
 use mongodb::bson::{DateTime, Document, doc, oid::ObjectId};
-use mongodb::{Collection, Database};
+use mongodb::{ClientSession, Collection, Database};
 use serde::{Deserialize, Serialize};
 
-use super::{corrupt, from_bson_date, map_err, now, to_bson_date, to_i64};
+use super::{CatalogDb, Mongo, corrupt, from_bson_date, map_err, now, to_bson_date, to_i64};
 use crate::domain::{Currency, Money, NewProduct, Page, Paged, Product, ProductId, Rating, Sku};
 use crate::store::{ProductStore, StockMove, StoreError, StoreResult};
 
@@ -74,29 +74,67 @@ fn editable_fields(p: &NewProduct) -> Document {
     }
 }
 
+/// Every operation runs in a session of the catalog's ([`CatalogDb::session`]), handed back
+/// when it is done ([`CatalogDb::observe`]): what ties a read after a write to it when the
+/// reads go to a secondary (see [`super::Mongo`]).
 pub struct MongoProducts {
+    catalog: CatalogDb,
+    /// Writes, and the reads that check what a write did.
     products: Collection<ProductDoc>,
+    /// Reads that may be served by a secondary.
+    reads: Collection<ProductDoc>,
 }
 
 impl MongoProducts {
+    /// Over `db` alone, every read on it (tools and tests that hold a bare database).
     pub fn new(db: &Database) -> Self {
+        Self::over(Mongo::plain(db.clone()).catalog())
+    }
+
+    /// Over the catalog's handles: what a step's stores use.
+    pub fn over(catalog: &CatalogDb) -> Self {
         Self {
-            products: db.collection("products"),
+            catalog: catalog.clone(),
+            products: catalog.primary("products"),
+            reads: catalog.reads("products"),
         }
     }
 
-    async fn collect(&self, filter: Document, page: Option<Page>) -> StoreResult<Vec<Product>> {
-        let mut find = self.products.find(filter).sort(doc! { "_id": 1 });
+    async fn collect(
+        &self,
+        filter: Document,
+        page: Option<Page>,
+        session: &mut ClientSession,
+    ) -> StoreResult<Vec<Product>> {
+        let mut find = self.reads.find(filter).sort(doc! { "_id": 1 });
         if let Some(page) = page {
             find = find.skip(page.skip()).limit(to_i64(page.limit));
         }
         let docs: Vec<ProductDoc> = find
+            .session(&mut *session)
             .await
             .map_err(map_err("id"))?
+            .stream(session)
             .try_collect()
             .await
             .map_err(map_err("id"))?;
         docs.into_iter().map(ProductDoc::into_product).collect()
+    }
+
+    /// One product from `collection`: the reads', or the primary's after a write.
+    async fn find(
+        &self,
+        collection: &Collection<ProductDoc>,
+        id: ProductId,
+        session: &mut ClientSession,
+    ) -> StoreResult<Option<Product>> {
+        collection
+            .find_one(doc! { "_id": id.object_id() })
+            .session(session)
+            .await
+            .map_err(map_err("id"))?
+            .map(ProductDoc::into_product)
+            .transpose()
     }
 }
 
@@ -104,25 +142,30 @@ impl MongoProducts {
 impl ProductStore for MongoProducts {
     #[tracing::instrument(skip(self))]
     async fn list(&self, page: Page) -> StoreResult<Paged<Product>> {
-        let items = self.collect(doc! {}, Some(page)).await?;
-        let total = super::count(&self.products, doc! {}).await?;
+        let mut session = self.catalog.session().await?;
+        let items = self.collect(doc! {}, Some(page), &mut session).await?;
+        let total = super::count(&self.reads, doc! {}, Some(&mut session)).await?;
+        self.catalog.observe(&session);
         Ok(Paged { items, page, total })
     }
 
     #[tracing::instrument(skip(self))]
     async fn get(&self, id: ProductId) -> StoreResult<Option<Product>> {
-        self.products
-            .find_one(doc! { "_id": id.object_id() })
-            .await
-            .map_err(map_err("id"))?
-            .map(ProductDoc::into_product)
-            .transpose()
+        let mut session = self.catalog.session().await?;
+        let product = self.find(&self.reads, id, &mut session).await?;
+        self.catalog.observe(&session);
+        Ok(product)
     }
 
     #[tracing::instrument(skip_all, fields(count = ids.len()))]
     async fn get_many(&self, ids: &[ProductId]) -> StoreResult<Vec<Product>> {
         let ids: Vec<ObjectId> = ids.iter().map(ProductId::object_id).collect();
-        self.collect(doc! { "_id": { "$in": ids } }, None).await
+        let mut session = self.catalog.session().await?;
+        let products = self
+            .collect(doc! { "_id": { "$in": ids } }, None, &mut session)
+            .await?;
+        self.catalog.observe(&session);
+        Ok(products)
     }
 
     #[tracing::instrument(skip_all, fields(sku = %product.sku))]
@@ -143,10 +186,13 @@ impl ProductStore for MongoProducts {
             created_at: at,
             updated_at: at,
         };
+        let mut session = self.catalog.session().await?;
         self.products
             .insert_one(&doc)
+            .session(&mut session)
             .await
             .map_err(map_err("sku"))?;
+        self.catalog.observe(&session);
         doc.into_product()
     }
 
@@ -160,36 +206,46 @@ impl ProductStore for MongoProducts {
 
     /// `update_one` then a read, rather than `find_one_and_update`: the stand-in server's
     /// `find_one_and_update` answers "no document" instead of a duplicate-key error when the
-    /// new SKU is taken, which would turn a 409 into a 404.
+    /// new SKU is taken, which would turn a 409 into a 404. The read is the primary's, in the
+    /// same session: the answer is the product as updated.
     #[tracing::instrument(skip(self, product))]
     async fn update(&self, id: ProductId, product: NewProduct) -> StoreResult<Option<Product>> {
+        let mut session = self.catalog.session().await?;
         let result = self
             .products
             .update_one(
                 doc! { "_id": id.object_id() },
                 doc! { "$set": editable_fields(&product) },
             )
+            .session(&mut session)
             .await
             .map_err(map_err("sku"))?;
-        if result.matched_count == 0 {
-            return Ok(None);
-        }
-        self.get(id).await
+        let updated = if result.matched_count == 0 {
+            None
+        } else {
+            self.find(&self.products, id, &mut session).await?
+        };
+        self.catalog.observe(&session);
+        Ok(updated)
     }
 
     #[tracing::instrument(skip(self))]
     async fn delete(&self, id: ProductId) -> StoreResult<bool> {
+        let mut session = self.catalog.session().await?;
         let result = self
             .products
             .delete_one(doc! { "_id": id.object_id() })
+            .session(&mut session)
             .await
             .map_err(map_err("id"))?;
+        self.catalog.observe(&session);
         Ok(result.deleted_count == 1)
     }
 
     #[tracing::instrument(skip(self))]
     async fn take_stock(&self, id: ProductId, quantity: u32) -> StoreResult<bool> {
         let quantity = i64::from(quantity);
+        let mut session = self.catalog.session().await?;
         let result = self
             .products
             .update_one(
@@ -199,13 +255,16 @@ impl ProductStore for MongoProducts {
                     "$set": { "updated_at": to_bson_date(now()) },
                 },
             )
+            .session(&mut session)
             .await
             .map_err(map_err("id"))?;
+        self.catalog.observe(&session);
         Ok(result.modified_count == 1)
     }
 
     #[tracing::instrument(skip(self))]
     async fn return_stock(&self, id: ProductId, quantity: u32) -> StoreResult<()> {
+        let mut session = self.catalog.session().await?;
         self.products
             .update_one(
                 doc! { "_id": id.object_id() },
@@ -214,14 +273,17 @@ impl ProductStore for MongoProducts {
                     "$set": { "updated_at": to_bson_date(now()) },
                 },
             )
+            .session(&mut session)
             .await
             .map_err(map_err("id"))?;
+        self.catalog.observe(&session);
         Ok(())
     }
 
     /// One conditional update: the filter asks for no mark of `op` yet (and enough stock for a
     /// take), the update moves the stock and sets the mark. When it matches nothing, one read
-    /// tells a repeat (the mark is there) from a short take or a missing product.
+    /// of the primary, in the same session, tells a repeat (the mark is there) from a short
+    /// take or a missing product.
     #[tracing::instrument(skip(self))]
     async fn move_stock(&self, id: ProductId, delta: i64, op: &str) -> StoreResult<StockMove> {
         // `$nin` rather than the equivalent `$ne`: the local MongoDB stand-in evaluates `$ne`
@@ -230,6 +292,7 @@ impl ProductStore for MongoProducts {
         if delta < 0 {
             filter.insert("stock", doc! { "$gte": -delta });
         }
+        let mut session = self.catalog.session().await?;
         let result = self
             .products
             .update_one(
@@ -240,9 +303,11 @@ impl ProductStore for MongoProducts {
                     "$set": { "updated_at": to_bson_date(now()) },
                 },
             )
+            .session(&mut session)
             .await
             .map_err(map_err("id"))?;
         if result.modified_count == 1 {
+            self.catalog.observe(&session);
             return Ok(StockMove::Moved);
         }
         let marks = self
@@ -250,8 +315,10 @@ impl ProductStore for MongoProducts {
             .clone_with_type::<Document>()
             .find_one(doc! { "_id": id.object_id() })
             .projection(doc! { "stock_moves": 1 })
+            .session(&mut session)
             .await
             .map_err(map_err("id"))?;
+        self.catalog.observe(&session);
         Ok(match marks {
             None => StockMove::Missing,
             Some(doc) => match doc.get_array("stock_moves") {
@@ -265,18 +332,22 @@ impl ProductStore for MongoProducts {
 
     #[tracing::instrument(skip(self))]
     async fn forget_stock_move(&self, id: ProductId, op: &str) -> StoreResult<()> {
+        let mut session = self.catalog.session().await?;
         self.products
             .update_one(
                 doc! { "_id": id.object_id() },
                 doc! { "$pull": { "stock_moves": op } },
             )
+            .session(&mut session)
             .await
             .map_err(map_err("id"))?;
+        self.catalog.observe(&session);
         Ok(())
     }
 
     #[tracing::instrument(skip(self))]
     async fn adjust_rating(&self, id: ProductId, rating: Rating, sign: i64) -> StoreResult<bool> {
+        let mut session = self.catalog.session().await?;
         let result = self
             .products
             .update_one(
@@ -286,8 +357,10 @@ impl ProductStore for MongoProducts {
                     "rating_count": sign,
                 } },
             )
+            .session(&mut session)
             .await
             .map_err(map_err("id"))?;
+        self.catalog.observe(&session);
         Ok(result.matched_count == 1)
     }
 }

@@ -7,7 +7,9 @@ use mongodb::bson::{DateTime, doc, oid::ObjectId};
 use mongodb::{Collection, Database};
 use serde::{Deserialize, Serialize};
 
-use super::{corrupt, from_bson_date, map_err, now, reference, to_bson_date, to_i64};
+use super::{
+    CatalogDb, Mongo, corrupt, from_bson_date, map_err, now, reference, to_bson_date, to_i64,
+};
 use crate::domain::{NewReview, Page, Paged, ProductId, Rating, Review, ReviewId};
 use crate::store::{ReviewStore, StoreResult};
 
@@ -38,14 +40,27 @@ impl ReviewDoc {
     }
 }
 
+/// Each operation in a session of the catalog's, as [`super::MongoProducts`]'.
 pub struct MongoReviews {
+    catalog: CatalogDb,
+    /// Writes.
     reviews: Collection<ReviewDoc>,
+    /// Reads that may be served by a secondary.
+    reads: Collection<ReviewDoc>,
 }
 
 impl MongoReviews {
+    /// Over `db` alone, every read on it.
     pub fn new(db: &Database) -> Self {
+        Self::over(Mongo::plain(db.clone()).catalog())
+    }
+
+    /// Over the catalog's handles: what a step's stores use.
+    pub fn over(catalog: &CatalogDb) -> Self {
         Self {
-            reviews: db.collection("reviews"),
+            catalog: catalog.clone(),
+            reviews: catalog.primary("reviews"),
+            reads: catalog.reads("reviews"),
         }
     }
 }
@@ -63,28 +78,35 @@ impl ReviewStore for MongoReviews {
             comment: review.comment,
             created_at: to_bson_date(now()),
         };
+        let mut session = self.catalog.session().await?;
         self.reviews
             .insert_one(&doc)
+            .session(&mut session)
             .await
             .map_err(map_err("product_id, user_id"))?;
+        self.catalog.observe(&session);
         doc.into_review()
     }
 
     #[tracing::instrument(skip(self))]
     async fn list_for_product(&self, product: ProductId, page: Page) -> StoreResult<Paged<Review>> {
         let filter = doc! { "product_id": product.to_string() };
+        let mut session = self.catalog.session().await?;
         let docs: Vec<ReviewDoc> = self
-            .reviews
+            .reads
             .find(filter.clone())
             .sort(doc! { "_id": -1 })
             .skip(page.skip())
             .limit(to_i64(page.limit))
+            .session(&mut session)
             .await
             .map_err(map_err("id"))?
+            .stream(&mut session)
             .try_collect()
             .await
             .map_err(map_err("id"))?;
-        let total = super::count(&self.reviews, filter).await?;
+        let total = super::count(&self.reads, filter, Some(&mut session)).await?;
+        self.catalog.observe(&session);
         let items = docs
             .into_iter()
             .map(ReviewDoc::into_review)
@@ -115,14 +137,18 @@ impl ReviewStore for MongoReviews {
             doc! { "$match": { "rank": { "$lte": to_i64(per_product) } } },
             doc! { "$project": { "rank": 0 } },
         ];
+        let mut session = self.catalog.session().await?;
         let docs: Vec<mongodb::bson::Document> = self
-            .reviews
+            .reads
             .aggregate(pipeline)
+            .session(&mut session)
             .await
             .map_err(map_err("id"))?
+            .stream(&mut session)
             .try_collect()
             .await
             .map_err(map_err("id"))?;
+        self.catalog.observe(&session);
         let mut reviews = docs
             .into_iter()
             .map(|doc| {
@@ -138,10 +164,13 @@ impl ReviewStore for MongoReviews {
 
     #[tracing::instrument(skip(self))]
     async fn delete(&self, id: ReviewId) -> StoreResult<()> {
+        let mut session = self.catalog.session().await?;
         self.reviews
             .delete_one(doc! { "_id": id.object_id() })
+            .session(&mut session)
             .await
             .map_err(map_err("id"))?;
+        self.catalog.observe(&session);
         Ok(())
     }
 }

@@ -4,20 +4,21 @@
 
 use anyhow::Context;
 use async_trait::async_trait;
-use common::store::mongo::{map_err, product_from_document};
+use common::store::mongo::{CatalogDb, map_err, product_from_document};
 use common::store::{StoreError, StoreResult};
 use futures::TryStreamExt;
-use mongodb::IndexModel;
 use mongodb::bson::{Document, doc};
 use mongodb::options::IndexOptions;
+use mongodb::{ClientSession, IndexModel};
 
 use super::cursor::{Cursor, Position};
 use super::query::{ID_TEXT_FIELD, ListingQuery, RATING_FIELD, SortKey, Window};
 use super::{ProductPage, ProductSearch};
 
 /// The MongoDB listing: one query per page (filter, keyset, sort, window), plus a count for
-/// offset pages.
+/// offset pages, both read where the catalog's reads go, in one of its sessions.
 pub struct MongoSearch {
+    catalog: CatalogDb,
     products: mongodb::Collection<Document>,
     /// The field holding each rated product's average, when something keeps one (step 4);
     /// `None`: the `-rating` sort computes it per query.
@@ -25,9 +26,10 @@ pub struct MongoSearch {
 }
 
 impl MongoSearch {
-    pub fn new(db: &mongodb::Database) -> Self {
+    pub fn new(catalog: &CatalogDb) -> Self {
         Self {
-            products: db.collection("products"),
+            catalog: catalog.clone(),
+            products: catalog.reads("products"),
             stored_rating: None,
         }
     }
@@ -76,6 +78,7 @@ impl MongoSearch {
         query: &ListingQuery,
         after: Option<&Position>,
         fetch: u64,
+        session: &mut ClientSession,
     ) -> StoreResult<Vec<Document>> {
         let stored_rating = self
             .stored_rating
@@ -84,8 +87,10 @@ impl MongoSearch {
             return self
                 .products
                 .aggregate(Self::rating_pipeline(query, after, fetch))
+                .session(&mut *session)
                 .await
                 .map_err(map_err("id"))?
+                .stream(session)
                 .try_collect()
                 .await
                 .map_err(map_err("id"));
@@ -106,8 +111,10 @@ impl MongoSearch {
         if let Window::Page(page) = &query.window {
             find = find.skip(page.skip());
         }
-        find.await
+        find.session(&mut *session)
+            .await
             .map_err(map_err("id"))?
+            .stream(session)
             .try_collect()
             .await
             .map_err(map_err("id"))
@@ -134,15 +141,23 @@ impl ProductSearch for MongoSearch {
                 (after, *limit, limit.saturating_add(1))
             }
         };
-        let docs = self.fetch(query, after.as_ref(), fetch).await?;
+        let mut session = self.catalog.session().await?;
+        let docs = self
+            .fetch(query, after.as_ref(), fetch, &mut session)
+            .await?;
         let mut items = docs
             .into_iter()
             .map(product_from_document)
             .collect::<StoreResult<Vec<_>>>()?;
         match &query.window {
             Window::Page(_) => {
-                let total =
-                    common::store::mongo::count(&self.products, query.filter.to_document()).await?;
+                let total = common::store::mongo::count(
+                    &self.products,
+                    query.filter.to_document(),
+                    Some(&mut session),
+                )
+                .await?;
+                self.catalog.observe(&session);
                 Ok(ProductPage {
                     items,
                     cursors: Vec::new(),
@@ -151,6 +166,7 @@ impl ProductSearch for MongoSearch {
                 })
             }
             Window::Cursor { .. } => {
+                self.catalog.observe(&session);
                 let more = items.len() as u64 > limit;
                 items.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
                 let cursors: Vec<Cursor> =

@@ -437,7 +437,9 @@ impl Monitored {
                 record.lock().expect("not poisoned").push(started.command);
             }
         }));
-        let db = mongodb::Client::with_options(options)?.database(&config.mongodb.database);
+        let db = common::store::mongo::Mongo::plain(
+            mongodb::Client::with_options(options)?.database(&config.mongodb.database),
+        );
         AppState::prepare(&db, config).await.context("preparing")?;
         let state = AppState::assemble(&db, config, |_| Ok(())).await?;
         let server =

@@ -9,5 +9,6 @@ mod invariants;
 mod outbox;
 mod randomized;
 mod replica;
+mod replica_set;
 mod sagas;
 mod support;
