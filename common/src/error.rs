@@ -73,6 +73,17 @@ pub enum Error {
     /// at the result before retrying.
     #[error("request timed out")]
     Timeout,
+    /// `status` (a 4xx), as `detail` says, with `Retry-After` when the client is to wait: a
+    /// refusal a later step defines whose code this enum does not know (step 6's
+    /// `IDEMPOTENCY_KEY_REUSED` and `IDEMPOTENCY_KEY_IN_USE`), or an error answered earlier
+    /// and given again (step 6's stored answers). An `Error` rather than a response, so REST
+    /// (`into_response`) and GraphQL (step 2's `to_graphql`) render the one definition alike.
+    #[error("{status}: {}: {}", .detail.code, .detail.message)]
+    Refused {
+        status: StatusCode,
+        detail: ErrorDetail,
+        retry_after_secs: Option<u64>,
+    },
     /// 503 `SERVICE_UNAVAILABLE` when the database cannot be reached, else 500 `INTERNAL`.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -111,6 +122,21 @@ impl Error {
         }
     }
 
+    /// How long the client is to wait before it sends the request again (REST's
+    /// `Retry-After`), for the errors that say.
+    pub fn retry_after_secs(&self) -> Option<u64> {
+        match self {
+            Error::RateLimited { retry_after_secs }
+            | Error::Maintenance {
+                retry_after_secs, ..
+            } => Some(*retry_after_secs),
+            Error::Refused {
+                retry_after_secs, ..
+            } => *retry_after_secs,
+            _ => None,
+        }
+    }
+
     pub fn status(&self) -> StatusCode {
         match self {
             Error::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
@@ -124,6 +150,7 @@ impl Error {
             Error::Conflict { .. } => StatusCode::CONFLICT,
             Error::PaymentDeclined { .. } => StatusCode::PAYMENT_REQUIRED,
             Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Error::Refused { status, .. } => *status,
             Error::PaymentUnavailable(_) | Error::Timeout | Error::Maintenance { .. } => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
@@ -217,6 +244,7 @@ impl Error {
                     .to_owned(),
                 vec![],
             ),
+            Error::Refused { detail, .. } => return detail.clone(),
             // Every constraint violation a store reports, mapped here once: a duplicate is a
             // conflict with what exists, a broken reference or rule is a bad request body.
             Error::Store(StoreError::Duplicate(what)) => (
@@ -307,11 +335,7 @@ impl IntoResponse for Error {
             tracing::debug!(error = %self, %status, "request rejected");
         }
         let mut response = self.detail().into_response_with(status);
-        if let Error::RateLimited { retry_after_secs }
-        | Error::Maintenance {
-            retry_after_secs, ..
-        } = self
-        {
+        if let Some(retry_after_secs) = self.retry_after_secs() {
             response.headers_mut().insert(
                 axum::http::header::RETRY_AFTER,
                 axum::http::HeaderValue::from(retry_after_secs),

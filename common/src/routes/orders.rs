@@ -13,7 +13,8 @@ use time::OffsetDateTime;
 use super::{PageQuery, PageResponse};
 use crate::auth::{AdminUser, AuthUser, Verifier};
 use crate::domain::{
-    NewOrder, NewOrderLine, Order, OrderId, OrderStatus, ProductId, Quantity, UserId,
+    Currency, Money, NewOrder, NewOrderLine, Order, OrderId, OrderLine, OrderStatus, PaymentInfo,
+    ProductId, Quantity, Sku, UserId,
 };
 use crate::error::{Error, FieldError, Result};
 use crate::extract::{Json, Path, Query};
@@ -89,7 +90,7 @@ pub struct PayRequest {
     pub card_token: String,
 }
 
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct OrderLineResponse {
     pub product_id: ProductId,
     pub sku: String,
@@ -99,7 +100,7 @@ pub struct OrderLineResponse {
     pub line_total_minor: i64,
 }
 
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PaymentResponse {
     pub provider_reference: String,
     pub amount_minor: i64,
@@ -109,7 +110,7 @@ pub struct PaymentResponse {
     pub paid_at: OffsetDateTime,
 }
 
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct OrderResponse {
     pub id: OrderId,
     pub user_id: UserId,
@@ -154,6 +155,65 @@ impl From<Order> for OrderResponse {
             created_at: o.created_at,
             updated_at: o.updated_at,
         }
+    }
+}
+
+/// An order read back from its wire form, checked by the domain's parsers as a store's read
+/// is: what step 6 replays of an answer it stored. `Err` names the first field that does not
+/// parse, or a line total that is not its price times its quantity.
+impl TryFrom<OrderResponse> for Order {
+    type Error = String;
+
+    fn try_from(r: OrderResponse) -> std::result::Result<Self, String> {
+        let currency = Currency::parse(&r.currency).map_err(|e| format!("currency: {e}"))?;
+        let lines = r
+            .items
+            .into_iter()
+            .enumerate()
+            .map(|(i, l)| {
+                let at = |field: &'static str| move |e: String| format!("items[{i}].{field}: {e}");
+                let line = OrderLine {
+                    product_id: l.product_id,
+                    sku: Sku::parse(&l.sku).map_err(at("sku"))?,
+                    name: l.name,
+                    unit_price: Money::price(l.unit_price_minor, currency)
+                        .map_err(at("unit_price_minor"))?,
+                    quantity: Quantity::parse(i64::from(l.quantity)).map_err(at("quantity"))?,
+                };
+                if line.line_total().minor != l.line_total_minor {
+                    return Err(at("line_total_minor")(
+                        "is not the unit price times the quantity".to_owned(),
+                    ));
+                }
+                Ok(line)
+            })
+            .collect::<std::result::Result<Vec<_>, String>>()?;
+        let payment = match r.payment {
+            Some(p) => Some(PaymentInfo {
+                provider_reference: p.provider_reference,
+                amount: Money {
+                    minor: p.amount_minor,
+                    currency: Currency::parse(&p.currency)
+                        .map_err(|e| format!("payment.currency: {e}"))?,
+                },
+                status: p.status,
+                paid_at: p.paid_at,
+            }),
+            None => None,
+        };
+        Ok(Order {
+            id: r.id,
+            user_id: r.user_id,
+            lines,
+            total: Money {
+                minor: r.total_minor,
+                currency,
+            },
+            status: r.status,
+            payment,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        })
     }
 }
 
@@ -310,3 +370,6 @@ pub async fn cancel_order(
 ) -> Result<Json<OrderResponse>> {
     Ok(Json(ordering.cancel_order(id).await?.into()))
 }
+
+#[cfg(test)]
+mod tests;

@@ -8,15 +8,18 @@
 //! Served at `GET /api-docs/openapi.json`; Swagger UI at `/api-docs/`, from files compiled
 //! into the binary (utoipa-swagger-ui's `vendored` feature): no CDN, works offline. The
 //! document is an [`ApiDocument`] in the application state, so a later step serves its own
-//! routes in it too ([`ApiDocument::with`]).
+//! routes in it too ([`ApiDocument::with`]) and documents what it changes of an earlier
+//! step's operations ([`ApiDocument::with_changed_operations`]).
 
 use std::sync::Arc;
 
+use anyhow::Context;
 use axum::Router;
 use axum::http::{HeaderValue, header};
 use tower_http::set_header::SetResponseHeaderLayer;
+use utoipa::openapi::path::{HttpMethod, Operation, PathItem};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::openapi::{OpenApi as Document, Ref, RefOr};
+use utoipa::openapi::{Components, OpenApi as Document, Ref, RefOr};
 use utoipa::{Modify, OpenApi, ToResponse};
 use utoipa_swagger_ui::SwaggerUi;
 
@@ -129,6 +132,36 @@ impl ApiDocument {
         Self(Arc::new(with_layer_responses(doc)))
     }
 
+    /// This document with `change` made to each of `operations`, which it must hold: a later
+    /// step that changes what an earlier step's route does (step 6 takes `Idempotency-Key` on
+    /// placing and paying orders) says so on the same operation, rather than in a second one
+    /// that [`ApiDocument::with`] would merge away. `change` sees the components too, to
+    /// build on a shared response. The layer-given responses stay, and are given to anything
+    /// `change` leaves without them.
+    pub fn with_changed_operations(
+        &self,
+        operations: &[(HttpMethod, &str)],
+        change: impl Fn(&mut Operation, &Components),
+    ) -> anyhow::Result<Self> {
+        let mut doc = (*self.0).clone();
+        let components = doc.components.take().unwrap_or_default();
+        for (method, path) in operations {
+            let operation = doc
+                .paths
+                .paths
+                .get_mut(*path)
+                .and_then(|item| operation(item, method))
+                .with_context(|| {
+                    // utoipa's `HttpMethod` is `Debug` only with its `debug` feature.
+                    let method = serde_json::to_value(method).unwrap_or_default();
+                    format!("the document has no operation {method} {path}")
+                })?;
+            change(operation, &components);
+        }
+        doc.components = Some(components);
+        Ok(Self(Arc::new(with_layer_responses(doc))))
+    }
+
     pub fn document(&self) -> &Document {
         &self.0
     }
@@ -165,14 +198,26 @@ fn with_layer_responses(mut doc: Document) -> Document {
     doc
 }
 
+/// The operation of `item` for `method`.
+fn operation<'a>(item: &'a mut PathItem, method: &HttpMethod) -> Option<&'a mut Operation> {
+    match method {
+        HttpMethod::Get => item.get.as_mut(),
+        HttpMethod::Put => item.put.as_mut(),
+        HttpMethod::Post => item.post.as_mut(),
+        HttpMethod::Delete => item.delete.as_mut(),
+        HttpMethod::Options => item.options.as_mut(),
+        HttpMethod::Head => item.head.as_mut(),
+        HttpMethod::Patch => item.patch.as_mut(),
+        HttpMethod::Trace => item.trace.as_mut(),
+    }
+}
+
 fn response_ref(name: &str) -> RefOr<utoipa::openapi::Response> {
     RefOr::Ref(Ref::from_response_name(name))
 }
 
 /// Every operation of a path item, whatever its method.
-fn operations(
-    item: &mut utoipa::openapi::PathItem,
-) -> impl Iterator<Item = &mut utoipa::openapi::path::Operation> {
+fn operations(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {
     [
         &mut item.get,
         &mut item.put,

@@ -3,12 +3,14 @@
 //! Header Field": a client that did not hear the answer sends the same request with the same
 //! key again and gets the first answer, not a second order. Every other route, and a request
 //! without the header, is untouched. `/api/v2` has no writes, so it has nothing to guard.
+//! GraphQL's `placeOrder` and `payOrder` take the same keys as their `idempotencyKey`
+//! argument, with the same answers ([`graphql`]).
 //!
 //! | the key, for this user | answer |
 //! |---|---|
 //! | new (or expired) | the request runs; its answer is stored, unless it is a 5xx |
 //! | done, same request | the stored answer again, with `Idempotent-Replayed: true`; nothing runs |
-//! | any state, another request (body, route or order) | 422 `IDEMPOTENCY_KEY_REUSED` |
+//! | any state, another request (body, route or order; a GraphQL mutation) | 422 `IDEMPOTENCY_KEY_REUSED` |
 //! | running, same request | 409 `IDEMPOTENCY_KEY_IN_USE`, `Retry-After: 1` |
 //! | running, its lease run out (its process died) | taken over: the request runs |
 //! | malformed | 400 `INVALID_PARAMETER` naming `Idempotency-Key` |
@@ -34,12 +36,27 @@
 //!   is as if new; a [`sweeper`] on each instance deletes expired keys every
 //!   `idempotency.sweep_interval_secs`.
 //!
+//! - **GraphQL**: the argument is the key itself, not header syntax (1 to [`MAX_KEY_LEN`]
+//!   printable ASCII characters, quotes and backslashes included):
+//!   `mutation { placeOrder(items: [...], idempotencyKey: "8e03978e-...") { id } }`. The same
+//!   table and rows (a key is the user's whichever API sent it), bound to
+//!   [`mutation_fingerprint`]; refusals are GraphQL errors with the same codes,
+//!   `extensions.status` and, for 409, `retryAfter`; a replay is marked by
+//!   `Idempotent-Replayed: true` and the response's `extensions.idempotentReplayed`.
+//! - **One logic for both**: [`Keys::once`] claims, runs the work in a task, stores or
+//!   releases, for any [`Answer`]: the HTTP layer's response, or a mutation's order or error.
+//!   The refusals ([`key_reused`], [`key_in_use`]) are [`Error::Refused`] values, which REST
+//!   and GraphQL each render.
+//! - **The document**: [`document`] shows the header, its refusals and `Idempotent-Replayed`
+//!   on the two operations of the OpenAPI document.
+//!
 //! What it cannot do: a process that dies after an order was placed but before its answer
 //! was stored leaves a running key; once its lease has run out, the retry places a second
 //! order (the first one stays pending until it expires). The same holds if PostgreSQL fails
 //! just as the answer is stored.
 
 use std::collections::HashSet;
+use std::future::Future;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -55,17 +72,22 @@ use common::error::{Error, ErrorDetail, FieldError, Result};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use sqlx::PgPool;
+use step02_apis::openapi::ApiDocument;
 use tokio::task::AbortHandle;
 use tracing::Instrument;
+use utoipa::openapi::RefOr;
 use uuid::Uuid;
 
 use crate::config::Config;
 
+pub mod graphql;
+
 /// The request header, and the name a refusal's field carries.
 pub const HEADER: &str = "Idempotency-Key";
 
-/// On a replayed answer: `true`.
-pub const REPLAYED: &str = "Idempotent-Replayed";
+/// On a replayed answer: `true`. Step 2's name for it, which its GraphQL endpoint sets on a
+/// replayed mutation's answer.
+pub const REPLAYED: &str = step02_apis::graphql::keyed::REPLAYED_HEADER;
 
 /// The longest key, in characters (as Stripe's): a UUID is 36.
 pub const MAX_KEY_LEN: usize = 255;
@@ -116,6 +138,21 @@ impl Key {
             Some((b'"', rest)) => sf_string(rest)?,
             Some(_) => bare(value)?,
         };
+        Key::sized(key)
+    }
+
+    /// A GraphQL `idempotencyKey` argument: the key itself, not a header's syntax, so any
+    /// printable ASCII (quotes, backslashes and spaces too) is taken as it is; the key
+    /// `abc` is the header's `"abc"`.
+    pub fn from_argument(value: &str) -> std::result::Result<Key, String> {
+        if !value.bytes().all(|b| (0x20..=0x7e).contains(&b)) {
+            return Err(not_printable());
+        }
+        Key::sized(value.to_owned())
+    }
+
+    /// `key`, if it is 1 to [`MAX_KEY_LEN`] characters.
+    fn sized(key: String) -> std::result::Result<Key, String> {
         if key.is_empty() {
             return Err("must not be empty".to_owned());
         }
@@ -179,26 +216,55 @@ fn not_printable() -> String {
 
 /// What a key is bound to: SHA-256 of the method, the path and query, and the body.
 pub fn fingerprint(method: &Method, path_and_query: &str, body: &[u8]) -> [u8; 32] {
+    hash(method.as_str(), path_and_query, body)
+}
+
+/// What a key sent with a GraphQL mutation is bound to: SHA-256 of `GRAPHQL`, the mutation's
+/// name and its arguments as JSON. Never a REST request's fingerprint (no HTTP method is
+/// `GRAPHQL`), so a key used on one API is refused on the other.
+pub fn mutation_fingerprint(mutation: &str, arguments: &serde_json::Value) -> [u8; 32] {
+    hash("GRAPHQL", mutation, arguments.to_string().as_bytes())
+}
+
+fn hash(verb: &str, target: &str, body: &[u8]) -> [u8; 32] {
     let mut hash = Sha256::new();
-    hash.update(method.as_str().as_bytes());
+    hash.update(verb.as_bytes());
     hash.update(b" ");
-    hash.update(path_and_query.as_bytes());
+    hash.update(target.as_bytes());
     hash.update(b"\n");
     hash.update(body);
     hash.finalize().into()
 }
 
-/// The layer's state: the keys' table, who signed in, and the settings. Cloned per request.
+/// The keys' table and its settings: runs a keyed request at most once ([`Keys::once`]), for
+/// the HTTP layer here and for GraphQL's mutations ([`graphql`]) alike. Cheap to clone.
+#[derive(Clone)]
+pub struct Keys {
+    pool: PgPool,
+    ttl_secs: i64,
+    lease_ms: i64,
+}
+
+impl Keys {
+    pub fn new(pool: PgPool, config: &Config) -> Self {
+        let settings = &config.idempotency;
+        Self {
+            pool,
+            ttl_secs: i64::try_from(settings.ttl_secs).unwrap_or(i64::MAX),
+            lease_ms: i64::try_from(settings.lease_ms).unwrap_or(i64::MAX),
+        }
+    }
+}
+
+/// The layer's state: the keys, who signed in, and the sweeper. Cloned per request.
 #[derive(Clone)]
 pub struct Idempotency {
     inner: Arc<Inner>,
 }
 
 struct Inner {
-    pool: PgPool,
+    keys: Keys,
     verifier: Verifier,
-    ttl_secs: i64,
-    lease_ms: i64,
     /// Stopped when the last clone of the layer (the router) is dropped.
     sweeper: Option<AbortHandle>,
 }
@@ -215,8 +281,7 @@ impl Idempotency {
     /// The layer's state over `pool`, with its [`sweeper`] started when there is a Tokio
     /// runtime to run it (there is wherever the router serves).
     pub fn new(pool: PgPool, verifier: Verifier, config: &Config) -> Self {
-        let settings = &config.idempotency;
-        let interval = Duration::from_secs(settings.sweep_interval_secs);
+        let interval = Duration::from_secs(config.idempotency.sweep_interval_secs);
         let sweeper = tokio::runtime::Handle::try_current().ok().map(|runtime| {
             runtime
                 .spawn(sweeper(pool.clone(), interval))
@@ -224,10 +289,8 @@ impl Idempotency {
         });
         Self {
             inner: Arc::new(Inner {
-                pool,
+                keys: Keys::new(pool, config),
                 verifier,
-                ttl_secs: i64::try_from(settings.ttl_secs).unwrap_or(i64::MAX),
-                lease_ms: i64::try_from(settings.lease_ms).unwrap_or(i64::MAX),
                 sweeper,
             }),
         }
@@ -270,7 +333,8 @@ async fn guard(State(this): State<Idempotency>, request: Request, next: Next) ->
         }
     };
     match this.keyed(user, key, request, next).await {
-        Ok(response) | Err(response) => response,
+        Ok(Outcome::Ran(response) | Outcome::Replayed(response)) => response,
+        Err(refused) => refused.into_response(),
     }
 }
 
@@ -282,64 +346,89 @@ impl Idempotency {
         self.inner.verifier.authenticate(token).await.ok()
     }
 
-    /// Runs a keyed request at most once; `Err` is the answer given instead of running it (a
-    /// replay is `Ok`: it is the request's answer).
+    /// Runs a keyed request at most once; `Err` is why it did not run and has no answer to
+    /// give again (a body that cannot be read, a key in use or reused).
     async fn keyed(
         &self,
         user: AuthUser,
         key: Key,
         request: Request,
         next: Next,
-    ) -> std::result::Result<Response, Response> {
+    ) -> Result<Outcome<Response>> {
         let (parts, body) = request.into_parts();
         let body = Bytes::from_request(Request::from_parts(parts.clone(), body), &())
             .await
             .map_err(|rejection| {
                 if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                    Error::PayloadTooLarge.into_response()
+                    Error::PayloadTooLarge
                 } else {
-                    Error::MalformedJson("the body could not be read".to_owned()).into_response()
+                    Error::MalformedJson("the body could not be read".to_owned())
                 }
             })?;
         let path = parts
             .uri
             .path_and_query()
             .map_or_else(|| parts.uri.path(), |p| p.as_str());
-        let claim = Claim {
-            user: user.id.to_string(),
-            key,
-            fingerprint: fingerprint(&parts.method, path, &body),
-            owner: Uuid::new_v4().to_string(),
-        };
-        match self
-            .claim(&claim)
-            .await
-            .map_err(IntoResponse::into_response)?
-        {
+        let claim = Claim::new(&user, key, fingerprint(&parts.method, path, &body), HEADER);
+        let request = Request::from_parts(parts, Body::from(body));
+        self.inner.keys.once(claim, next.run(request)).await
+    }
+}
+
+/// What a keyed request answers, as [`Keys::once`] stores and replays it: each API its own
+/// (HTTP a response, GraphQL an order or an error), one table and one logic for both.
+trait Answer: Sized + Send + 'static {
+    /// The answer, and what of it to store; `None` for one that is not kept (a 5xx): the key
+    /// is released, and a retry runs again.
+    fn keep(self) -> impl Future<Output = (Self, Option<Stored>)> + Send;
+    /// A stored answer, given again.
+    fn replay(stored: Stored) -> Self;
+    /// What a request answers whose work or bookkeeping failed (a panic).
+    fn failed(error: Error) -> Self;
+}
+
+/// How a keyed request was answered.
+pub enum Outcome<A> {
+    /// It ran; this is its answer.
+    Ran(A),
+    /// An earlier request with the key and the same fingerprint ran; this is its answer.
+    Replayed(A),
+}
+
+impl Keys {
+    /// Runs `work` at most once for `claim`'s user and key: when the key is new (or expired,
+    /// or left by a process that died), `work` runs and its answer is stored; when the same
+    /// request ran, its answer is given again; else the key is refused (`Err`).
+    async fn once<A: Answer>(
+        &self,
+        claim: Claim,
+        work: impl Future<Output = A> + Send + 'static,
+    ) -> Result<Outcome<A>> {
+        match self.claim(&claim).await? {
             Seen::Ours => {}
-            Seen::Done(stored) => return Ok(stored.replay()),
-            Seen::Reused => return Err(key_reused()),
-            Seen::Running => return Err(key_in_use()),
+            Seen::Done(stored) => return Ok(Outcome::Replayed(A::replay(stored))),
+            Seen::Reused => return Err(key_reused(claim.named)),
+            Seen::Running => return Err(key_in_use(claim.named)),
         }
-        // The request and the bookkeeping after it run in tasks of their own: a request the
+        // The work and the bookkeeping after it run in tasks of their own: a request the
         // timeout layer gives up on still finishes, and its answer is stored for the retry.
         let span = tracing::Span::current();
-        let request = Request::from_parts(parts, Body::from(body));
-        let run = tokio::spawn(next.run(request).instrument(span.clone()));
-        let this = self.clone();
+        let run = tokio::spawn(work.instrument(span.clone()));
+        let keys = self.clone();
         let finish = tokio::spawn(
             async move {
-                let response = run.await.unwrap_or_else(|_| {
-                    Error::Internal(anyhow::anyhow!("a handler panicked")).into_response()
+                let answer = run.await.unwrap_or_else(|_| {
+                    A::failed(Error::Internal(anyhow::anyhow!("a keyed request panicked")))
                 });
-                this.finish(&claim, response).await
+                keys.finish(&claim, answer).await
             }
             .instrument(span),
         );
-        Ok(finish.await.unwrap_or_else(|_| {
-            Error::Internal(anyhow::anyhow!("storing an idempotent answer panicked"))
-                .into_response()
-        }))
+        Ok(Outcome::Ran(finish.await.unwrap_or_else(|_| {
+            A::failed(Error::Internal(anyhow::anyhow!(
+                "storing an idempotent answer panicked"
+            )))
+        })))
     }
 }
 
@@ -350,6 +439,20 @@ struct Claim {
     fingerprint: [u8; 32],
     /// This request's token (a UUID): only it may store or release the key.
     owner: String,
+    /// What the refusals name: the header, or GraphQL's argument.
+    named: &'static str,
+}
+
+impl Claim {
+    fn new(user: &AuthUser, key: Key, fingerprint: [u8; 32], named: &'static str) -> Self {
+        Self {
+            user: user.id.to_string(),
+            key,
+            fingerprint,
+            owner: Uuid::new_v4().to_string(),
+            named,
+        }
+    }
 }
 
 /// What a claim found.
@@ -364,7 +467,8 @@ enum Seen {
     Running,
 }
 
-/// An answer as stored.
+/// An answer as stored: a response's status, content type, [`REPLAYED_HEADERS`] (as
+/// `[[name, value], ...]`) and body.
 struct Stored {
     status: i16,
     content_type: Option<String>,
@@ -376,7 +480,7 @@ fn db(what: &'static str) -> impl Fn(sqlx::Error) -> Error {
     move |e| Error::from(step05_hybrid_dbs::store::map_err(what)(e))
 }
 
-impl Idempotency {
+impl Keys {
     /// Takes the key for `claim`, or says who has it. The insert takes a key that is new,
     /// expired (and not running), or running with its lease run out and the same
     /// fingerprint; when it takes nothing, the row says why. A row that goes between the two
@@ -402,10 +506,10 @@ impl Idempotency {
                 claim.key.as_str(),
                 &claim.fingerprint[..],
                 claim.owner,
-                self.inner.lease_ms,
-                self.inner.ttl_secs,
+                self.lease_ms,
+                self.ttl_secs,
             )
-            .execute(&self.inner.pool)
+            .execute(&self.pool)
             .await
             .map_err(db("idempotency keys"))?
             .rows_affected();
@@ -419,7 +523,7 @@ impl Idempotency {
                 claim.user,
                 claim.key.as_str(),
             )
-            .fetch_optional(&self.inner.pool)
+            .fetch_optional(&self.pool)
             .await
             .map_err(db("idempotency keys"))?;
             let Some(row) = row else { continue };
@@ -452,37 +556,14 @@ impl Idempotency {
         Ok(Seen::Running)
     }
 
-    /// Stores `response` as the key's answer, or releases the key for a 5xx; answers it.
-    async fn finish(&self, claim: &Claim, response: Response) -> Response {
-        let (parts, body) = response.into_parts();
-        if parts.status.is_server_error() {
+    /// Stores `answer` for the key, or releases the key for an answer not kept; gives it.
+    async fn finish<A: Answer>(&self, claim: &Claim, answer: A) -> A {
+        let (answer, stored) = answer.keep().await;
+        let Some(stored) = stored else {
             self.release(claim).await;
-            return Response::from_parts(parts, body);
-        }
-        // The guarded routes answer JSON their handlers built in memory: reading it whole
-        // costs nothing more.
-        let body = match axum::body::to_bytes(body, usize::MAX).await {
-            Ok(body) => body,
-            Err(e) => {
-                self.release(claim).await;
-                return Error::Internal(
-                    anyhow::Error::new(e).context("reading an answer to store"),
-                )
-                .into_response();
-            }
+            return answer;
         };
-        let headers: Vec<(&str, &str)> = REPLAYED_HEADERS
-            .iter()
-            .filter_map(|name| {
-                let value = parts.headers.get(name)?.to_str().ok()?;
-                Some((name.as_str(), value))
-            })
-            .collect();
-        let content_type = parts
-            .headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok());
-        let stored = sqlx::query!(
+        let done = sqlx::query!(
             "UPDATE idempotency_keys SET state = 'done', status = $4, content_type = $5, \
              headers = $6::text::jsonb, body = $7 \
              WHERE user_id = $1::bpchar AND key = $2 AND owner = $3::text::uuid \
@@ -490,14 +571,14 @@ impl Idempotency {
             claim.user,
             claim.key.as_str(),
             claim.owner,
-            i16::try_from(parts.status.as_u16()).unwrap_or(i16::MAX),
-            content_type,
-            serde_json::to_string(&headers).unwrap_or_else(|_| "[]".to_owned()),
-            &body[..],
+            stored.status,
+            stored.content_type.as_deref(),
+            stored.headers.as_deref().unwrap_or("[]"),
+            &stored.body[..],
         )
-        .execute(&self.inner.pool)
+        .execute(&self.pool)
         .await;
-        match stored {
+        match done {
             Ok(done) if done.rows_affected() == 1 => {}
             // Taken over after the lease ran out, or expired and swept: the answer goes to
             // this client, and the key is the other request's (or nobody's).
@@ -507,7 +588,7 @@ impl Idempotency {
                 self.release(claim).await;
             }
         }
-        Response::from_parts(parts, Body::from(body))
+        answer
     }
 
     /// Deletes the key this request holds, so a retry runs again.
@@ -520,7 +601,7 @@ impl Idempotency {
             claim.key.as_str(),
             claim.owner,
         )
-        .execute(&self.inner.pool)
+        .execute(&self.pool)
         .await;
         if let Err(e) = released {
             // It stays running until its lease runs out, then the next request takes it over.
@@ -530,28 +611,76 @@ impl Idempotency {
 }
 
 impl Stored {
+    fn status(&self) -> StatusCode {
+        u16::try_from(self.status)
+            .ok()
+            .and_then(|s| StatusCode::from_u16(s).ok())
+            .unwrap_or(StatusCode::OK)
+    }
+
+    /// A stored error's [`ErrorDetail`].
+    fn error_detail(&self) -> Option<ErrorDetail> {
+        self.status()
+            .is_client_error()
+            .then(|| error_detail(&self.body))
+            .flatten()
+    }
+}
+
+/// The HTTP layer's answer: the handler's response.
+impl Answer for Response {
+    /// A response as it is stored: its status, content type, [`REPLAYED_HEADERS`] and body.
+    async fn keep(self) -> (Response, Option<Stored>) {
+        let (parts, body) = self.into_parts();
+        if parts.status.is_server_error() {
+            return (Response::from_parts(parts, body), None);
+        }
+        // The guarded routes answer JSON their handlers built in memory: reading it whole
+        // costs nothing more.
+        let body = match axum::body::to_bytes(body, usize::MAX).await {
+            Ok(body) => body,
+            Err(e) => {
+                let error =
+                    Error::Internal(anyhow::Error::new(e).context("reading an answer to store"));
+                return (error.into_response(), None);
+            }
+        };
+        let headers: Vec<(&str, &str)> = REPLAYED_HEADERS
+            .iter()
+            .filter_map(|name| {
+                let value = parts.headers.get(name)?.to_str().ok()?;
+                Some((name.as_str(), value))
+            })
+            .collect();
+        let stored = Stored {
+            status: i16::try_from(parts.status.as_u16()).unwrap_or(i16::MAX),
+            content_type: parts
+                .headers
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+            headers: serde_json::to_string(&headers).ok(),
+            body: body.to_vec(),
+        };
+        (Response::from_parts(parts, Body::from(body)), Some(stored))
+    }
+
     /// The stored answer again. A stored error gets its [`ErrorDetail`] back, so the error
     /// envelope outside puts this request's id in it (and a v2 route would render it as
     /// problem+json), as for an error just made.
-    fn replay(self) -> Response {
-        let status = u16::try_from(self.status)
-            .ok()
-            .and_then(|s| StatusCode::from_u16(s).ok())
-            .unwrap_or(StatusCode::OK);
-        let detail = status
-            .is_client_error()
-            .then(|| error_detail(&self.body))
-            .flatten();
-        let mut response = Response::new(Body::from(self.body));
+    fn replay(stored: Stored) -> Response {
+        let status = stored.status();
+        let detail = stored.error_detail();
+        let mut response = Response::new(Body::from(stored.body));
         *response.status_mut() = status;
         let headers = response.headers_mut();
-        if let Some(value) = self
+        if let Some(value) = stored
             .content_type
             .and_then(|v| HeaderValue::from_str(&v).ok())
         {
             headers.insert(header::CONTENT_TYPE, value);
         }
-        let stored: Vec<(String, String)> = self
+        let stored: Vec<(String, String)> = stored
             .headers
             .and_then(|text| serde_json::from_str(&text).ok())
             .unwrap_or_default();
@@ -568,6 +697,10 @@ impl Stored {
             response.extensions_mut().insert(detail);
         }
         response
+    }
+
+    fn failed(error: Error) -> Response {
+        error.into_response()
     }
 }
 
@@ -627,35 +760,153 @@ fn intern(code: &str) -> Option<&'static str> {
     Some(leaked)
 }
 
-/// 422 [`KEY_REUSED`].
-fn key_reused() -> Response {
-    ErrorDetail {
-        code: KEY_REUSED,
-        message: "this Idempotency-Key was first used with another request (another body, \
-                  route or order); use a new key for a new request"
-            .to_owned(),
-        fields: vec![FieldError::new(HEADER, "used with another request")],
-        request_id: None,
+/// 422 [`KEY_REUSED`], naming `named` (the header or the argument).
+pub fn key_reused(named: &str) -> Error {
+    Error::Refused {
+        status: StatusCode::UNPROCESSABLE_ENTITY,
+        detail: ErrorDetail {
+            code: KEY_REUSED,
+            message: "this idempotency key was first used with another request (another \
+                      body, route, order or mutation); use a new key for a new request"
+                .to_owned(),
+            fields: vec![FieldError::new(named, "used with another request")],
+            request_id: None,
+        },
+        retry_after_secs: None,
     }
-    .into_response_with(StatusCode::UNPROCESSABLE_ENTITY)
 }
 
-/// 409 [`KEY_IN_USE`], with `Retry-After`.
-fn key_in_use() -> Response {
-    let mut response = ErrorDetail {
-        code: KEY_IN_USE,
-        message: format!(
-            "a request with this Idempotency-Key is still running; send it again in \
-             {RETRY_AFTER_SECS} second(s) for its answer"
-        ),
-        fields: vec![FieldError::new(HEADER, "a request with it is running")],
-        request_id: None,
+/// 409 [`KEY_IN_USE`], naming `named`, with `Retry-After` (GraphQL's `retryAfter`).
+pub fn key_in_use(named: &str) -> Error {
+    Error::Refused {
+        status: StatusCode::CONFLICT,
+        detail: ErrorDetail {
+            code: KEY_IN_USE,
+            message: format!(
+                "a request with this idempotency key is still running; send it again in \
+                 {RETRY_AFTER_SECS} second(s) for its answer"
+            ),
+            fields: vec![FieldError::new(named, "a request with it is running")],
+            request_id: None,
+        },
+        retry_after_secs: Some(RETRY_AFTER_SECS),
     }
-    .into_response_with(StatusCode::CONFLICT);
-    response
-        .headers_mut()
-        .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
-    response
+}
+
+/// What the document says of the header, on each guarded operation.
+const HEADER_DESCRIPTION: &str = "Makes this request safe to send again (the IETF httpapi \
+    Idempotency-Key draft): a Structured Field String (`\"8e03978e-...\"`) or the bare key, 1 \
+    to 255 printable ASCII characters, the signed-in user's own and bound to this request's \
+    method, path and body. The same request sent again with the key gets the first answer \
+    again, errors included, with `Idempotent-Replayed: true`, and runs nothing (no second \
+    order, no second charge); a 5xx is not kept, so a retry runs again. Another request with \
+    the key is 422 `IDEMPOTENCY_KEY_REUSED`; while the first runs, 409 \
+    `IDEMPOTENCY_KEY_IN_USE`; a malformed key, 400 `INVALID_PARAMETER`. A key is remembered \
+    for `idempotency.ttl_secs` (a day) after its first use. GraphQL's `placeOrder` and \
+    `payOrder` take the same keys as their `idempotencyKey` argument.";
+
+/// `api` with the header on the [`GUARDED`] operations: the parameter, the refusals it adds
+/// to their 400, 409 and 422 (described after the shared responses' own words), and
+/// `Idempotent-Replayed` on their success responses.
+pub fn document(api: &ApiDocument) -> anyhow::Result<ApiDocument> {
+    use utoipa::openapi::path::{HttpMethod, ParameterBuilder, ParameterIn};
+    use utoipa::openapi::{ObjectBuilder, Required, Type};
+
+    let operations = GUARDED.map(|path| (HttpMethod::Post, path));
+    api.with_changed_operations(&operations, |operation, components| {
+        operation.parameters.get_or_insert_with(Vec::new).push(
+            ParameterBuilder::new()
+                .name(HEADER)
+                .parameter_in(ParameterIn::Header)
+                .required(Required::False)
+                .description(Some(HEADER_DESCRIPTION))
+                .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+                .build(),
+        );
+        let responses = &mut operation.responses.responses;
+        for (status, response) in responses.iter_mut() {
+            if status.starts_with('2') {
+                let mut success = resolved(response, components);
+                success.headers.insert(
+                    REPLAYED.to_owned(),
+                    document_header(
+                        "`true` when this is the stored answer of an earlier request with the \
+                         same `Idempotency-Key` (a replayed error carries it too)",
+                    ),
+                );
+                *response = RefOr::T(success);
+            }
+        }
+        let refusals = [
+            (
+                "400",
+                "`INVALID_PARAMETER` naming `Idempotency-Key`: a malformed key (empty, over \
+                 255 characters, not printable ASCII, a list, or two headers)",
+            ),
+            (
+                "409",
+                "`IDEMPOTENCY_KEY_IN_USE`: a request with this key is still running; send it \
+                 again after `Retry-After` seconds for its answer",
+            ),
+            (
+                "422",
+                "`IDEMPOTENCY_KEY_REUSED`: this key was first used with another request \
+                 (another body, route or order, or a GraphQL mutation); use a new key",
+            ),
+        ];
+        for (status, words) in refusals {
+            let mut refusal = responses
+                .get(status)
+                .map(|shared| resolved(shared, components))
+                .unwrap_or_else(|| {
+                    common::openapi::error_response_as(
+                        "",
+                        "application/json",
+                        common::openapi::ERROR_SCHEMA,
+                    )
+                    .build()
+                });
+            refusal.description = if refusal.description.is_empty() {
+                words.to_owned()
+            } else {
+                format!("{}; or {words}", refusal.description)
+            };
+            if status == "409" {
+                refusal.headers.insert(
+                    "Retry-After".to_owned(),
+                    document_header("for `IDEMPOTENCY_KEY_IN_USE`: seconds to wait"),
+                );
+            }
+            responses.insert(status.to_owned(), RefOr::T(refusal));
+        }
+    })
+}
+
+/// `response` itself, or the component it refers to (empty when there is none).
+fn resolved(
+    response: &RefOr<utoipa::openapi::Response>,
+    components: &utoipa::openapi::Components,
+) -> utoipa::openapi::Response {
+    match response {
+        RefOr::T(response) => response.clone(),
+        RefOr::Ref(reference) => reference
+            .ref_location
+            .rsplit('/')
+            .next()
+            .and_then(|name| components.responses.get(name))
+            .and_then(|component| match component {
+                RefOr::T(response) => Some(response.clone()),
+                RefOr::Ref(_) => None,
+            })
+            .unwrap_or_default(),
+    }
+}
+
+fn document_header(description: &str) -> utoipa::openapi::header::Header {
+    utoipa::openapi::header::HeaderBuilder::new()
+        .schema(utoipa::openapi::ObjectBuilder::new().schema_type(utoipa::openapi::Type::String))
+        .description(Some(description))
+        .build()
 }
 
 /// Deletes expired keys (but none whose request still runs), every `interval`, for as long

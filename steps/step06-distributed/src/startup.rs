@@ -135,6 +135,7 @@ impl Extends for AppState {
         } = parts;
         let made = Arc::new(OnceLock::new());
         let slot = made.clone();
+        let keys = crate::idempotency::Keys::new(parts.postgres.clone(), config);
         let pool = parts.postgres.clone();
         let saga_config = config.saga.clone();
         parts.order_flow = Some(Box::new(move |stores, gateway| {
@@ -153,7 +154,10 @@ impl Extends for AppState {
             flow
         }));
         let mut base = step05_hybrid_dbs::AppState::from_parts(config, parts).await?;
-        base.api_document = base.api_document.with(crate::mailbox::openapi());
+        base.api_document =
+            crate::idempotency::document(&base.api_document.with(crate::mailbox::openapi()))?;
+        // GraphQL's `idempotencyKey`, honoured with the same table and rules as the header.
+        base.graphql = base.graphql.clone().with_keyed_mutations(Arc::new(keys));
         let sagas = made
             .get()
             .cloned()

@@ -29,26 +29,26 @@ pub(super) fn cases() -> Vec<Case> {
     ]
 }
 
-const HEADER: &str = "Idempotency-Key";
+pub(super) const HEADER: &str = "Idempotency-Key";
 const ORDERS: &str = "/api/v1/orders";
 
 /// How long a raw exchange may take.
 const ANSWERED_WITHIN: Duration = Duration::from_secs(30);
 
 /// A customer and a product of their own (stock 5) to order.
-struct Fixture {
-    customer: Customer,
-    product: Product,
+pub(super) struct Fixture {
+    pub(super) customer: Customer,
+    pub(super) product: Product,
 }
 
 impl Fixture {
-    async fn new(t: &Target) -> Result<Self> {
+    pub(super) async fn new(t: &Target) -> Result<Self> {
         let (admin, customer) = fixtures::admin_and_customer(t).await?;
         let product = fixtures::product(&admin, 2500, 5).await?;
         Ok(Self { customer, product })
     }
 
-    fn order_body(&self, quantity: i64) -> Value {
+    pub(super) fn order_body(&self, quantity: i64) -> Value {
         fixtures::order_body(&[(&self.product.id, quantity)])
     }
 
@@ -61,7 +61,7 @@ impl Fixture {
     }
 
     /// [`Fixture::place`] with one key, which must place the order.
-    async fn placed(&self, key: &str, quantity: i64, what: &str) -> Result<Order> {
+    pub(super) async fn placed(&self, key: &str, quantity: i64, what: &str) -> Result<Order> {
         self.place(&[key.as_bytes()], quantity)
             .await?
             .expect_json(201)
@@ -69,7 +69,7 @@ impl Fixture {
     }
 
     /// Fails unless the customer has `orders` orders and the product `stock` units.
-    async fn holds(&self, orders: i64, stock: i64, what: &str) -> Result<()> {
+    pub(super) async fn holds(&self, orders: i64, stock: i64, what: &str) -> Result<()> {
         let page: Page<Order> = self
             .customer
             .api
@@ -88,7 +88,7 @@ impl Fixture {
 }
 
 /// A fresh key, quoted as the draft has it.
-fn new_key() -> String {
+pub(super) fn new_key() -> String {
     format!("\"{}\"", fixtures::unique_suffix())
 }
 

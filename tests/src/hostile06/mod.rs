@@ -5,9 +5,12 @@
 //! with control characters, NUL, CR and LF (over raw TCP, where a client library would refuse
 //! them), keys far too long, empty keys, lists of keys, one key on two routes or with another
 //! body, another customer's key. Each is answered with a 4xx in the one error shape (or the
-//! HTTP server's own 400 for bytes HTTP forbids) and changes nothing. The mailbox is the other
-//! way in: other callers and hostile page parameters.
+//! HTTP server's own 400 for bytes HTTP forbids) and changes nothing. GraphQL's
+//! `idempotencyKey` argument takes the same keys and is tried the same ways, and with one key
+//! on both APIs or on two aliases of one request. The mailbox is the other way in: other
+//! callers and hostile page parameters.
 
+mod graphql_keys;
 mod keys;
 mod mailbox;
 
@@ -20,6 +23,7 @@ pub fn cases() -> Vec<Case> {
 pub fn families() -> Vec<(&'static str, Vec<Case>)> {
     vec![
         ("idempotency keys", keys::cases()),
+        ("graphql idempotency keys", graphql_keys::cases()),
         ("mailbox", mailbox::cases()),
     ]
 }

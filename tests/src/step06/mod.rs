@@ -6,8 +6,10 @@
 //! - a paid order's confirmation, and a cancelled order's notice, reach the customer's
 //!   mailbox (`GET /api/v2/mailbox`) shortly after, once each, and only that customer's;
 //! - placing or paying again with the same `Idempotency-Key` answers the first answer again,
-//!   marked `Idempotent-Replayed: true`, and changes nothing more;
-//! - the OpenAPI document describes the mailbox.
+//!   marked `Idempotent-Replayed: true`, and changes nothing more; GraphQL's `placeOrder`
+//!   takes the same keys as its `idempotencyKey` argument, and a key one API used is refused
+//!   on the other;
+//! - the OpenAPI document describes the mailbox, and the key on placing and paying.
 //!
 //! Cases share the server with others, so each looks only at its own customers and orders.
 
@@ -23,7 +25,9 @@ pub fn cases() -> Vec<Case> {
     crate::cases![
         a_paid_and_then_cancelled_order_reaches_its_customers_mailbox_once_each,
         the_same_idempotency_key_replays_the_first_order_and_places_no_second,
+        a_graphql_order_placed_again_with_its_key_is_replayed_and_its_key_refused_on_rest,
         the_document_describes_the_mailbox,
+        the_document_describes_the_idempotency_key_on_placing_and_paying,
     ]
 }
 
@@ -147,4 +151,90 @@ async fn the_document_describes_the_mailbox(t: Target) -> Result<()> {
     check::that(document["paths"][MAILBOX]["get"].is_object(), || {
         format!("GET {MAILBOX} in the OpenAPI document")
     })
+}
+
+async fn a_graphql_order_placed_again_with_its_key_is_replayed_and_its_key_refused_on_rest(
+    t: Target,
+) -> Result<()> {
+    let (admin, customer) = fixtures::admin_and_customer(&t).await?;
+    let product = fixtures::product(&admin, 700, 10).await?;
+    let key = format!("ct-{}", fixtures::unique_suffix());
+    let body = json!({
+        "query": "mutation Place($items: [OrderItemInput!]!, $key: String) { \
+                  placeOrder(items: $items, idempotencyKey: $key) { id status } }",
+        "variables": {
+            "items": [{ "productId": product.id, "quantity": 2 }],
+            "key": key,
+        },
+    });
+    let mut orders: Vec<Value> = Vec::new();
+    for attempt in ["first", "again"] {
+        let reply = customer.api.post("/graphql", &body).await?;
+        let replayed = reply.header("idempotent-replayed").map(str::to_owned);
+        let answer = reply.expect_value(200).context(attempt)?;
+        check::that(answer["data"]["placeOrder"]["id"].is_string(), || {
+            format!("{attempt}: expected an order, got {answer}")
+        })?;
+        let again = attempt == "again";
+        check::eq(
+            &format!("{attempt}: Idempotent-Replayed"),
+            replayed.as_deref(),
+            again.then_some("true"),
+        )?;
+        check::eq(
+            &format!("{attempt}: extensions.idempotentReplayed"),
+            &answer["extensions"]["idempotentReplayed"],
+            &if again {
+                json!(["placeOrder"])
+            } else {
+                Value::Null
+            },
+        )?;
+        orders.push(answer["data"]["placeOrder"].clone());
+    }
+    check::eq("the replayed order", &orders[1], &orders[0])?;
+    customer
+        .api
+        .post_with_headers(
+            "/api/v1/orders",
+            &[("Idempotency-Key", key.as_bytes())],
+            &json!({ "items": [{ "product_id": product.id, "quantity": 2 }] }),
+        )
+        .await?
+        .expect_error(422, "IDEMPOTENCY_KEY_REUSED")
+        .context("the GraphQL key on REST")?;
+    check::eq(
+        "the stock, taken once",
+        fixtures::stock_of(&admin, &product.id).await?,
+        8,
+    )
+}
+
+async fn the_document_describes_the_idempotency_key_on_placing_and_paying(t: Target) -> Result<()> {
+    let document = Api::new(&t.base_url)
+        .get("/api-docs/openapi.json")
+        .await?
+        .expect_value(200)?;
+    for path in ["/api/v1/orders", "/api/v1/orders/{id}/pay"] {
+        let operation = &document["paths"][path]["post"];
+        let parameter = operation["parameters"]
+            .as_array()
+            .and_then(|ps| ps.iter().find(|p| p["name"] == "Idempotency-Key"));
+        check::that(
+            parameter.is_some_and(|p| p["in"] == "header" && p["required"] == false),
+            || format!("POST {path}: an optional Idempotency-Key header parameter"),
+        )?;
+        for (status, code) in [
+            ("409", "IDEMPOTENCY_KEY_IN_USE"),
+            ("422", "IDEMPOTENCY_KEY_REUSED"),
+        ] {
+            let said = operation["responses"][status]["description"]
+                .as_str()
+                .unwrap_or_default();
+            check::that(said.contains(code), || {
+                format!("POST {path}: the {status} names {code}, says {said:?}")
+            })?;
+        }
+    }
+    Ok(())
 }

@@ -23,13 +23,7 @@ pub fn to_graphql(error: Error) -> async_graphql::Error {
     let detail = error.detail();
     // The wait REST sends as `Retry-After`: a GraphQL answer has one status for all its
     // operations, so each refused one says its own.
-    let retry_after = match &error {
-        Error::RateLimited { retry_after_secs }
-        | Error::Maintenance {
-            retry_after_secs, ..
-        } => Some(*retry_after_secs),
-        _ => None,
-    };
+    let retry_after = error.retry_after_secs();
     let code = match error {
         Error::Unauthorized => UNAUTHENTICATED,
         _ => detail.code,

@@ -5,7 +5,8 @@
 //! policy, each query's size (refused before it is parsed), and what the parsed documents
 //! hold (fields with fragments expanded, mutations). Then the request gets its services,
 //! its own loaders, its user and its rate-limit caller, and the schema (with its depth and
-//! complexity limits) executes it.
+//! complexity limits) executes it. An operation whose mutations were answered from an
+//! earlier request with the same `idempotencyKey` says so ([`super::keyed`]).
 //!
 //! Two kinds of answer, as GraphQL over HTTP has them:
 //! - A body that is not a GraphQL request at all (not JSON, not a JSON object with a `query`
@@ -26,6 +27,7 @@ use serde_json::Value;
 use super::GraphqlConfig;
 use super::document::{self, QUERY_TOO_COMPLEX, TOO_MANY_MUTATIONS};
 use super::errors::{UNAUTHENTICATED, request_error};
+use super::keyed::{REPLAYED_EXTENSION, REPLAYED_HEADER, Replays};
 use super::loaders::Loaders;
 use super::quota::MutationQuota;
 use super::schema::GraphqlSchema;
@@ -107,12 +109,35 @@ pub async fn execute(
             if let Some(user) = user {
                 batch = batch.data(user);
             }
-            let mut response = schema.execute_batch(batch).await;
-            match &mut response {
-                BatchResponse::Single(one) => label_errors(one),
-                BatchResponse::Batch(many) => many.iter_mut().for_each(label_errors),
+            if let Some(keyed) = &graphql.keyed {
+                batch = batch.data(keyed.clone());
             }
-            axum::Json(response).into_response()
+            // Each operation its own: its extensions list its own replays.
+            let replays: Vec<Replays> = batch
+                .iter_mut()
+                .map(|operation| {
+                    let replays = Replays::default();
+                    operation.data.insert(replays.clone());
+                    replays
+                })
+                .collect();
+            let mut response = schema.execute_batch(batch).await;
+            let responses = match &mut response {
+                BatchResponse::Single(one) => std::slice::from_mut(one),
+                BatchResponse::Batch(many) => many.as_mut_slice(),
+            };
+            let mut replayed = false;
+            for (one, replays) in responses.iter_mut().zip(&replays) {
+                label_errors(one);
+                replayed |= mark_replays(one, replays);
+            }
+            let mut answer = axum::Json(response).into_response();
+            if replayed {
+                answer
+                    .headers_mut()
+                    .insert(REPLAYED_HEADER, HeaderValue::from_static("true"));
+            }
+            answer
         }
         Err(refusal) => refusal.into_response(),
     }
@@ -328,6 +353,20 @@ fn json_kind(value: &Value) -> &'static str {
         Value::Array(_) => "an array",
         Value::Object(_) => "an object",
     }
+}
+
+/// Lists the operation's replayed mutations in its `extensions` ([`super::keyed`]); whether
+/// there was one.
+fn mark_replays(response: &mut async_graphql::Response, replays: &Replays) -> bool {
+    let keys = replays.keys();
+    if keys.is_empty() {
+        return false;
+    }
+    response.extensions.insert(
+        REPLAYED_EXTENSION.to_owned(),
+        async_graphql::Value::List(keys.into_iter().map(Into::into).collect()),
+    );
+    true
 }
 
 /// Errors the schema raises before any resolver runs (a parse error, an unknown field, a

@@ -9,6 +9,7 @@
 //! - [`quota`]: mutations count against their REST twins' rate limits, at most
 //!   `max_mutations` a request;
 //! - [`query`], [`mutation`], [`types`]: what a client can ask and do;
+//! - [`keyed`]: `idempotencyKey` on placing and paying, for a later step to honour;
 //! - [`loaders`]: batched loading (DataLoader), so a page of products with their reviews
 //!   costs a fixed number of database round trips, not one per product;
 //! - [`errors`]: the REST error codes, carried in `extensions.code`;
@@ -18,6 +19,7 @@ pub mod document;
 pub mod errors;
 pub mod graphiql;
 pub mod http;
+pub mod keyed;
 pub mod loaders;
 pub mod mutation;
 pub mod query;

@@ -2,18 +2,21 @@
 //! request types' own validation (`ReviewRequest`, `PlaceOrderRequest`, `PayRequest`), then
 //! the same service calls, so both APIs accept and refuse exactly the same things. Each
 //! mutation names its REST twin ([`CountsAs`]) and counts against that route's rate-limit
-//! policy, so aliases buy nothing REST would not allow.
+//! policy, so aliases buy nothing REST would not allow. Placing and paying take an optional
+//! `idempotencyKey`, honoured where a later step provides it ([`super::keyed`]).
 
 use async_graphql::{Context, ID, Object};
 use axum::http::Method;
-use common::domain::{OrderId, ProductId, Rating};
-use common::error::{Error, FieldError};
+use common::auth::AuthUser;
+use common::domain::{Order, OrderId, ProductId, Rating};
+use common::error::{Error, FieldError, Result};
 use common::routes::orders::{OrderItemRequest, PayRequest, PlaceOrderRequest};
 use common::routes::products::ReviewRequest;
 use common::services::{Catalog, Ordering};
 use garde::Validate;
 
 use super::errors::OrGraphql;
+use super::keyed;
 use super::query::{parse_id, signed_in};
 use super::quota::CountsAs;
 use super::types::{OrderItemInput, OrderNode, ReviewNode};
@@ -56,27 +59,30 @@ impl Mutation {
         &self,
         ctx: &Context<'_>,
         items: Vec<OrderItemInput>,
+        #[graphql(
+            visible = "keyed::offered",
+            desc = "At most once per key (1 to 255 printable ASCII characters, scoped to \
+                    you): the same key and arguments again give the first answer again, an \
+                    order or an error, marked in `extensions.idempotentReplayed`; other \
+                    arguments, or a key used on REST, are IDEMPOTENCY_KEY_REUSED; while the \
+                    first still runs, IDEMPOTENCY_KEY_IN_USE."
+        )]
+        idempotency_key: Option<String>,
     ) -> async_graphql::Result<OrderNode> {
         let user = signed_in(ctx)?;
-        let mut problems = Vec::new();
-        let mut lines = Vec::with_capacity(items.len());
-        for (i, item) in items.into_iter().enumerate() {
-            match item.product_id.parse::<ProductId>() {
-                Ok(product_id) => lines.push(OrderItemRequest {
-                    product_id,
-                    quantity: i64::from(item.quantity),
-                }),
-                Err(reason) => {
-                    problems.push(FieldError::new(format!("items[{i}].product_id"), reason))
-                }
-            }
-        }
-        if !problems.is_empty() {
-            return Err(Error::Validation(problems)).gql();
-        }
-        let order = PlaceOrderRequest { items: lines }.parse(user.id).gql()?;
-        let placed = ctx.data::<Ordering>()?.place_order(order).await.gql()?;
-        Ok(OrderNode(placed))
+        let arguments = serde_json::json!({
+            "items": items
+                .iter()
+                .map(|item| serde_json::json!({
+                    "productId": item.product_id.as_str(),
+                    "quantity": item.quantity,
+                }))
+                .collect::<Vec<_>>(),
+        });
+        let ordering = ctx.data::<Ordering>()?.clone();
+        let work = async move { place(&ordering, user, items).await };
+        let order = keyed::run(ctx, user, idempotency_key, "placeOrder", arguments, work).await?;
+        Ok(OrderNode(order))
     }
 
     /// Pays one of the signed-in user's pending orders with a provider card token
@@ -87,16 +93,57 @@ impl Mutation {
         ctx: &Context<'_>,
         order_id: ID,
         card_token: String,
+        #[graphql(
+            visible = "keyed::offered",
+            desc = "At most once per key (1 to 255 printable ASCII characters, scoped to \
+                    you): the same key and arguments again give the first answer again, an \
+                    order or an error, marked in `extensions.idempotentReplayed`; other \
+                    arguments, or a key used on REST, are IDEMPOTENCY_KEY_REUSED; while the \
+                    first still runs, IDEMPOTENCY_KEY_IN_USE."
+        )]
+        idempotency_key: Option<String>,
     ) -> async_graphql::Result<OrderNode> {
         let user = signed_in(ctx)?;
-        let id: OrderId = parse_id("orderId", &order_id).gql()?;
-        let request = PayRequest { card_token };
-        request.validate().map_err(Error::from).gql()?;
-        let paid = ctx
-            .data::<Ordering>()?
-            .pay_order(user, id, request.card_token)
-            .await
-            .gql()?;
-        Ok(OrderNode(paid))
+        let arguments = serde_json::json!({
+            "orderId": order_id.as_str(),
+            "cardToken": card_token,
+        });
+        let ordering = ctx.data::<Ordering>()?.clone();
+        let work = async move { pay(&ordering, user, &order_id, card_token).await };
+        let order = keyed::run(ctx, user, idempotency_key, "payOrder", arguments, work).await?;
+        Ok(OrderNode(order))
     }
+}
+
+/// `placeOrder`'s work: the items checked as REST's body is, then the order placed.
+async fn place(ordering: &Ordering, user: AuthUser, items: Vec<OrderItemInput>) -> Result<Order> {
+    let mut problems = Vec::new();
+    let mut lines = Vec::with_capacity(items.len());
+    for (i, item) in items.into_iter().enumerate() {
+        match item.product_id.parse::<ProductId>() {
+            Ok(product_id) => lines.push(OrderItemRequest {
+                product_id,
+                quantity: i64::from(item.quantity),
+            }),
+            Err(reason) => problems.push(FieldError::new(format!("items[{i}].product_id"), reason)),
+        }
+    }
+    if !problems.is_empty() {
+        return Err(Error::Validation(problems));
+    }
+    let order = PlaceOrderRequest { items: lines }.parse(user.id)?;
+    ordering.place_order(order).await
+}
+
+/// `payOrder`'s work: the id and the card token checked as REST's are, then the payment.
+async fn pay(
+    ordering: &Ordering,
+    user: AuthUser,
+    order_id: &ID,
+    card_token: String,
+) -> Result<Order> {
+    let id: OrderId = parse_id("orderId", order_id)?;
+    let request = PayRequest { card_token };
+    request.validate()?;
+    ordering.pay_order(user, id, request.card_token).await
 }

@@ -12,6 +12,7 @@ use common::config::Environment;
 use futures::future::BoxFuture;
 
 use super::GraphqlConfig;
+use super::keyed::KeyedMutations;
 use super::mutation::Mutation;
 use super::query::{Query, ShopQuery};
 
@@ -60,6 +61,12 @@ pub struct GraphqlSchema {
     /// introspection is off, and every request keeps the limits.
     pub introspection: Option<Arc<dyn Executable>>,
     pub config: GraphqlConfig,
+    /// A later step's way of running `placeOrder` and `payOrder` at most once per
+    /// `idempotencyKey` ([`super::keyed`]); none in step 2, where a key is refused. Given to
+    /// every request as data rather than built into the schema: so both schemas above get it
+    /// without being built again, and the step that adds it need not know the query type
+    /// an earlier step built them with.
+    pub keyed: Option<Arc<dyn KeyedMutations>>,
 }
 
 impl GraphqlSchema {
@@ -98,10 +105,21 @@ impl GraphqlSchema {
             schema: Arc::new(builder.finish()),
             introspection,
             config: config.clone(),
+            keyed: None,
+        }
+    }
+
+    /// This schema with `keyed` honouring `idempotencyKey` (which introspection then shows).
+    pub fn with_keyed_mutations(self, keyed: Arc<dyn KeyedMutations>) -> Self {
+        Self {
+            keyed: Some(keyed),
+            ..self
         }
     }
 
     /// The schema in SDL, e.g. for a client's code generator (introspection may be off).
+    /// Made without a request, it shows every argument, `idempotencyKey` too, whether or not
+    /// this step honours it.
     pub fn sdl(&self) -> String {
         self.schema.sdl()
     }
