@@ -116,15 +116,16 @@ async fn run<S: Binary>() -> anyhow::Result<()> {
             if seed {
                 seed_catalog(&config.common().mongodb).await?;
             }
-            let app = S::application(&config).await?;
+            // Taken before the address is announced (see `shutdown_signal`).
             let stop = shutdown_signal();
-            tracing::info!(
-                "step {} ({}) listening on http://{}",
-                S::NUMBER,
-                S::TITLE,
-                app.local_addr()?
-            );
-            app.run_until(stop).await?;
+            S::serve(&config, stop, |addr| {
+                tracing::info!(
+                    "step {} ({}) listening on http://{addr}",
+                    S::NUMBER,
+                    S::TITLE,
+                );
+            })
+            .await?;
         }
         Command::CreateAdmin(args) => {
             let state = S::build(&config).await?;

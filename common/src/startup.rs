@@ -245,7 +245,7 @@ pub struct Application {
 }
 
 impl Application {
-    /// Binds `router` on `server` (port 0 picks a free one); [`Step::application`] builds a
+    /// Binds `router` on `server` (port 0 picks a free one); [`Step::bound`] builds a
     /// step's state and router and binds them through here.
     pub async fn bind(server: &ServerConfig, router: Router) -> anyhow::Result<Self> {
         let addr = server.addr()?;

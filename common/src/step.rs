@@ -10,6 +10,7 @@
 
 use std::future::Future;
 use std::ops::Deref;
+use std::time::Duration;
 
 use anyhow::Context;
 use axum::Router;
@@ -121,13 +122,82 @@ pub trait Step: Clone + Send + Sync + Sized + 'static {
         self.layer(self.routes(config).merge(extra), config)
     }
 
-    /// Builds the state and binds `server` from the configuration: ready to serve.
-    fn application(
+    /// Builds the state and binds `server` from the configuration: the state, and the
+    /// application serving it, ready to serve.
+    fn bound(
         config: &Self::Config,
-    ) -> impl Future<Output = anyhow::Result<Application>> + Send {
+    ) -> impl Future<Output = anyhow::Result<(Self, Application)>> + Send {
         async move {
             let state = Self::build(config).await?;
-            Application::bind(&config.common().server, state.router(config)).await
+            let app = Application::bind(&config.common().server, state.router(config)).await?;
+            Ok((state, app))
+        }
+    }
+
+    /// Asked to stop (SIGTERM, Ctrl-C) while the server still accepts: what the step does
+    /// before the server stops accepting (step 7 fails its readiness probe, then keeps
+    /// serving a moment so load balancers stop sending first). By default nothing: the
+    /// server stops accepting at once.
+    fn stopping(&self, _config: &Self::Config) -> impl Future<Output = ()> + Send {
+        async {}
+    }
+
+    /// The server has stopped and its requests in flight have finished: what the step's
+    /// background work does to end at a safe point (step 7 stops step 6's workers between
+    /// two rounds). By default nothing: the work ends with the process.
+    fn stopped(&self, _config: &Self::Config) -> impl Future<Output = ()> + Send {
+        async {}
+    }
+
+    /// How long stopping may take, from the signal to the end of [`Step::stopped`]; past
+    /// it, [`Step::serve`] gives up with an error. `None`: no bound.
+    fn stop_deadline(_config: &Self::Config) -> Option<Duration> {
+        None
+    }
+
+    /// What a binary's `serve` runs: the state built and bound, `announce`d with its
+    /// address, served until `stop`, then stopped in order: [`Step::stopping`], the server's
+    /// drain (no new connections; requests in flight finish), [`Step::stopped`], all within
+    /// [`Step::stop_deadline`] of `stop`.
+    fn serve(
+        config: &Self::Config,
+        stop: impl Future<Output = ()> + Send + 'static,
+        announce: impl FnOnce(std::net::SocketAddr) + Send,
+    ) -> impl Future<Output = anyhow::Result<()>> + Send {
+        async move {
+            let (state, app) = Self::bound(config).await?;
+            announce(app.local_addr()?);
+            let (signalled, asked) = tokio::sync::oneshot::channel();
+            let stop = {
+                let (state, config) = (state.clone(), config.clone());
+                async move {
+                    stop.await;
+                    let _ = signalled.send(());
+                    state.stopping(&config).await;
+                }
+            };
+            let run = async {
+                app.run_until(stop).await?;
+                state.stopped(config).await;
+                anyhow::Ok(())
+            };
+            let Some(deadline) = Self::stop_deadline(config) else {
+                return run.await;
+            };
+            let overdue = async {
+                // A `stop` that never fires leaves the server running: no deadline then.
+                if asked.await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+                tokio::time::sleep(deadline).await;
+            };
+            tokio::select! {
+                done = run => done,
+                () = overdue => anyhow::bail!(
+                    "stopping took longer than its deadline ({deadline:?}): what still ran was \
+                     cut off"
+                ),
+            }
         }
     }
 }
@@ -141,7 +211,9 @@ pub trait Step: Clone + Send + Sync + Sized + 'static {
 /// `parts` is the base step's, then [`Extends::extend_parts`]; `from_parts` is
 /// [`Extends::wire`]; `routes` is [`Extends::all_routes`] (the base step's plus
 /// [`Extends::own_routes`]); `layer` is [`Extends::outer_layer`] around the base step's
-/// layers around [`Extends::inner_layer`]; `accounts` is the base step's.
+/// layers around [`Extends::inner_layer`]; `accounts` is the base step's; `stopping` and
+/// `stopped` are [`Extends::stopping_own`] and [`Extends::stopped_own`], then the base step's;
+/// `stop_deadline` is [`Extends::own_stop_deadline`], else the base step's.
 pub trait Extends: Clone + Send + Sync + Sized + 'static {
     /// The step this one is built on.
     type Base: Step;
@@ -204,6 +276,21 @@ pub trait Extends: Clone + Send + Sync + Sized + 'static {
     fn outer_layer(&self, routes: Router, _config: &Self::Config) -> Router {
         routes
     }
+
+    /// This step's part of [`Step::stopping`], before the base step's.
+    fn stopping_own(&self, _config: &Self::Config) -> impl Future<Output = ()> + Send {
+        async {}
+    }
+
+    /// This step's part of [`Step::stopped`], before the base step's.
+    fn stopped_own(&self, _config: &Self::Config) -> impl Future<Output = ()> + Send {
+        async {}
+    }
+
+    /// This step's [`Step::stop_deadline`]; `None` keeps the base step's.
+    fn own_stop_deadline(_config: &Self::Config) -> Option<Duration> {
+        None
+    }
 }
 
 impl<T: Extends> Step for T {
@@ -243,5 +330,19 @@ impl<T: Extends> Step for T {
 
     fn accounts(&self) -> &Accounts {
         self.base().accounts()
+    }
+
+    async fn stopping(&self, config: &Self::Config) {
+        self.stopping_own(config).await;
+        self.base().stopping(config).await;
+    }
+
+    async fn stopped(&self, config: &Self::Config) {
+        self.stopped_own(config).await;
+        self.base().stopped(config).await;
+    }
+
+    fn stop_deadline(config: &Self::Config) -> Option<Duration> {
+        T::own_stop_deadline(config).or_else(|| T::Base::stop_deadline(config))
     }
 }

@@ -505,3 +505,22 @@ fn add(counter: &AtomicU64, bytes: usize) {
 
 #[cfg(test)]
 mod tests;
+
+/// The `host:port` a service URL (`postgres://u@127.0.0.1:5432/db`, `redis://...`) points
+/// at: what a proxy in front of it connects to.
+pub fn address_in(url: &str) -> anyhow::Result<SocketAddr> {
+    let rest = url
+        .split("://")
+        .nth(1)
+        .with_context(|| format!("no scheme in {url:?}"))?;
+    let authority = rest.split(['/', '?']).next().unwrap_or(rest);
+    let host_port = authority.rsplit('@').next().unwrap_or(authority);
+    host_port
+        .parse()
+        .with_context(|| format!("no host:port in {url:?}"))
+}
+
+/// `url`, pointed at `proxy` instead.
+pub fn via(url: &str, proxy: SocketAddr) -> anyhow::Result<String> {
+    Ok(url.replacen(&address_in(url)?.to_string(), &proxy.to_string(), 1))
+}

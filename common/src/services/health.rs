@@ -31,6 +31,28 @@ impl HealthChecks {
         self
     }
 
+    /// The checks but those named in `names`.
+    pub fn without(&self, names: &[&str]) -> Self {
+        Self(
+            self.0
+                .iter()
+                .filter(|c| !names.contains(&c.name()))
+                .cloned()
+                .collect(),
+        )
+    }
+
+    /// Only the checks named in `names`.
+    pub fn only(&self, names: &[&str]) -> Self {
+        Self(
+            self.0
+                .iter()
+                .filter(|c| names.contains(&c.name()))
+                .cloned()
+                .collect(),
+        )
+    }
+
     /// `name -> details` of the checks that have any, after a [`HealthChecks::run`].
     pub fn details(&self) -> std::collections::BTreeMap<&'static str, serde_json::Value> {
         self.0

@@ -248,7 +248,9 @@ impl ReplicaSetConfig {
     }
 }
 
-fn between(name: &str, value: u64, range: std::ops::RangeInclusive<u64>) -> anyhow::Result<()> {
+/// Fails naming `name` unless `value` is in `range`: the bounds check of every numeric key of
+/// step 6 and later.
+pub fn between(name: &str, value: u64, range: std::ops::RangeInclusive<u64>) -> anyhow::Result<()> {
     if !range.contains(&value) {
         bail!(
             "{name} must be between {} and {}, got {value}",

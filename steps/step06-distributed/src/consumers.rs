@@ -204,18 +204,18 @@ impl Runner {
     }
 
     /// Rounds until stopped: at once while entries keep coming, every `poll` when idle or
-    /// when Redis or PostgreSQL fails.
-    pub async fn run(self, poll: Duration) {
-        loop {
+    /// when Redis or PostgreSQL fails. A round always finishes ([`crate::workers::rounds`]).
+    pub async fn run(self, poll: Duration, stop: tokio::sync::watch::Receiver<bool>) {
+        crate::workers::rounds(stop, poll, || async {
             match self.round().await {
-                Ok(round) if round.applied + round.duplicates > 0 => continue,
-                Ok(_) => {}
+                Ok(round) => round.applied + round.duplicates > 0,
                 Err(e) => {
-                    tracing::warn!(consumer = self.consumer.name(), error = %e, "consumer round failed; will retry")
+                    tracing::warn!(consumer = self.consumer.name(), error = %e, "consumer round failed; will retry");
+                    false
                 }
             }
-            tokio::time::sleep(poll).await;
-        }
+        })
+        .await;
     }
 }
 

@@ -18,6 +18,7 @@
 //!   consumers' effects agree with the events (one message per mailed event, the projection's
 //!   sums equal to the events').
 
+use anyhow::Context;
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
@@ -85,6 +86,27 @@ pub async fn check(
     money(&orders, charges, &mut report);
     pending(&orders, expected.pending_bound, &mut report);
     events(pool, consumers, &mut report).await?;
+    Ok(report)
+}
+
+/// After a test's run: waits up to `within` for the sagas and the outbox to settle (not
+/// settling is the first violation), then [`check`]s with step 6's consumers. `charges` is
+/// the provider's charge list as the simulator gives it.
+pub async fn after_run(
+    pool: &PgPool,
+    db: &Database,
+    charges: Vec<serde_json::Value>,
+    expected: Expected<'_>,
+    within: Duration,
+) -> anyhow::Result<Report> {
+    let consumers = crate::workers::consumers();
+    let settled = settle(pool, consumers.len(), within).await;
+    let charges: Vec<Charge> = serde_json::from_value(serde_json::Value::Array(charges))
+        .context("the provider's charges")?;
+    let mut report = check(pool, db, &charges, &consumers, expected).await?;
+    if let Err(e) = settled {
+        report.violations.insert(0, e.to_string());
+    }
     Ok(report)
 }
 

@@ -51,7 +51,7 @@
 //!   configuration.
 //!
 //! ## Next
-//! Step 7 (planned) makes the service ready to be orchestrated: probes, graceful shutdown
+//! Step 7 makes the service ready to be orchestrated: probes, graceful shutdown
 //! that lets running sagas reach a safe point, images and manifests.
 
 pub mod cli;

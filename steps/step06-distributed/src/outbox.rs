@@ -163,15 +163,18 @@ impl Relay {
     }
 
     /// Publishes until stopped: at once while there is a backlog, every `poll` when idle or
-    /// when PostgreSQL or Redis fails (the events wait in the outbox meanwhile).
-    pub async fn run(self, poll: Duration) {
-        loop {
+    /// when PostgreSQL or Redis fails (the events wait in the outbox meanwhile). A batch
+    /// always finishes ([`crate::workers::rounds`]).
+    pub async fn run(self, poll: Duration, stop: tokio::sync::watch::Receiver<bool>) {
+        crate::workers::rounds(stop, poll, || async {
             match self.publish_once().await {
-                Ok(n) if n > 0 => continue,
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "outbox relay: will retry"),
+                Ok(n) => n > 0,
+                Err(e) => {
+                    tracing::warn!(error = %e, "outbox relay: will retry");
+                    false
+                }
             }
-            tokio::time::sleep(poll).await;
-        }
+        })
+        .await;
     }
 }

@@ -81,13 +81,15 @@ async fn expire(sagas: &Sagas, batch: i64) -> Result<Vec<crate::saga::Running>> 
     Ok(started)
 }
 
-/// Runs passes until stopped, one every `recovery_interval_ms`.
-pub async fn run(sagas: Sagas) {
+/// Runs passes until stopped, one every `recovery_interval_ms` ([`crate::workers::rounds`]:
+/// a pass, with the sagas it drives, always finishes).
+pub async fn run(sagas: Sagas, stop: tokio::sync::watch::Receiver<bool>) {
     let every = Duration::from_millis(sagas.config.recovery_interval_ms);
-    loop {
+    crate::workers::rounds(stop, every, || async {
         if let Err(e) = pass(&sagas).await {
             tracing::warn!(error = %e, "recovery pass failed; trying again");
         }
-        tokio::time::sleep(every).await;
-    }
+        false
+    })
+    .await;
 }

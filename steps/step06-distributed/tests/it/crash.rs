@@ -14,7 +14,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use testkit::expect_status;
 
-use crate::support::{App, Server, eventually, nothing_lost, pool, sagas_of, stock_of};
+use crate::support::{App, Server, Start, eventually, nothing_lost, pool, sagas_of, stock_of};
 
 /// POSTs `body` to the child as `token`, in the background: the request hangs with the saga
 /// and dies with the child.

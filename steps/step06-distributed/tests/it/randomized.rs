@@ -19,10 +19,10 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use secrecy::ExposeSecret;
 use serde_json::json;
-use testkit::fault_proxy::{Fault, FaultProxy};
+use testkit::fault_proxy::{self, Fault, FaultProxy};
 use tokio::sync::{Mutex, RwLock};
 
-use crate::support::{App, Server, invariants_of};
+use crate::support::{App, Server, Start, invariants_of};
 
 /// How many seeds a run takes unless `STEP6_SEEDS` says otherwise, and how many run at once.
 const SEEDS: u64 = 20;
@@ -143,14 +143,11 @@ fn plan(rng: &mut StdRng, products: usize) -> Vec<(bool, Op)> {
 
 /// The host and port of a URL (`scheme://[user@]host:port/...`).
 fn address_in(url: &str) -> SocketAddr {
-    let rest = url.split("://").nth(1).expect("a URL with a scheme");
-    let authority = rest.split(['/', '?']).next().expect("an authority");
-    let host_port = authority.rsplit('@').next().expect("a host");
-    host_port.parse().expect("host:port")
+    fault_proxy::address_in(url).expect("a service URL")
 }
 
 fn via(url: &str, proxy: SocketAddr) -> String {
-    url.replacen(&address_in(url).to_string(), &proxy.to_string(), 1)
+    fault_proxy::via(url, proxy).expect("a service URL")
 }
 
 /// The child, and where it listens now (it moves with every restart).
