@@ -30,10 +30,12 @@
 //!   PostgreSQL in `/health` and the new routes in the OpenAPI document);
 //! - [`step06`]: the step-6 suite (an order's events reach the customer's mailbox once each,
 //!   an `Idempotency-Key` replays the first answer, the mailbox in the OpenAPI document);
-//! - [`hostile00`], [`hostile01`], [`hostile02`], [`hostile05`], [`hostile06`]: hostile
-//!   clients against the routes of steps 0, 1, 2, 5 and 6 (bodies, text, injection, forged
-//!   tokens, other users' resources, races, slow connections, GraphQL abuse, the sales report,
-//!   `Idempotency-Key` headers and the mailbox), each case asserting the documented answer;
+//! - [`step07`]: the step-7 suite (the liveness and readiness probes);
+//! - [`hostile00`], [`hostile01`], [`hostile02`], [`hostile05`], [`hostile06`], [`hostile07`]:
+//!   hostile clients against the routes of steps 0, 1, 2, 5, 6 and 7 (bodies, text, injection,
+//!   forged tokens, other users' resources, races, slow connections, GraphQL abuse, the sales
+//!   report, `Idempotency-Key` headers, the mailbox and the probes), each case asserting the
+//!   documented answer;
 //! - [`ordering00`]: what step 0's orders promise when the payment provider is slow, down or
 //!   raced (one charge per order, a failed refund leaves the order paid), checked at the
 //!   provider too; it needs the target's [`Provider`] and runs its cases one at a time.
@@ -51,6 +53,7 @@ pub mod hostile01;
 pub mod hostile02;
 pub mod hostile05;
 pub mod hostile06;
+pub mod hostile07;
 pub mod model;
 pub mod ordering00;
 pub mod report;
@@ -60,6 +63,7 @@ pub mod step02;
 pub mod step03;
 pub mod step05;
 pub mod step06;
+pub mod step07;
 
 pub use case::{Case, CaseFuture, Provider, Target};
 pub use report::{Outcome, SuiteReport, run_suite};
@@ -114,6 +118,8 @@ pub fn suites() -> Vec<Suite> {
         Suite::new("step05", step05::cases),
         Suite::new("hostile06", hostile06::cases),
         Suite::new("step06", step06::cases),
+        Suite::new("hostile07", hostile07::cases),
+        Suite::new("step07", step07::cases),
     ]
 }
 

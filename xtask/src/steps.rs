@@ -206,6 +206,24 @@ pub const STEPS: &[StepInfo] = &[
         demo_data: &[],
         data_migration: None,
     },
+    StepInfo {
+        number: 7,
+        title: "DevOps",
+        package: "step07-devops",
+        dir: "steps/step07-devops",
+        binary: "step07-devops",
+        chapter: "docs/07-devops.md",
+        services: &[Service::MongoDb, Service::Redis, Service::Postgres],
+        tools: &[],
+        companions: &[],
+        endpoints: &[Endpoint {
+            label: "readiness",
+            at: "{base}/readyz",
+            example: "curl -i {base}/readyz",
+        }],
+        demo_data: &[],
+        data_migration: None,
+    },
 ];
 
 pub fn find(number: u8) -> anyhow::Result<&'static StepInfo> {
