@@ -37,7 +37,7 @@ impl Diff {
         let longer = if from.len() > to.len() { from } else { to };
         let snapshots = longer
             .iter()
-            .map(|s| snapshot::snapshot(&packages, &root, s.dir))
+            .map(|s| step_snapshot(&packages, &root, s))
             .collect::<anyhow::Result<Vec<CrateSnapshot>>>()?;
         let diff = StepDiff::between(&snapshots[..from.len()], &snapshots[..to.len()]);
         let chapters: Vec<&str> = to
@@ -56,6 +56,19 @@ impl Diff {
         );
         Ok(ExitCode::SUCCESS)
     }
+}
+
+/// Step `info`'s crate, with the files it has outside its crate ([`StepInfo::outside`]).
+fn step_snapshot(
+    packages: &Workspace,
+    root: &std::path::Path,
+    info: &StepInfo,
+) -> anyhow::Result<CrateSnapshot> {
+    let mut snapshot = snapshot::snapshot(packages, root, info.dir)?;
+    snapshot
+        .files
+        .extend(snapshot::files_outside(root, info.outside)?);
+    Ok(snapshot)
 }
 
 /// What one chain of crates adds over another.
@@ -288,7 +301,7 @@ mod tests {
             steps::chain(n)
                 .unwrap()
                 .iter()
-                .map(|s| snapshot::snapshot(&packages, &root, s.dir).unwrap())
+                .map(|s| step_snapshot(&packages, &root, s).unwrap())
                 .collect::<Vec<_>>()
         };
         let diff = StepDiff::between(&snap(from), &snap(to));
@@ -377,6 +390,33 @@ mod tests {
             assert!(routes.contains(&route.to_owned()), "{route}: {text}");
         }
         assert_shows_key(&text, "optimize.create_indexes");
+    }
+
+    #[test]
+    fn diff_3_4_and_5_6_show_the_files_the_steps_add_outside_their_crates() {
+        let (diff, text) = real(3, 4);
+        assert!(
+            diff.files.contains(&"docker/nginx/nginx.conf".to_owned()),
+            "{text}"
+        );
+        let (diff, text) = real(5, 6);
+        assert!(
+            diff.files
+                .contains(&"docker/mongo-replica/compose.yaml".to_owned()),
+            "{text}"
+        );
+        assert!(
+            !diff.files.iter().any(|f| f.starts_with("docker/nginx")),
+            "step 4's files are not step 6's news: {text}"
+        );
+    }
+
+    #[test]
+    fn a_path_outside_the_crates_that_does_not_exist_is_an_error_naming_it() {
+        let error = snapshot::files_outside(&workspace::root(), &["docker/no-such-thing"])
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("docker/no-such-thing"), "{error}");
     }
 
     fn dep(name: &str, kind: DepKind) -> Dependency {

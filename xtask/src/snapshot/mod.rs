@@ -125,6 +125,29 @@ pub fn config_keys_of_lib(lib: &Path) -> anyhow::Result<Vec<String>> {
 }
 
 /// Every file under `dir`, skipping build output and hidden entries.
+/// The files of `paths` (files or folders, relative to `root`), relative to `root` and
+/// sorted: what a step adds outside its crate. A path that does not exist is an error: the
+/// step table would be naming something the step no longer has.
+pub fn files_outside(root: &Path, paths: &[&str]) -> anyhow::Result<Vec<String>> {
+    let mut files = Vec::new();
+    for path in paths {
+        let at = root.join(path);
+        if at.is_dir() {
+            walk(&at, &mut files)?;
+        } else if at.is_file() {
+            files.push(at);
+        } else {
+            anyhow::bail!("{path} is in the step table but does not exist");
+        }
+    }
+    let mut files: Vec<String> = files
+        .iter()
+        .map(|f| f.strip_prefix(root).unwrap_or(f).display().to_string())
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
     let entries = fs::read_dir(dir).with_context(|| format!("listing {}", dir.display()))?;
     for entry in entries {
