@@ -319,10 +319,7 @@ impl Machine {
 /// What the planned later steps need beyond the steps that exist (the README's table of
 /// steps); a row goes when its steps exist and list their own needs in the steps table
 /// (`cargo xtask tidy` fails while a row names a step that exists).
-pub const LATER: &[(&str, &str)] = &[(
-    "Docker engine",
-    "steps 7 (images, compose) and 10 (the whole system)",
-)];
+pub const LATER: &[(&str, &str)] = &[("Docker engine", "step 10 (the whole system)")];
 
 impl Machine {
     /// How a later step's need would be met, or what is missing.
