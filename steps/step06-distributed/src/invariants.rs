@@ -362,12 +362,35 @@ fn money(orders: &[OrderRow], charges: &[Charge], report: &mut Report) {
                 }
             }
             kept => report.violated(format!(
-                "order {} is {} with {} unrefunded charges",
+                "order {} is {} with {} unrefunded charges (it names {:?}; the provider \
+                 has for it: {})",
                 order.id,
                 order.status,
-                kept.len()
+                kept.len(),
+                order.payment_reference,
+                charges_of(charges, &order.id),
             )),
         }
+    }
+}
+
+/// Every charge the provider holds for `order`, whatever its status, for a violation's
+/// message: what a replay needs to tell a lost refund from a second charge.
+fn charges_of(charges: &[Charge], order: &str) -> String {
+    let found: Vec<String> = charges
+        .iter()
+        .filter(|c| order_of(c) == Some(order))
+        .map(|c| {
+            format!(
+                "{} {} {} refunded {}",
+                c.id, c.status, c.amount, c.amount_refunded
+            )
+        })
+        .collect();
+    if found.is_empty() {
+        "none".to_owned()
+    } else {
+        found.join(", ")
     }
 }
 

@@ -138,6 +138,10 @@ impl Extends for AppState {
         let keys = crate::idempotency::Keys::new(parts.postgres.clone(), config);
         let pool = parts.postgres.clone();
         let saga_config = config.saga.clone();
+        let payment_wait = config
+            .payments
+            .timeout_ms
+            .max(config.apis.payments.deadline_ms);
         parts.order_flow = Some(Box::new(move |stores, gateway| {
             let sagas = Sagas {
                 pool,
@@ -148,6 +152,7 @@ impl Extends for AppState {
                 pause_at: saga_config.pause_at.clone().into(),
                 config: saga_config,
                 written,
+                refund_settle_ms: payment_wait.saturating_mul(2),
             };
             let flow: Arc<dyn OrderFlow> = Arc::new(sagas.clone());
             let _ = slot.set(sagas);

@@ -8,7 +8,7 @@
 //! |---|---|---|
 //! | place | `reserve` (stock, per line, in MongoDB) -> commit the order, its reservations `held` and `order_placed` -> `tidy` (drop the stock marks) | `release` the stock: 409 `OUT_OF_STOCK`, 503 |
 //! | pay | `charge` (provider, the attempt's idempotency key) -> `record`: the order paid, its reservations `sold`, `order_paid` | `refund` a charge the order cannot keep (cancelled or paid by another) |
-//! | cancel | (pending: the order cancelled and `order_cancelled` first) `refund` (paid; a lost answer is checked with the provider, and `verify` asks again later when it cannot be) -> `release` | a refund the provider did not make puts the order back to paid (503) |
+//! | cancel | (pending: the order cancelled and `order_cancelled` first) `refund` (paid; a lost answer is checked with the provider, and when no refund is found (yet), `verify` asks again once one still on its way would have been made) -> `release` | a refund the provider did not make puts the order back to paid (503) |
 //!
 //! Every step is idempotent, so a step repeated after a crash does what it did once: stock
 //! moves carry a mark per order in the product (`ProductStore::move_stock`), the provider
@@ -222,6 +222,11 @@ pub struct Sagas {
     /// Test hook: steps at which a driver stops for ever instead of going on, after saying so
     /// on stderr, so a crash test can kill the process exactly there.
     pub pause_at: Arc<[String]>,
+    /// How long after a refund whose answer was lost the provider may still make it: twice
+    /// the longest wait for the provider (the request may reach the payments service late,
+    /// and then runs for up to its whole deadline there). A check made sooner that finds no
+    /// refund is no answer: the refund may be on its way.
+    pub refund_settle_ms: u64,
 }
 
 /// How a step ended.
@@ -375,7 +380,12 @@ impl Sagas {
         let wait = base
             .saturating_mul(1 << attempts.min(3))
             .min(base.saturating_mul(10));
-        let wait = i64::try_from(wait).unwrap_or(i64::MAX);
+        self.park_for(saga, wait, error).await
+    }
+
+    /// Parks `saga` for `wait_ms`, then the worker drives it again; `error` is the answer now.
+    async fn park_for(&self, saga: &Running, wait_ms: u64, error: Error) -> Result<Flow> {
+        let wait = i64::try_from(wait_ms).unwrap_or(i64::MAX);
         if let Err(e) = store::park(&self.pool, saga, wait, &error.to_string()).await {
             // Its lease runs out anyway; the worker takes it then.
             tracing::warn!(error = %e, saga = saga.id, "a saga could not be parked");
@@ -647,19 +657,20 @@ impl Sagas {
         let charge = refund_of(saga)?;
         let key = format!("refund-{charge}");
         let refunded = match self.gateway.refund(&charge, &key).await {
-            Ok(()) => Ok(true),
+            Ok(()) => Ok(()),
             // The answer is missing, not necessarily the refund: the provider may have made it
-            // and lost the answer. Ask it.
+            // and lost the answer. Ask it. Only a refund found is an answer: "none yet" may
+            // be a refund still on its way (`refund_settle_ms`), so it is asked again later.
             Err(PaymentError::Unavailable(e)) => match self.gateway.find_charge(&charge).await {
-                Ok(found) => Ok(found.is_some_and(|c| c.amount_refunded_minor >= c.amount_minor)),
-                Err(_) => Err(PaymentError::Unavailable(e)),
+                Ok(Some(c)) if c.amount_refunded_minor >= c.amount_minor => Ok(()),
+                _ => Err(PaymentError::Unavailable(e)),
             },
             Err(e) => Err(e),
         };
         let order = self.order(saga.order_id).await?;
         if saga.kind == Kind::Pay {
             return match refunded {
-                Ok(true) => {
+                Ok(()) => {
                     let mut tx = self.pool.begin().await.map_err(db("payments"))?;
                     let record =
                         payment_record(&order, &key, PaymentStatus::Refunded, Some(charge), None);
@@ -681,32 +692,28 @@ impl Sagas {
             .await?
             .ok_or(Error::NotFound("order"))?;
         match refunded {
-            Ok(true) => {
+            Ok(()) => {
                 self.cancelled_and_refunded_in(&mut tx, saga, &order, &locked, &charge, &key)
                     .await?;
                 tx.commit().await.map_err(db("orders"))?;
                 Ok(Flow::Next)
             }
-            Ok(false) => {
-                // Never cancelled but charged: the order goes back to paid, as step 0 did.
-                store::set_order_in(&mut tx, saga.order_id, "paid", None, None).await?;
-                self.wrote(&locked.user_id);
-                self.finish_in(&mut tx, saga, "restored", "compensated")
-                    .await?;
-                tx.commit().await.map_err(db("orders"))?;
-                Ok(Flow::End(Err(refund_failed(PaymentError::Unavailable(
-                    anyhow::anyhow!("the provider made no refund"),
-                )))))
-            }
             Err(e) => {
-                // Neither the refund nor its check answered. The order goes back to paid, as
-                // step 0 did, and the saga waits to ask again (`verify`): a refund the provider
-                // made after all then finishes the cancellation, none ends the saga.
+                // No refund known. The order goes back to paid, as step 0 did, and the saga
+                // waits to ask again (`verify`): a refund the provider made after all then
+                // finishes the cancellation, none ends the saga. After a lost answer it asks
+                // only once a refund still on its way would have been made.
+                let wait = match &e {
+                    PaymentError::Unavailable(_) => self.refund_settle_ms,
+                    _ => 0,
+                };
                 store::set_order_in(&mut tx, saga.order_id, "paid", None, None).await?;
                 self.wrote(&locked.user_id);
                 self.advance_in(&mut tx, saga, step::VERIFY, None).await?;
                 tx.commit().await.map_err(db("orders"))?;
-                self.park(saga, 0, refund_failed(e)).await
+                let backoff = self.config.retry_after_ms;
+                self.park_for(saga, wait.max(backoff), refund_failed(e))
+                    .await
             }
         }
     }

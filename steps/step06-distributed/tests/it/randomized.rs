@@ -22,7 +22,7 @@ use serde_json::json;
 use testkit::fault_proxy::{self, Fault, FaultProxy};
 use tokio::sync::{Mutex, RwLock};
 
-use crate::support::{App, Server, Start, invariants_of};
+use crate::support::{App, Server, Start, invariants_of, sagas_of};
 
 /// How many seeds a run takes unless `STEP6_SEEDS` says otherwise, and how many run at once.
 const SEEDS: u64 = 20;
@@ -347,7 +347,14 @@ async fn run_seed(seed: u64) -> Row {
     {
         violations.push(format!("the child could not be started again: {e}"));
     }
-    violations.extend(invariants_of(&app, &initial).await.violations);
+    // Each violation that names an order says what its sagas did, for the replay.
+    for violation in invariants_of(&app, &initial).await.violations {
+        let sagas = match order_named(&violation) {
+            Some(order) => format!(" [its sagas: {:?}]", sagas_of(&app, order).await),
+            None => String::new(),
+        };
+        violations.push(format!("{violation}{sagas}"));
+    }
     Row {
         seed,
         orders: placed.iter().sum(),
@@ -355,6 +362,14 @@ async fn run_seed(seed: u64) -> Row {
         crashes,
         violations,
     }
+}
+
+/// The order id a violation names (`order <24 hex digits>`).
+fn order_named(violation: &str) -> Option<&str> {
+    violation.split("order ").skip(1).find_map(|rest| {
+        let id = rest.get(..24)?;
+        id.bytes().all(|b| b.is_ascii_hexdigit()).then_some(id)
+    })
 }
 
 /// `STEP6_SEEDS`: `a..b`, or seeds separated by commas; `0..20` by default.

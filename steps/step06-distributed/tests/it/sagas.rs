@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use common::payments::{Charge, ChargeDetails, ChargeRequest, PaymentError, PaymentGateway};
 use serde_json::json;
 use step06_distributed::saga::{Data, Kind, PlacedLine, PlacedOrder, step, store};
 use testkit::expect_status;
@@ -361,4 +362,77 @@ async fn a_cancellation_waiting_to_verify_a_refund_the_provider_made_finishes_it
         at_provider["amount_refunded"], at_provider["amount"],
         "refunded once"
     );
+}
+
+/// A gateway whose refunds arrive late: each is answered at once as lost, and made at the
+/// provider `delay` later, as a request that reached the payments service after its caller
+/// had given up on it. Charges and questions pass straight through.
+struct LateRefunds {
+    inner: std::sync::Arc<dyn PaymentGateway>,
+    delay: Duration,
+}
+
+#[async_trait::async_trait]
+impl PaymentGateway for LateRefunds {
+    async fn charge(&self, request: ChargeRequest) -> Result<Charge, PaymentError> {
+        self.inner.charge(request).await
+    }
+
+    async fn refund(&self, charge_id: &str, idempotency_key: &str) -> Result<(), PaymentError> {
+        let (inner, delay) = (self.inner.clone(), self.delay);
+        let (charge, key) = (charge_id.to_owned(), idempotency_key.to_owned());
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            inner.refund(&charge, &key).await
+        });
+        Err(PaymentError::Unavailable(anyhow::anyhow!(
+            "the answer was lost on its way"
+        )))
+    }
+
+    async fn find_charge(&self, charge_id: &str) -> Result<Option<ChargeDetails>, PaymentError> {
+        self.inner.find_charge(charge_id).await
+    }
+}
+
+/// The refund's answer is lost and, asked at once, the provider has made no refund: the
+/// refund is still on its way, and is made a moment later. The cancellation does not take
+/// "none yet" for an answer: the order goes back to paid (503) and the saga asks again once
+/// a refund on its way would have been made, finds it, and finishes the cancellation. Never
+/// an order paid whose charge was refunded.
+#[tokio::test]
+async fn a_refund_made_after_its_answer_was_lost_and_a_check_found_none_still_cancels() {
+    let app = App::builder()
+        .parts(|parts| {
+            parts.gateway = std::sync::Arc::new(LateRefunds {
+                inner: parts.gateway.clone(),
+                delay: Duration::from_millis(500),
+            });
+            Ok(())
+        })
+        .spawn()
+        .await;
+    let (admin, placed) = paid_order(&app).await;
+
+    let refused = app.cancel_order(&admin, &placed.id).await;
+    testkit::expect_error(refused, 503, "PAYMENT_PROVIDER_UNAVAILABLE").await;
+    assert_eq!(app.order(&admin, &placed.id).await["status"], "paid");
+    assert_eq!(
+        sagas_of(&app, &placed.id).await.last().cloned(),
+        Some(triple("cancel", "verify", "running"))
+    );
+
+    eventually(
+        "the cancellation finishes",
+        Duration::from_secs(30),
+        || async {
+            let last = sagas_of(&app, &placed.id).await.last().cloned();
+            (last == Some(triple("cancel", "cancelled", "done"))).then_some(())
+        },
+    )
+    .await;
+    let after = app.order(&admin, &placed.id).await;
+    assert_eq!(after["status"], "cancelled");
+    assert_eq!(after["payment"]["status"], "refunded");
+    assert_eq!(stock_of(&app, &placed.product_id).await, 5);
 }
