@@ -36,6 +36,9 @@ pub enum Tool {
     /// The provisioning crate's container tests build the local images, whose Debian base
     /// debootstrap makes (`cargo xtask test` runs them; see [`wants_debootstrap`]).
     Debootstrap,
+    /// Step 7's workflow tests lint the `run:` scripts of `.github/workflows/` with it,
+    /// through actionlint (which skips them silently without it).
+    Shellcheck,
 }
 
 impl Tool {
@@ -44,6 +47,7 @@ impl Tool {
         match self {
             Tool::Nginx => "nginx",
             Tool::Debootstrap => "debootstrap",
+            Tool::Shellcheck => "shellcheck",
         }
     }
 }
@@ -80,6 +84,10 @@ pub fn ensure_local_programs(services: &[Service], tools: &[Tool]) -> anyhow::Re
     }
     if !missing.is_empty() {
         why.push("the tests start real PostgreSQL, Redis and nginx servers");
+    }
+    if tools.contains(&Tool::Shellcheck) && !on_path("shellcheck") {
+        missing.push("shellcheck");
+        why.push("step 7's tests check the workflows' `run:` scripts with it");
     }
     if tools.contains(&Tool::Debootstrap) {
         // Each probe only where the one before leaves the answer open: pinging an absent

@@ -302,6 +302,7 @@ impl Machine {
             let found = match tool {
                 Tool::Nginx => self.nginx.as_deref(),
                 Tool::Debootstrap => None,
+                Tool::Shellcheck => crate::prereq::on_path("shellcheck").then_some("on PATH"),
             };
             plans.push(match found {
                 Some(version) => format!("{}: {version}", tool.label()),

@@ -4,7 +4,8 @@
 //! `.config/nextest.toml`, `docker/nginx/`) or a Markdown link to a local file; it is looked
 //! up from the root, from the citing file's crate, from its folder, then from each step's
 //! crate (a chapter cites its step's `tests/it/openapi.rs` as that). Templates are not
-//! citations: a path with a placeholder (`docs/NN-name.md`, `steps/stepNN-*/`, `step05-...`).
+//! citations: a path with a placeholder (`docs/NN-name.md`, `steps/stepNN-*/`, `step05-...`);
+//! nor is a workflow's action at a version (`owner/action@v4`).
 //! Notes kept beside the repository by its authors are not part of it: a reader of a clone
 //! cannot open them, so their names are refused anywhere (see [`outside_names`]). The strings
 //! of test code are fixtures (trees the tests make), so only its comments count there.
@@ -137,8 +138,10 @@ pub fn paths_in(line: &str, tops: &BTreeSet<String>) -> Vec<String> {
         if !tops.contains(top) || rest.is_empty() {
             continue;
         }
-        // A template: followed by a placeholder, or with one inside.
-        if matches!(next, Some('*' | '<' | '{' | '[' | '$'))
+        // A template: followed by a placeholder, or with one inside. Or a GitHub action at a
+        // version (`uses: docker/build-push-action@v7`): its owner's name may be one of our
+        // folders, but it names a repository on GitHub, not a path here.
+        if matches!(next, Some('*' | '<' | '{' | '[' | '$' | '@'))
             || token.contains("...")
             || token.split('/').any(|segment| segment.contains("NN"))
         {

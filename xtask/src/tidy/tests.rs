@@ -60,6 +60,11 @@ fn a_cited_file_that_does_not_exist_is_a_problem_and_templates_are_not_citations
              `steps/step05-...` and `tests/it/main.rs`.\n",
         ),
         ("tests/src/lib.rs", "//! The suites."),
+        ("docker/README.md", "# Images"),
+        (
+            ".github/workflows/ci.yml",
+            "jobs:\n  images:\n    steps:\n      - uses: docker/build-push-action@v7\n",
+        ),
         (
             "common/src/x.rs",
             "//! X.\n#[cfg(test)]\nmod tests {\n    const TREE: &str = \"docs/made-by-the-test.md\";\n}\n",
