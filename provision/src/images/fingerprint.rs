@@ -53,16 +53,16 @@ pub(super) fn fingerprint(
 /// ("a", "bc") differ. Unlike std's hasher it stays the same across Rust releases, so an
 /// image built once is not rebuilt because the toolchain changed.
 #[derive(Default)]
-struct Fields(Sha256);
+pub(super) struct Fields(Sha256);
 
 impl Fields {
-    fn write(&mut self, field: &[u8]) {
+    pub(super) fn write(&mut self, field: &[u8]) {
         self.0.update((field.len() as u64).to_le_bytes());
         self.0.update(field);
     }
 
     /// 64 lowercase hex digits.
-    fn finish(self) -> String {
+    pub(super) fn finish(self) -> String {
         format!("{:x}", self.0.finalize())
     }
 }

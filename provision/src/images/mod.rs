@@ -29,11 +29,15 @@
 //! - `fingerprint`: the content hash of an image's inputs, its cache key;
 //! - `lock`: one build at a time across processes;
 //! - `report`: what was done with each image ([`ImageReport`]);
-//! - `cli`: the `docker` CLI calls the builds share.
+//! - `cli`: the `docker` CLI calls the builds share;
+//! - [`app`]: the app's own images (`stepwise/<binary>:local`) from `docker/Dockerfile` and a
+//!   binary built on the host; [`hadolint`]: the linter its test checks the Dockerfile with.
 
+pub mod app;
 mod base;
 mod cli;
 mod fingerprint;
+pub mod hadolint;
 mod lock;
 mod report;
 mod services;
@@ -48,7 +52,7 @@ use std::time::Instant;
 use anyhow::{Context, Result, anyhow};
 
 use base::build_base;
-use cli::{docker_cli, inspect};
+use cli::{Inspected, docker_cli, inspect};
 use fingerprint::fingerprint;
 use lock::BuildLock;
 use services::build_service;
@@ -213,14 +217,7 @@ fn ensure(images: &[LocalImage], options: &ImageOptions) -> Result<Vec<ImageRepo
     for &image in images {
         let fingerprint = fingerprint(&docker, image, options)?;
         let existing = inspect(&docker, image.tag())?;
-        let reason = match &existing {
-            _ if options.force => Some(BuildReason::Forced),
-            None => Some(BuildReason::Missing),
-            Some(found) if found.context.as_deref() != Some(fingerprint.as_str()) => {
-                Some(BuildReason::Changed)
-            }
-            Some(_) => None,
-        };
+        let reason = build_reason(options.force, existing.as_ref(), &fingerprint);
         let status = match reason {
             None => ImageStatus::Cached,
             Some(reason) => {
@@ -276,4 +273,19 @@ fn up_to_date(docker: &Path, image: LocalImage, options: &ImageOptions) -> Resul
     }
     let fingerprint = fingerprint(docker, image, options)?;
     Ok((found.context.as_deref() == Some(fingerprint.as_str())).then_some(found.size))
+}
+
+/// Why an image must be built: forced, missing, or built from other inputs than
+/// `fingerprint`; `None` when the one there is current.
+fn build_reason(
+    force: bool,
+    existing: Option<&Inspected>,
+    fingerprint: &str,
+) -> Option<BuildReason> {
+    match existing {
+        _ if force => Some(BuildReason::Forced),
+        None => Some(BuildReason::Missing),
+        Some(found) if found.context.as_deref() != Some(fingerprint) => Some(BuildReason::Changed),
+        Some(_) => None,
+    }
 }

@@ -3,5 +3,6 @@
 //! Redis key prefix (`App::spawn()`), or runs the real binary as a child process.
 
 mod contract;
+mod image;
 mod probes;
 mod shutdown;
