@@ -36,11 +36,13 @@ macro_rules! say {
     }};
 }
 
+pub mod actionlint;
 pub mod cache;
 pub mod cargo;
 pub mod docker;
 pub mod grpcurl;
 pub mod images;
+pub mod kube_tools;
 pub mod mongo;
 pub mod nginx;
 pub mod nx27017;

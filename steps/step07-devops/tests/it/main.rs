@@ -4,5 +4,7 @@
 
 mod contract;
 mod image;
+mod manifests;
 mod probes;
 mod shutdown;
+mod workflows;
