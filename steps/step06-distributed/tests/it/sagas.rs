@@ -344,24 +344,31 @@ async fn a_cancellation_waiting_to_verify_a_refund_the_provider_made_finishes_it
     .unwrap();
     tx.commit().await.unwrap();
 
-    eventually(
-        "the cancellation finishes",
-        Duration::from_secs(10),
-        || async {
-            let last = sagas_of(&app, &placed.id).await.last().cloned();
-            (last == Some(triple("cancel", "cancelled", "done"))).then_some(())
-        },
-    )
-    .await;
-    let after = app.order(&admin, &placed.id).await;
-    assert_eq!(after["status"], "cancelled");
-    assert_eq!(after["payment"]["status"], "refunded");
-    assert_eq!(stock_of(&app, &placed.product_id).await, 5);
+    cancellation_finishes(&app, &admin, &placed, Duration::from_secs(10)).await;
     let at_provider = app.provider_charge(&charge).await;
     assert_eq!(
         at_provider["amount_refunded"], at_provider["amount"],
         "refunded once"
     );
+}
+
+/// Waits up to `within` for `placed`'s cancel saga to end `cancelled`, then finds the order
+/// cancelled with its payment refunded and its stock (5) back.
+async fn cancellation_finishes(
+    app: &App,
+    admin: &str,
+    placed: &testkit::PlacedOrder,
+    within: Duration,
+) {
+    eventually("the cancellation finishes", within, || async {
+        let last = sagas_of(app, &placed.id).await.last().cloned();
+        (last == Some(triple("cancel", "cancelled", "done"))).then_some(())
+    })
+    .await;
+    let after = app.order(admin, &placed.id).await;
+    assert_eq!(after["status"], "cancelled");
+    assert_eq!(after["payment"]["status"], "refunded");
+    assert_eq!(stock_of(app, &placed.product_id).await, 5);
 }
 
 /// A gateway whose refunds arrive late: each is answered at once as lost, and made at the
@@ -422,17 +429,5 @@ async fn a_refund_made_after_its_answer_was_lost_and_a_check_found_none_still_ca
         Some(triple("cancel", "verify", "running"))
     );
 
-    eventually(
-        "the cancellation finishes",
-        Duration::from_secs(30),
-        || async {
-            let last = sagas_of(&app, &placed.id).await.last().cloned();
-            (last == Some(triple("cancel", "cancelled", "done"))).then_some(())
-        },
-    )
-    .await;
-    let after = app.order(&admin, &placed.id).await;
-    assert_eq!(after["status"], "cancelled");
-    assert_eq!(after["payment"]["status"], "refunded");
-    assert_eq!(stock_of(&app, &placed.product_id).await, 5);
+    cancellation_finishes(&app, &admin, &placed, Duration::from_secs(30)).await;
 }
