@@ -253,6 +253,9 @@ async fn accept_loop(
     mut changes: mpsc::Receiver<Change>,
 ) {
     let mut listener = Some(listener);
+    // While refusing: the port bound but not listening, so the kernel refuses connections to
+    // it and no other socket (another test's server asking for a free port) can take it.
+    let mut held: Option<tokio::net::TcpSocket> = None;
     let mut connections = JoinSet::new();
     loop {
         tokio::select! {
@@ -264,10 +267,21 @@ async fn accept_loop(
                         for client in close(open) {
                             admit(client, &shared, &mode, &mut connections);
                         }
+                        held = reserve_port(addr)
+                            .inspect_err(|err| {
+                                tracing::debug!(%addr, %err, "fault proxy could not hold its port");
+                            })
+                            .ok();
                     }
                     Ok(())
                 } else if listener.is_none() {
-                    rebind(addr).await.map(|open| listener = Some(open))
+                    match held.take().map(|socket| socket.listen(1024)) {
+                        Some(Ok(open)) => {
+                            listener = Some(open);
+                            Ok(())
+                        }
+                        _ => rebind(addr).await.map(|open| listener = Some(open)),
+                    }
                 } else {
                     Ok(())
                 };
@@ -334,6 +348,21 @@ fn close(listener: TcpListener) -> Vec<TcpStream> {
         }
     }
     queued
+}
+
+/// A socket bound to `addr` without listening: connections to it are refused (RST), and the
+/// port stays this proxy's until it listens again. Bound without `SO_REUSEADDR` where it can
+/// be, since another socket may share a port only when both set it; where connections of the
+/// closed listener still hold the port, with it.
+fn reserve_port(addr: SocketAddr) -> io::Result<tokio::net::TcpSocket> {
+    let exclusive = tokio::net::TcpSocket::new_v4()?;
+    if exclusive.bind(addr).is_ok() {
+        return Ok(exclusive);
+    }
+    let shared = tokio::net::TcpSocket::new_v4()?;
+    shared.set_reuseaddr(true)?;
+    shared.bind(addr)?;
+    Ok(shared)
 }
 
 async fn rebind(addr: SocketAddr) -> anyhow::Result<TcpListener> {

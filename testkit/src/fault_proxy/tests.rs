@@ -159,6 +159,30 @@ async fn refuse_closes_the_port_for_new_connections_only_and_pass_reopens_it() {
     assert_echoes(&mut reopened, b"back").await;
 }
 
+/// Another server asking for this very port while the proxy refuses must not get it: a
+/// client of the proxy would then be talking to that server (seen in step 6's randomized runs,
+/// where several seeds' servers and proxies share the machine).
+#[tokio::test]
+async fn while_refusing_the_port_stays_the_proxys_and_no_other_listener_can_take_it() {
+    let (_echo, proxy) = proxied(8).await;
+    proxy.set(Fault::Refuse).await.expect("set refuse");
+
+    let taken = tokio::net::TcpListener::bind(proxy.addr()).await.map(drop);
+    let refused = TcpStream::connect(proxy.addr()).await;
+    proxy.set(Fault::Pass).await.expect("set pass");
+    let mut reopened = connect(&proxy).await;
+
+    assert!(
+        taken.is_err(),
+        "another listener took the refusing proxy's port"
+    );
+    assert_eq!(
+        refused.map(drop).map_err(|err| err.kind()),
+        Err(io::ErrorKind::ConnectionRefused)
+    );
+    assert_echoes(&mut reopened, b"mine again").await;
+}
+
 #[tokio::test]
 async fn reset_resets_open_connections_and_new_ones_on_accept() {
     let (_echo, proxy) = proxied(4).await;
