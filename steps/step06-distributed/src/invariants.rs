@@ -362,12 +362,23 @@ fn money(orders: &[OrderRow], charges: &[Charge], report: &mut Report) {
                 }
             }
             kept => report.violated(format!(
-                "order {} is {} with {} unrefunded charges (it names {:?}; the provider \
-                 has for it: {})",
+                "order {} is {} with {} unrefunded charges (it names {:?}, which the \
+                 provider {}; the provider has for it: {})",
                 order.id,
                 order.status,
                 kept.len(),
                 order.payment_reference,
+                match order
+                    .payment_reference
+                    .as_deref()
+                    .and_then(|id| charges.iter().find(|c| c.id == id))
+                {
+                    Some(c) => format!(
+                        "holds as {} {} refunded {}, described {:?}",
+                        c.status, c.amount, c.amount_refunded, c.description
+                    ),
+                    None => "does not hold".to_owned(),
+                },
                 charges_of(charges, &order.id),
             )),
         }
