@@ -90,18 +90,19 @@ pub async fn check(
 }
 
 /// After a test's run: waits up to `within` for the sagas and the outbox to settle (not
-/// settling is the first violation), then [`check`]s with step 6's consumers. `charges` is
-/// the provider's charge list as the simulator gives it.
+/// settling is the first violation), then [`check`]s with step 6's consumers. `charges`
+/// fetches the provider's charge list as the simulator gives it; it runs once the sagas have
+/// settled, since a saga still retrying its charge while they settle makes that charge then.
 pub async fn after_run(
     pool: &PgPool,
     db: &Database,
-    charges: Vec<serde_json::Value>,
+    charges: impl Future<Output = Vec<serde_json::Value>>,
     expected: Expected<'_>,
     within: Duration,
 ) -> anyhow::Result<Report> {
     let consumers = crate::workers::consumers();
     let settled = settle(pool, consumers.len(), within).await;
-    let charges: Vec<Charge> = serde_json::from_value(serde_json::Value::Array(charges))
+    let charges: Vec<Charge> = serde_json::from_value(serde_json::Value::Array(charges.await))
         .context("the provider's charges")?;
     let mut report = check(pool, db, &charges, &consumers, expected).await?;
     if let Err(e) = settled {

@@ -2,6 +2,7 @@
 //! app's back and finds it named, after a clean run finds nothing.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use serde_json::json;
 use testkit::expect_status;
@@ -53,6 +54,29 @@ async fn a_clean_run_has_no_violations_and_stock_taken_behind_the_sagas_back_is_
         "{:#?}",
         report.violations
     );
+}
+
+/// The checker reads the provider's charges once the sagas have settled: a pay saga still
+/// retrying when the check starts charges while it waits, and that charge is the order's.
+#[tokio::test]
+async fn a_charge_made_while_the_checker_waits_for_the_sagas_is_the_orders() {
+    let app = App::spawn_with(|config| config.saga.retry_after_ms = 200).await;
+    let (_, admin) = app.admin().await;
+    let placed = app.place_new_order(&admin, json!({ "stock": 4 }), 1).await;
+    app.payments.set_failure_rate(1.0);
+    let paying = app
+        .pay_order(&placed.token, &placed.id, "tok_success")
+        .await;
+    testkit::expect_error(paying, 503, "PAYMENT_PROVIDER_UNAVAILABLE").await;
+
+    let provider = app.payments.clone();
+    let back = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        provider.set_failure_rate(0.0);
+    });
+    nothing_lost(&app, HashMap::from([(placed.product_id.clone(), 4)])).await;
+    back.await.expect("the provider comes back");
+    assert_eq!(app.order(&admin, &placed.id).await["status"], "paid");
 }
 
 #[tokio::test]

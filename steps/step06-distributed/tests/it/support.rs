@@ -118,7 +118,7 @@ pub async fn invariants_of(
     invariants::after_run(
         &pool(app),
         &app.database(),
-        app.provider_charges().await,
+        app.provider_charges(),
         expected,
         Duration::from_secs(30),
     )

@@ -219,7 +219,7 @@ async fn sigterm_under_load_answers_every_accepted_request_leaves_no_saga_runnin
     let report = invariants::after_run(
         &pool,
         &app.database(),
-        app.provider_charges().await,
+        app.provider_charges(),
         Expected {
             initial_stock: &initial_stock,
             pending_bound: Duration::from_secs(app.config.saga.order_expiry_secs + 5),
