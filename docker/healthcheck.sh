@@ -12,9 +12,10 @@ case "${STEPWISE_BINARY:-}" in
   step02-payments) port=${APP__APIS__PAYMENTS__LISTEN##*:} path= ;;
   payment-sim) port=${PAYMENT_SIM_PORT:-4242} path=/health ;;
   # The shop's binaries: step 7's liveness probe (earlier steps answer /health only, so an
-  # image of one of them is checked there).
-  step07-devops) port=${APP__SERVER__PORT:-8080} path=/healthz ;;
-  *) port=${APP__SERVER__PORT:-8080} path=/health ;;
+  # image of one of them is checked there). STEPWISE_HEALTHCHECK_PATH asks another route
+  # instead: /readyz where a start order waits for an instance able to serve (compose).
+  step07-devops) port=${APP__SERVER__PORT:-8080} path=${STEPWISE_HEALTHCHECK_PATH:-/healthz} ;;
+  *) port=${APP__SERVER__PORT:-8080} path=${STEPWISE_HEALTHCHECK_PATH:-/health} ;;
 esac
 
 # fd 3: a TCP connection (bash opens it; nothing touches the filesystem).

@@ -39,6 +39,7 @@ macro_rules! say {
 pub mod actionlint;
 pub mod cache;
 pub mod cargo;
+pub mod compose;
 pub mod docker;
 pub mod grpcurl;
 pub mod images;

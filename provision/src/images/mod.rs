@@ -82,15 +82,22 @@ pub enum LocalImage {
     Postgres,
     Redis,
     MongoStandin,
+    /// nginx in front of step 7's compose stage (no test service: the tests run Debian's
+    /// nginx directly, see `crate::nginx`).
+    Nginx,
 }
+
+/// The local nginx image: Debian bookworm's nginx.
+pub const NGINX_TAG: &str = "stepwise/nginx:1.22";
 
 impl LocalImage {
     /// Every image, each after what it is built on.
-    pub const ALL: [LocalImage; 4] = [
+    pub const ALL: [LocalImage; 5] = [
         LocalImage::Base,
         LocalImage::Postgres,
         LocalImage::Redis,
         LocalImage::MongoStandin,
+        LocalImage::Nginx,
     ];
 
     pub fn tag(self) -> &'static str {
@@ -99,6 +106,7 @@ impl LocalImage {
             LocalImage::Postgres => ServiceKind::Postgres.image(ImageFlavor::Local),
             LocalImage::Redis => ServiceKind::Redis.image(ImageFlavor::Local),
             LocalImage::MongoStandin => ServiceKind::Mongo.image(ImageFlavor::Local),
+            LocalImage::Nginx => NGINX_TAG,
         }
     }
 
@@ -118,6 +126,7 @@ impl LocalImage {
             LocalImage::Postgres => "postgres",
             LocalImage::Redis => "redis",
             LocalImage::MongoStandin => "mongo-standin",
+            LocalImage::Nginx => "nginx",
         }
     }
 }

@@ -1,5 +1,5 @@
 //! `cargo xtask images`: builds the repo's own container images (a Debian base made with
-//! debootstrap and `docker import`, then PostgreSQL, Redis and the MongoDB stand-in on top),
+//! debootstrap and `docker import`, then PostgreSQL, Redis, the MongoDB stand-in and nginx on top),
 //! for machines where Docker runs but no registry can be reached. Builds are cached: an image
 //! whose inputs did not change is not rebuilt. The tests and xtask use them wherever the
 //! official images cannot be pulled (`STEPWISE_IMAGES=local`: always). The work itself is provision's ([`provision::images`]).
@@ -15,6 +15,7 @@ use crate::ui::{Ui, human_duration};
 Examples:
   cargo xtask images
   cargo xtask images --only postgres
+  cargo xtask images --apps            # and the project's own: step 7, payments, simulator
   STEPWISE_IMAGES=local STEPWISE_SERVICES=container cargo xtask step 0")]
 pub struct Images {
     /// Rebuild even the images that are up to date.
@@ -23,6 +24,14 @@ pub struct Images {
     /// Only this image (and the base it is built on).
     #[arg(long, value_enum)]
     pub only: Option<Only>,
+    /// Also the images of the binaries the project ships (step07-devops, step02-payments,
+    /// payment-sim), from binaries cargo builds on this machine (debug unless --release),
+    /// tagged stepwise/BINARY:local: what step 7's compose stage runs here.
+    #[arg(long)]
+    pub apps: bool,
+    /// With --apps: release binaries (smaller images, a longer build).
+    #[arg(long, requires = "apps")]
+    pub release: bool,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -31,6 +40,7 @@ pub enum Only {
     Postgres,
     Redis,
     Mongo,
+    Nginx,
 }
 
 impl Images {
@@ -49,21 +59,35 @@ impl Images {
                     Only::Postgres => LocalImage::Postgres,
                     Only::Redis => LocalImage::Redis,
                     Only::Mongo => LocalImage::MongoStandin,
+                    Only::Nginx => LocalImage::Nginx,
                 },
                 &options,
             ),
         };
+        let reports = reports?;
+        let apps = if self.apps {
+            let options = images::app::AppImageOptions {
+                force: self.force,
+                base: options.clone(),
+                ..images::app::AppImageOptions::default()
+            };
+            images::app::ensure_app_images(self.release, &options)?
+        } else {
+            Vec::new()
+        };
         let took = activity.elapsed();
         activity.clear();
-        let reports = reports?;
         for report in &reports {
+            println!("  {report}");
+        }
+        for report in &apps {
             println!("  {report}");
         }
         println!(
             "\n{} images ready in {}. Every command uses them where the official images cannot \
              be pulled\n(STEPWISE_IMAGES=local: always; add STEPWISE_SERVICES=container to fail \
              instead of falling back to local servers)",
-            reports.len(),
+            reports.len() + apps.len(),
             human_duration(took)
         );
         Ok(ExitCode::SUCCESS)

@@ -39,7 +39,7 @@ fn dockerfile() -> String {
 }
 
 /// No Docker engine is an error that says so: these tests are about an image.
-fn require_docker() {
+pub(crate) fn require_docker() {
     if let Err(reason) = docker::engine_status() {
         panic!(
             "this test builds and runs a Docker image, and no Docker engine answers ({reason}). \
@@ -49,7 +49,7 @@ fn require_docker() {
     }
 }
 
-fn step07() -> AppBinary {
+pub(crate) fn step07() -> AppBinary {
     *APP_BINARIES
         .iter()
         .find(|app| app.binary == "step07-devops")

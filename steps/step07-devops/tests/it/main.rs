@@ -2,6 +2,7 @@
 //! with its own MongoDB and PostgreSQL databases, payment simulator, payments service and
 //! Redis key prefix (`App::spawn()`), or runs the real binary as a child process.
 
+mod compose;
 mod contract;
 mod image;
 mod manifests;
