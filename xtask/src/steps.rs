@@ -225,6 +225,8 @@ pub const STEPS: &[StepInfo] = &[
         outside: &[
             "docker/Dockerfile",
             "docker/healthcheck.sh",
+            "docker/compose",
+            "docker/images/nginx",
             ".dockerignore",
             "k8s",
             ".github/workflows",

@@ -14,6 +14,7 @@ use futures::FutureExt;
 use testkit::services::compose::{Compose, Project};
 use testkit::services::images::app::{self, APP_BINARIES, AppImageOptions};
 use testkit::services::images::{self, ImageOptions, LocalImage};
+use testkit::services::{ImageFlavor, SourcePolicy};
 
 use crate::image::{require_docker, step07};
 
@@ -26,15 +27,16 @@ fn compose_file() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docker/compose/compose.yaml")
 }
 
-/// The variables that point the file at this machine's images, and publish nginx and the
-/// simulator on free loopback ports (several runs may share the machine).
-fn local_images() -> Vec<(&'static str, String)> {
-    let local = |image: LocalImage| image.tag().to_owned();
+/// The variables that point the file at the images to run, and publish nginx and the
+/// simulator on free loopback ports (several runs may share the machine). The stores and
+/// nginx: the local images `cargo xtask images` builds, unless `STEPWISE_IMAGES=official`
+/// asks for the file's own defaults (a machine that can pull, such as CI's runners). The
+/// project's three: always built from this checkout's binaries.
+fn images() -> Vec<(&'static str, String)> {
+    let policy = SourcePolicy::from_env();
+    let official =
+        policy.images_chosen() && matches!(policy.resolve(), Ok((_, ImageFlavor::Official)));
     let mut env = vec![
-        ("MONGO_IMAGE", local(LocalImage::MongoStandin)),
-        ("POSTGRES_IMAGE", local(LocalImage::Postgres)),
-        ("REDIS_IMAGE", local(LocalImage::Redis)),
-        ("NGINX_IMAGE", local(LocalImage::Nginx)),
         ("SHOP_ADDRESS", "127.0.0.1:".to_owned()),
         ("PAYMENT_SIM_ADDRESS", "127.0.0.1:".to_owned()),
         // A /24 of its own, in 10.199.0.0/16: beside other runs of this test and whatever
@@ -44,7 +46,16 @@ fn local_images() -> Vec<(&'static str, String)> {
             format!("10.199.{}", std::process::id() % 250 + 1),
         ),
     ];
-    images::ensure_local_images(&ImageOptions::default()).unwrap_or_else(|e| panic!("{e:#}"));
+    if !official {
+        images::ensure_local_images(&ImageOptions::default()).unwrap_or_else(|e| panic!("{e:#}"));
+        let local = |image: LocalImage| image.tag().to_owned();
+        env.extend([
+            ("MONGO_IMAGE", local(LocalImage::MongoStandin)),
+            ("POSTGRES_IMAGE", local(LocalImage::Postgres)),
+            ("REDIS_IMAGE", local(LocalImage::Redis)),
+            ("NGINX_IMAGE", local(LocalImage::Nginx)),
+        ]);
+    }
     for (var, binary) in [
         ("APP_IMAGE", "step07-devops"),
         ("PAYMENTS_IMAGE", "step02-payments"),
@@ -79,7 +90,7 @@ async fn the_stage_comes_up_passes_the_suites_through_nginx_outlives_an_instance
  {
     require_docker();
     let compose = Compose::ensure().unwrap_or_else(|e| panic!("{e:#}"));
-    let env = local_images();
+    let env = images();
     let name = format!("stepwise-test-{}", std::process::id());
     let mut project = compose.project(&compose_file(), &name, &env);
     if let Err(e) = project.up(Duration::from_secs(180)) {
