@@ -20,6 +20,9 @@ use crate::image::{require_docker, step07};
 
 const ADMIN_EMAIL: &str = "admin@compose.example";
 const ADMIN_PASSWORD: &str = "compose-admin-password-1";
+/// How long nginx keeps an instance out after a failed attempt (`fail_timeout=5s` in the
+/// compose file's upstream servers).
+const NGINX_FAIL_TIMEOUT: Duration = Duration::from_secs(5);
 /// What the payments service in the file waits for the provider: its default, 5 s.
 const PROVIDER_TIMEOUT: Duration = Duration::from_millis(5_000);
 
@@ -167,6 +170,11 @@ async fn the_stage_comes_up_passes_the_suites_through_nginx_outlives_an_instance
     project
         .wait_healthy(Duration::from_secs(120))
         .unwrap_or_else(|e| panic!("{e:#}\n{}", logs(&project)));
+
+    // nginx's checks are passive: it took app2 out when a request to the stopped container
+    // failed, and puts it back only once `fail_timeout` (5 s in the file's server lines) has
+    // passed since. Before that, with app1 killed, it would have no instance left to try.
+    tokio::time::sleep(NGINX_FAIL_TIMEOUT + Duration::from_secs(1)).await;
 
     // One instance gone: every request still answered, by the other, writes included.
     project.run(&["kill", "app1"]).expect("compose kill app1");
