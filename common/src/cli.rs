@@ -74,6 +74,9 @@ enum Command<A: Args, C: Subcommand> {
     CreateAdmin(AdminArgs),
     /// Insert the demo catalog (idempotent), and what the options ask for.
     Seed(A),
+    /// Show the resolved configuration: every key with its value (secrets redacted) and the
+    /// layer it came from, then whether it would be accepted at start.
+    Config,
     #[command(flatten)]
     Step(C),
 }
@@ -110,8 +113,12 @@ async fn run<S: Binary>() -> anyhow::Result<()> {
         .version(env!("CARGO_PKG_VERSION"));
     let cli = Cli::<S::Seed, S::Command>::from_arg_matches(&parser.get_matches())
         .unwrap_or_else(|e| e.exit());
+    let command = cli.command.unwrap_or(Command::Serve { seed: false });
+    if let Command::Config = command {
+        return show_config::<S::Config>();
+    }
     let config = S::Config::load()?;
-    match cli.command.unwrap_or(Command::Serve { seed: false }) {
+    match command {
         Command::Serve { seed } => {
             if seed {
                 seed_catalog(&config.common().mongodb).await?;
@@ -136,6 +143,7 @@ async fn run<S: Binary>() -> anyhow::Result<()> {
             S::seed(&config, options).await?;
         }
         Command::Step(command) => S::command(&config, command).await?,
+        Command::Config => unreachable!("answered before the configuration is loaded"),
     }
     Ok(())
 }
@@ -204,4 +212,25 @@ impl Binary for crate::AppState {
     async fn command(_config: &crate::Config, command: NoCommand) -> anyhow::Result<()> {
         match command {}
     }
+}
+
+/// `config`: the configuration as the layers resolve it, a key per line (`key = value  #
+/// source`), then the checks a start would run; an error when a start would refuse it. Shown
+/// even when the checks fail, since which layer set a refused value is what there is to find.
+fn show_config<C: StepConfig>() -> anyhow::Result<()> {
+    let figment = C::layers()?;
+    let config: C = crate::config::extract(&figment)?;
+    let lines = crate::config::shown(&figment, &config);
+    let width = lines
+        .iter()
+        .map(|line| line.key.len() + line.value.len() + 3)
+        .max()
+        .unwrap_or(0);
+    for line in &lines {
+        let assignment = format!("{} = {}", line.key, line.value);
+        println!("{assignment:width$}  # {}", line.source);
+    }
+    C::from_figment(figment)?;
+    println!("# accepted: a start with this configuration passes its checks");
+    Ok(())
 }

@@ -12,11 +12,11 @@ use anyhow::{Context, bail};
 use figment::Figment;
 use figment::providers::{Env, Format, Toml};
 use secrecy::{ExposeSecret, SecretString};
-use serde::Deserialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 
 /// Where the app runs. Controls the safety checks at load time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum Environment {
     #[default]
@@ -25,7 +25,7 @@ pub enum Environment {
     Production,
 }
 
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, Serialize, Default)]
 #[serde(default)]
 pub struct Config {
     pub environment: Environment,
@@ -35,7 +35,7 @@ pub struct Config {
     pub payments: PaymentsConfig,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default)]
 pub struct ServerConfig {
     pub host: String,
@@ -111,10 +111,11 @@ impl ServerConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default)]
 pub struct MongoConfig {
     /// May hold credentials, hence secret.
+    #[serde(serialize_with = "crate::config::redacted")]
     pub uri: SecretString,
     pub database: String,
     /// Server selection and connect timeout: how long a request waits for an unreachable
@@ -132,10 +133,11 @@ impl Default for MongoConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default)]
 pub struct AuthConfig {
     /// HS256 signing secret, at least 32 bytes. Required outside development.
+    #[serde(serialize_with = "crate::config::redacted")]
     pub jwt_secret: Option<SecretString>,
     pub issuer: String,
     pub token_ttl_secs: u64,
@@ -168,11 +170,12 @@ impl AuthConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default)]
 pub struct PaymentsConfig {
     /// The card payment provider's API. Locally, the `payment-sim` simulator.
     pub base_url: String,
+    #[serde(serialize_with = "crate::config::redacted")]
     pub api_key: SecretString,
     /// A provider call slower than this is abandoned and answered 503; the order stays
     /// pending and can be paid again (the idempotency key makes the retry safe).
@@ -192,19 +195,30 @@ impl Default for PaymentsConfig {
 impl Config {
     /// The file and environment layers every step's configuration is read from, unextracted:
     /// the file named by `APP_CONFIG` (or `shop.toml` when present), then `APP__*` variables.
-    /// A later step's larger config (which flattens this one) loads from exactly these.
+    /// A later step's larger config (which flattens this one) loads from exactly these, unless
+    /// it adds layers of its own ([`StepConfig::layers`]).
     pub fn layers() -> anyhow::Result<Figment> {
+        Ok(Figment::new()
+            .merge(Self::file_layer()?)
+            .merge(Self::environment_layer()))
+    }
+
+    /// The file layer: the file `APP_CONFIG` names, which must exist (a typo must not silently
+    /// mean defaults), else `./shop.toml`, skipped when missing.
+    pub fn file_layer() -> anyhow::Result<figment::providers::Data<Toml>> {
         let file = match std::env::var("APP_CONFIG") {
-            // Named explicitly, the file must exist: a typo must not silently mean defaults.
             Ok(file) if !std::path::Path::new(&file).exists() => {
                 bail!("APP_CONFIG names {file}, which does not exist")
             }
             Ok(file) => file,
             Err(_) => "shop.toml".to_owned(),
         };
-        Ok(Figment::new()
-            .merge(Toml::file(file))
-            .merge(Env::prefixed("APP__").split("__")))
+        Ok(Toml::file(file))
+    }
+
+    /// The environment layer: `APP__SECTION__KEY` variables, lowercased into `section.key`.
+    pub fn environment_layer() -> Env {
+        Env::prefixed("APP__").split("__")
     }
 }
 
@@ -212,7 +226,9 @@ impl Config {
 /// `Deref`, so `config.mongodb` or `config.security` read the same at every step) plus its own
 /// sections with defaults. Loading is the same for every step; each step says only what it
 /// checks.
-pub trait StepConfig: DeserializeOwned + Clone + std::fmt::Debug + Send + Sync + 'static {
+pub trait StepConfig:
+    DeserializeOwned + Serialize + Clone + std::fmt::Debug + Send + Sync + 'static
+{
     /// Refuses configurations that would be unsafe to run: the previous step's checks, then
     /// this step's own.
     fn validate(&self) -> anyhow::Result<()>;
@@ -220,14 +236,32 @@ pub trait StepConfig: DeserializeOwned + Clone + std::fmt::Debug + Send + Sync +
     /// Step 0's settings (server, MongoDB, payment provider), however deep they sit.
     fn common(&self) -> &Config;
 
-    /// Defaults, then [`Config::layers`] (the file, then `APP__*` variables); then the checks.
-    fn load() -> anyhow::Result<Self> {
-        Self::from_figment(Config::layers()?)
+    /// The layers the configuration is read from, over the defaults: [`Config::layers`] (the
+    /// file, then `APP__*` variables) up to step 7; step 8 adds a file per environment, a
+    /// cloud profile and secrets.
+    fn layers() -> anyhow::Result<Figment> {
+        Config::layers()
     }
 
-    /// Extracts the configuration from `figment` and checks it.
+    /// Whether a key no config struct reads is an error ([`unknown_keys`]) rather than
+    /// ignored: from step 8 on, where a deploy is configured by several hands and a misspelt
+    /// variable would silently be a default.
+    const REFUSES_UNKNOWN_KEYS: bool = false;
+
+    /// Defaults, then [`StepConfig::layers`]; then the checks.
+    fn load() -> anyhow::Result<Self> {
+        Self::from_figment(Self::layers()?)
+    }
+
+    /// Extracts the configuration from `figment`, refuses unknown keys where the step does,
+    /// and checks it.
     fn from_figment(figment: Figment) -> anyhow::Result<Self> {
-        extract_checked(figment, Self::validate)
+        let config: Self = extract(&figment)?;
+        if Self::REFUSES_UNKNOWN_KEYS {
+            refuse_unknown_keys(&figment, &config)?;
+        }
+        config.validate()?;
+        Ok(config)
     }
 }
 
@@ -235,15 +269,36 @@ pub trait StepConfig: DeserializeOwned + Clone + std::fmt::Debug + Send + Sync +
 /// and reached through `Deref`, plus this step's sections. [`StepConfig`] comes with it: its
 /// checks are the base step's, then [`ExtendsConfig::check`].
 pub trait ExtendsConfig:
-    DeserializeOwned + Clone + std::fmt::Debug + Send + Sync + 'static + Deref<Target: StepConfig>
+    DeserializeOwned
+    + Serialize
+    + Clone
+    + std::fmt::Debug
+    + Send
+    + Sync
+    + 'static
+    + Deref<Target: StepConfig>
 {
     /// This step's own checks (its sections), run after the base step's.
     fn check(&self) -> anyhow::Result<()> {
         Ok(())
     }
+
+    /// This step's layers: the base step's, unless the step adds its own (step 8).
+    fn own_layers() -> anyhow::Result<Figment> {
+        <Self::Target as StepConfig>::layers()
+    }
+
+    /// Whether this step refuses unknown keys: as the base step does, unless it says.
+    const STRICT_KEYS: bool = <Self::Target as StepConfig>::REFUSES_UNKNOWN_KEYS;
 }
 
 impl<T: ExtendsConfig> StepConfig for T {
+    const REFUSES_UNKNOWN_KEYS: bool = T::STRICT_KEYS;
+
+    fn layers() -> anyhow::Result<Figment> {
+        T::own_layers()
+    }
+
     fn validate(&self) -> anyhow::Result<()> {
         (**self).validate()?;
         self.check()
@@ -285,6 +340,61 @@ impl StepConfig for Config {
     }
 }
 
+/// What a secret reads as wherever a configuration is shown (`cargo xtask config N`).
+pub const REDACTED: &str = "[redacted]";
+
+/// A configuration value that holds secrets: shown as [`REDACTED`], keeping its shape (a map
+/// of key ids keeps its ids, an unset secret stays unset), so that what is shown says which
+/// secrets are set without saying what they are.
+pub trait Redact {
+    fn serialize_redacted<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error>;
+}
+
+impl Redact for SecretString {
+    fn serialize_redacted<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(REDACTED)
+    }
+}
+
+impl<T: Redact> Redact for Option<T> {
+    fn serialize_redacted<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Some(secret) => secret.serialize_redacted(serializer),
+            None => serializer.serialize_none(),
+        }
+    }
+}
+
+impl<K: Serialize, T: Redact> Redact for std::collections::BTreeMap<K, T> {
+    fn serialize_redacted<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(self.len()))?;
+        for (key, secret) in self {
+            map.serialize_entry(key, &AsRedacted(secret))?;
+        }
+        map.end()
+    }
+}
+
+/// A secret inside a container, serialized through [`Redact`].
+struct AsRedacted<'a, T>(&'a T);
+
+impl<T: Redact> Serialize for AsRedacted<'_, T> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize_redacted(serializer)
+    }
+}
+
+/// `#[serde(serialize_with = "common::config::redacted")]` on every secret of a config
+/// struct: configurations serialize (to be shown, and to check which keys they read) and
+/// their secrets never do.
+pub fn redacted<T: Redact, S: serde::Serializer>(
+    secret: &T,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    secret.serialize_redacted(serializer)
+}
+
 /// Every configuration is loaded the same way: extracted from the layers, then checked by its
 /// own `validate` (a step's calls the previous step's first). [`StepConfig::from_figment`]
 /// is this; step 2's payments service, which is no step, loads its own through it too.
@@ -292,9 +402,214 @@ pub fn extract_checked<T: DeserializeOwned>(
     figment: Figment,
     validate: impl FnOnce(&T) -> anyhow::Result<()>,
 ) -> anyhow::Result<T> {
-    let config: T = figment.extract().context("loading configuration")?;
+    let config: T = extract(&figment)?;
     validate(&config)?;
     Ok(config)
+}
+
+/// The configuration in `figment`, unchecked. A required key that no layer sets is an error
+/// naming the key and the variable that sets it.
+pub fn extract<T: DeserializeOwned>(figment: &Figment) -> anyhow::Result<T> {
+    figment.extract().map_err(|errors| {
+        let lines: Vec<String> = errors
+            .into_iter()
+            .map(|error| match &error.kind {
+                figment::error::Kind::MissingField(field) => {
+                    let key = error
+                        .path
+                        .iter()
+                        .map(String::as_str)
+                        .chain([field.as_ref()])
+                        .collect::<Vec<_>>()
+                        .join(".");
+                    format!(
+                        "the required key {key} is not set (set it in the file, as {} or in a \
+                         secret)",
+                        env_name(&key)
+                    )
+                }
+                _ => error.to_string(),
+            })
+            .collect();
+        anyhow::anyhow!("loading configuration: {}", lines.join("; "))
+    })
+}
+
+/// The variable that sets `key`: `server.port` is `APP__SERVER__PORT`.
+pub fn env_name(key: &str) -> String {
+    format!("APP__{}", key.replace('.', "__").to_uppercase())
+}
+
+/// A key a layer sets that no part of the configuration reads: a typo, or a key of another
+/// step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownKey {
+    /// The key as the configuration would spell it (`server.port`).
+    pub key: String,
+    /// Where it was set (`APP__SERVER__PROT (environment)`, `shop.toml`).
+    pub source: String,
+}
+
+/// Every key `figment` sets that `config`, the configuration read from it, does not have. A
+/// config serializes every field it reads (secrets as [`REDACTED`]), flattened sections
+/// included, so a key given but absent from the serialized config was read by nothing.
+/// Checking the serialized config rather than the input lets serde's `flatten`, which rules
+/// out `deny_unknown_fields`, stay.
+pub fn unknown_keys<T: Serialize>(
+    figment: &Figment,
+    config: &T,
+) -> anyhow::Result<Vec<UnknownKey>> {
+    let given: figment::value::Dict = figment
+        .extract()
+        .context("reading the configuration's layers")?;
+    let read = serde_json::to_value(config).context("serializing the configuration")?;
+    let mut unknown = Vec::new();
+    collect_unknown(figment, &given, &read, "", &mut unknown);
+    Ok(unknown)
+}
+
+fn collect_unknown(
+    figment: &Figment,
+    given: &figment::value::Dict,
+    read: &serde_json::Value,
+    prefix: &str,
+    unknown: &mut Vec<UnknownKey>,
+) {
+    for (name, value) in given {
+        let key = if prefix.is_empty() {
+            name.clone()
+        } else {
+            format!("{prefix}.{name}")
+        };
+        match (read.get(name), value) {
+            (None, _) if read.is_object() => unknown.push(UnknownKey {
+                source: source_of(figment, &key),
+                key,
+            }),
+            (Some(inner), figment::value::Value::Dict(_, dict)) => {
+                collect_unknown(figment, dict, inner, &key, unknown)
+            }
+            // A value where the config holds a value: read (its type checked on extraction).
+            _ => {}
+        }
+    }
+}
+
+/// Refuses `config` when `figment` sets keys it does not read, listing each with its source
+/// and, where one is close, the key that was probably meant.
+pub fn refuse_unknown_keys<T: Serialize>(figment: &Figment, config: &T) -> anyhow::Result<()> {
+    let unknown = unknown_keys(figment, config)?;
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    let known: Vec<String> = shown(figment, config)
+        .into_iter()
+        .map(|line| line.key)
+        .collect();
+    let lines: Vec<String> = unknown
+        .iter()
+        .map(|u| {
+            let close = known
+                .iter()
+                .filter(|k| strsim::damerau_levenshtein(k, &u.key) <= 2)
+                .min_by_key(|k| strsim::damerau_levenshtein(k, &u.key));
+            if let Some(meant) = close {
+                return format!("{} (from {}; did you mean {meant}?)", u.key, u.source);
+            }
+            // Nothing close: the keys its section does have, if it is a known one.
+            let section = u
+                .key
+                .rsplit_once('.')
+                .map(|(section, _)| format!("{section}."));
+            let siblings: Vec<&str> = section
+                .iter()
+                .flat_map(|section| {
+                    known.iter().filter_map(move |k| {
+                        k.strip_prefix(section.as_str())
+                            .filter(|rest| !rest.contains('.'))
+                    })
+                })
+                .collect();
+            match (section, siblings.is_empty()) {
+                (Some(section), false) => format!(
+                    "{} (from {}; {} has {})",
+                    u.key,
+                    u.source,
+                    section.trim_end_matches('.'),
+                    siblings.join(", ")
+                ),
+                _ => format!("{} (from {})", u.key, u.source),
+            }
+        })
+        .collect();
+    bail!(
+        "unknown configuration keys, read by nothing: {}. `cargo xtask config N` lists every \
+         key this step reads",
+        lines.join(", ")
+    )
+}
+
+/// One key of a resolved configuration, as `cargo xtask config N` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shown {
+    pub key: String,
+    /// JSON: strings quoted, secrets [`REDACTED`], `null` for an unset optional key.
+    pub value: String,
+    /// The layer that set it, or `default`.
+    pub source: String,
+}
+
+/// Every key of `config`, resolved from `figment`, with its value and the layer it came from.
+pub fn shown<T: Serialize>(figment: &Figment, config: &T) -> Vec<Shown> {
+    let mut lines = Vec::new();
+    if let Ok(value) = serde_json::to_value(config) {
+        collect_shown(figment, &value, "", &mut lines);
+    }
+    lines
+}
+
+fn collect_shown(
+    figment: &Figment,
+    value: &serde_json::Value,
+    prefix: &str,
+    lines: &mut Vec<Shown>,
+) {
+    match value {
+        serde_json::Value::Object(map) if !map.is_empty() => {
+            for (name, inner) in map {
+                let key = if prefix.is_empty() {
+                    name.clone()
+                } else {
+                    format!("{prefix}.{name}")
+                };
+                collect_shown(figment, inner, &key, lines);
+            }
+        }
+        leaf => lines.push(Shown {
+            key: prefix.to_owned(),
+            value: leaf.to_string(),
+            source: if figment.contains(prefix) {
+                source_of(figment, prefix)
+            } else {
+                "default".to_owned()
+            },
+        }),
+    }
+}
+
+/// Where `key`'s value in `figment` came from, in words: the variable for the environment,
+/// the path for a file, the provider's name otherwise.
+pub fn source_of(figment: &Figment, key: &str) -> String {
+    let Some(metadata) = figment.find_metadata(key) else {
+        return "default".to_owned();
+    };
+    if metadata.name.contains("environment") {
+        return format!("{} (environment)", env_name(key));
+    }
+    match &metadata.source {
+        Some(figment::Source::File(path)) => format!("{} ({})", path.display(), metadata.name),
+        _ => metadata.name.to_string(),
+    }
 }
 
 #[cfg(test)]

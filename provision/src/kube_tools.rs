@@ -112,6 +112,22 @@ pub fn checkov(python: &Path) -> Command {
     command
 }
 
+/// checkov's JSON report from `command` ([`checkov`] with `--output json` and what to scan):
+/// exit code 1 means findings, which the report lists; any other failure is checkov's own.
+pub fn checkov_report(command: &mut Command) -> Result<serde_json::Value> {
+    let output = command.output().context("running checkov")?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    if !matches!(output.status.code(), Some(0 | 1)) {
+        bail!(
+            "checkov failed ({}):\n{stdout}\n{}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    serde_json::from_str(&stdout)
+        .with_context(|| format!("checkov's report is not JSON:\n{stdout}"))
+}
+
 /// The documents of the YAML file `path` as JSON values, parsed by PyYAML in
 /// kubernetes-validate's venv (`python`): no YAML parser in the workspace for one test.
 pub fn yaml_documents(python: &Path, path: &Path) -> Result<Vec<serde_json::Value>> {

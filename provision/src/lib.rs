@@ -21,7 +21,9 @@
 //!   the harness installs from PyPI (nx-27017, [`schemathesis`], [`grpcurl`]);
 //! - [`mongo`] (with its local stand-in [`nx27017`]), [`postgres`], [`redis`]: one module per
 //!   service, each with a shared server per test process and a per-test isolation guard
-//!   (a database, a database, a key prefix);
+//!   (a database, a database, a key prefix); [`tls`]: a CA and server certificates made on
+//!   the spot, for PostgreSQL and Redis started with TLS on;
+//! - [`moto`]: moto's server, the local AWS (S3, Secrets Manager) of step 8's tests;
 //! - [`nginx`]: the load balancer of step 4, always a local process running the repo's
 //!   template (`docker/nginx/nginx.conf`) in front of instances a test started;
 //! - [`cargo`]: a nested cargo without the running crate's variables, and the `xtask` binary.
@@ -42,9 +44,11 @@ pub mod cargo;
 pub mod compose;
 pub mod docker;
 pub mod grpcurl;
+pub mod hcl;
 pub mod images;
 pub mod kube_tools;
 pub mod mongo;
+pub mod moto;
 pub mod nginx;
 pub mod nx27017;
 pub mod policy;
@@ -55,6 +59,7 @@ pub mod redis;
 mod runtime;
 pub mod schemathesis;
 pub mod source;
+pub mod tls;
 pub mod venv;
 
 pub use docker::ServiceContainer;

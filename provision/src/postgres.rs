@@ -393,6 +393,67 @@ impl PostgresServer {
         )?)
     }
 
+    /// A local server (never `DATABASE_URL` or a container) that speaks TLS only, as a managed
+    /// PostgreSQL set to insist on it does (RDS's `rds.force_ssl`, Cloud SQL's "SSL only"):
+    /// `ssl = on` with `tls`'s server certificate and key, and `pg_hba.conf` accepting TCP
+    /// connections over TLS alone (`hostssl`; a plain one is rejected). Its [`url`] asks for
+    /// no verification (`sslmode` unset: sqlx's `prefer`), so the readiness check and
+    /// [`TestPostgresDatabase`] work on it; what verifies is the code under test, given the CA.
+    ///
+    /// [`url`]: PostgresServer::url
+    pub fn start_local_with_tls(tls: &crate::tls::TlsFiles) -> Result<PostgresServer> {
+        let settings = PostgresSettings::from_env();
+        let bin = find_bin_dir(settings.search_path.as_deref())?;
+        let run_as = RunAs::decide()?;
+        let cert = fs::read_to_string(&tls.cert_file).context("reading the server certificate")?;
+        let key = fs::read_to_string(&tls.key_file).context("reading the server key")?;
+        let local = LocalServer::start("postgres-tls", LOCAL_READY_TIMEOUT, |port, dir| {
+            run_as.own(dir)?;
+            let data = dir.join("data");
+            let (program, args) = run_as.command(
+                &bin.join("initdb"),
+                vec![
+                    "-D".into(),
+                    data.clone().into(),
+                    "-U".into(),
+                    "postgres".into(),
+                    "--auth=trust".into(),
+                    "-E".into(),
+                    "UTF8".into(),
+                    "--no-locale".into(),
+                    "--no-sync".into(),
+                ],
+            );
+            run_to_completion(Command::new(program).args(args)).context("initdb")?;
+            // PostgreSQL reads a key only if its owner alone can (its user owning it, 0600).
+            let cert_file = crate::tls::write_file(&data, "server.crt", &cert, 0o644)?;
+            let key_file = crate::tls::write_file(&data, "server.key", &key, 0o600)?;
+            for file in [&cert_file, &key_file] {
+                run_as.own(file)?;
+            }
+            // Written as root into the server's dir: the file keeps initdb's owner.
+            fs::write(
+                data.join("pg_hba.conf"),
+                "local all all trust\n\
+                 hostssl all all 127.0.0.1/32 trust\n\
+                 hostssl replication all 127.0.0.1/32 trust\n\
+                 hostnossl all all 0.0.0.0/0 reject\n",
+            )
+            .context("writing pg_hba.conf")?;
+            let ssl = [
+                "ssl=on".to_owned(),
+                format!("ssl_cert_file={}", cert_file.display()),
+                format!("ssl_key_file={}", key_file.display()),
+            ];
+            let extra: Vec<&str> = ssl.iter().map(String::as_str).collect();
+            Ok(server_launch(&bin, &run_as, port, dir, &extra))
+        })?;
+        PostgresServer::wrap(precedence::answering::<PostgresSettings>(
+            local,
+            "postgres (TLS)",
+        )?)
+    }
+
     /// The URL of the maintenance database; per-test databases sit beside it
     /// ([`TestPostgresDatabase`]).
     pub fn url(&self) -> &str {

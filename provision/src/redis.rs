@@ -293,6 +293,116 @@ impl RestartableRedis {
     }
 }
 
+/// A local `redis-server` that speaks TLS only, as a managed Redis with in-transit
+/// encryption does (ElastiCache, Memorystore, Azure Cache for Redis): `--tls-port` on a free
+/// port, the plain port off (`--port 0`), `tls`'s server certificate and key, and no client
+/// certificates asked for (`--tls-auth-clients no`: clients authenticate by password, if at
+/// all, as with those services). Needs a `redis-server` built with TLS (Debian's is).
+///
+/// Blocking; callable inside or outside a Tokio runtime.
+pub struct TlsRedis {
+    server: LocalServer,
+}
+
+impl fmt::Debug for TlsRedis {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TlsRedis")
+            .field("server", &self.server)
+            .finish()
+    }
+}
+
+impl TlsRedis {
+    /// Starts `redis-server` from `PATH` with TLS on, and waits until a `PING` over TLS,
+    /// verified against `tls`'s CA, is answered.
+    pub fn start(tls: &crate::tls::TlsFiles) -> Result<TlsRedis> {
+        let program = find_redis_server(std::env::var_os("PATH").as_deref())
+            .map_err(|missing| anyhow::anyhow!("{missing}"))?;
+        let (cert, key, ca) = (
+            tls.cert_file.clone(),
+            tls.key_file.clone(),
+            tls.ca_file.clone(),
+        );
+        let server = LocalServer::start("redis-server-tls", LOCAL_READY_TIMEOUT, |port, dir| {
+            let mut launch = local_launch(&program, 0, dir);
+            launch.args.extend([
+                OsString::from("--tls-port"),
+                port.to_string().into(),
+                "--tls-cert-file".into(),
+                cert.clone().into(),
+                "--tls-key-file".into(),
+                key.clone().into(),
+                "--tls-ca-cert-file".into(),
+                ca.clone().into(),
+                "--tls-auth-clients".into(),
+                "no".into(),
+            ]);
+            Ok(launch)
+        })
+        .context(
+            "starting redis-server with TLS (one built without TLS refuses the --tls-* \
+             options, and its log above says so)",
+        )?;
+        let redis = TlsRedis { server };
+        let ca_pem = std::fs::read(&tls.ca_file).context("reading the CA file")?;
+        let started = std::time::Instant::now();
+        while let Err(err) = ping_tls(&redis.url(), &ca_pem) {
+            if started.elapsed() > LOCAL_READY_TIMEOUT {
+                return Err(err.context(format!(
+                    "redis-server listens on TLS port {} but does not answer PING over TLS",
+                    redis.port()
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(redis)
+    }
+
+    /// The TLS port.
+    pub fn port(&self) -> u16 {
+        self.server.port()
+    }
+
+    /// `rediss://localhost:<port>`: the name the certificate of [`crate::tls::TlsFiles::localhost`]
+    /// is for.
+    pub fn url(&self) -> String {
+        format!("rediss://localhost:{}", self.port())
+    }
+
+    /// The process: its port, pid, dir and logs.
+    pub fn local(&self) -> &LocalServer {
+        &self.server
+    }
+}
+
+/// Connects to the `rediss://` `url` trusting only the CA in `ca_pem`, and sends `PING`,
+/// within [`CHECK_TIMEOUT`].
+pub fn ping_tls(url: &str, ca_pem: &[u8]) -> Result<()> {
+    let (url, ca_pem) = (url.to_owned(), ca_pem.to_vec());
+    on_own_runtime_within(CHECK_TIMEOUT, async move {
+        let client = redis::Client::build_with_tls(
+            url.as_str(),
+            redis::TlsCertificates {
+                client_tls: None,
+                root_cert: Some(ca_pem),
+            },
+        )
+        .context("a TLS client for the Redis URL")?;
+        let mut conn = client
+            .get_multiplexed_async_connection()
+            .await
+            .context("connecting over TLS")?;
+        let pong: String = redis::cmd("PING")
+            .query_async(&mut conn)
+            .await
+            .context("PING")?;
+        if pong != "PONG" {
+            bail!("PING answered {pong:?}");
+        }
+        Ok(())
+    })
+}
+
 /// Connects to `url` and sends `PING`, within [`CHECK_TIMEOUT`].
 pub fn ping(url: &str) -> Result<()> {
     let url = url.to_owned();

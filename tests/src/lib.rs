@@ -31,6 +31,11 @@
 //! - [`step06`]: the step-6 suite (an order's events reach the customer's mailbox once each,
 //!   an `Idempotency-Key` replays the first answer, the mailbox in the OpenAPI document);
 //! - [`step07`]: the step-7 suite (the liveness and readiness probes);
+//! - [`step08`]: the step-8 suite (a product's image: upload, signed download URL, replace,
+//!   delete, deleted with its product);
+//! - [`hostile08`]: hostile clients against step 8's image routes (wrong and mismatched types,
+//!   oversized bodies, forged and expired download URLs, customers and anonymous clients on
+//!   admin routes, malformed ids), each case checking the image is unchanged;
 //! - [`hostile00`], [`hostile01`], [`hostile02`], [`hostile05`], [`hostile06`], [`hostile07`]:
 //!   hostile clients against the routes of steps 0, 1, 2, 5, 6 and 7 (bodies, text, injection,
 //!   forged tokens, other users' resources, races, slow connections, GraphQL abuse, the sales
@@ -54,6 +59,7 @@ pub mod hostile02;
 pub mod hostile05;
 pub mod hostile06;
 pub mod hostile07;
+pub mod hostile08;
 pub mod model;
 pub mod ordering00;
 pub mod report;
@@ -64,6 +70,7 @@ pub mod step03;
 pub mod step05;
 pub mod step06;
 pub mod step07;
+pub mod step08;
 
 pub use case::{Case, CaseFuture, Provider, Target};
 pub use report::{Outcome, SuiteReport, run_suite};
@@ -120,6 +127,8 @@ pub fn suites() -> Vec<Suite> {
         Suite::new("step06", step06::cases),
         Suite::new("hostile07", hostile07::cases),
         Suite::new("step07", step07::cases),
+        Suite::new("hostile08", hostile08::cases),
+        Suite::new("step08", step08::cases),
     ]
 }
 

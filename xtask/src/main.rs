@@ -44,6 +44,7 @@ Examples:
   cargo xtask run 0                   serve step 0 on localhost:8080 with demo data
   cargo xtask test                    every test of every step and tool (what CI runs)
   cargo xtask diff 0 1                what step 1 adds over step 0
+  cargo xtask config 8 --profile aws  step 8's configuration on AWS: each key and its source
   cargo xtask services up             local services for exploring (`services down` stops them)
   cargo xtask images                  build local container images (no registry needed)
   cargo xtask tidy                    check that docs, example config and tools match the code
@@ -116,6 +117,12 @@ enum Command {
     ///
     /// Arguments after `--` go to the migration (`-- --dry-run`, `-- --batch-size 100`).
     Migrate(cmd::migrate::Migrate),
+    /// Show step N's resolved configuration: every key, its value (secrets redacted) and the
+    /// layer it came from (file, variable, cloud profile, secret, default).
+    ///
+    /// `--profile aws|gcp|azure|local` (step 8 on) picks the cloud profile; exit code 1 when a
+    /// start would refuse the configuration (an unknown key, a failed check).
+    Config(cmd::config::Config),
 }
 
 fn main() -> std::process::ExitCode {
@@ -139,6 +146,7 @@ fn main() -> std::process::ExitCode {
         Command::Tidy(command) => command.run(),
         Command::Sqlx(command) => command.run(),
         Command::Migrate(command) => command.run(),
+        Command::Config(command) => command.run(),
     };
     match outcome {
         Ok(code) => code,

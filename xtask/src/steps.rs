@@ -244,6 +244,25 @@ pub const STEPS: &[StepInfo] = &[
         demo_data: &[],
         data_migration: None,
     },
+    StepInfo {
+        number: 8,
+        title: "cloud",
+        package: "step08-cloud",
+        dir: "steps/step08-cloud",
+        outside: &["deploy/terraform"],
+        binary: "step08-cloud",
+        chapter: "docs/08-cloud.md",
+        services: &[Service::MongoDb, Service::Redis, Service::Postgres],
+        tools: &[],
+        companions: &[],
+        endpoints: &[Endpoint {
+            label: "images",
+            at: "{base}/api/v1/products/{id}/image",
+            example: "curl -i {base}/api/v1/products/ID/image   # 404 until an admin PUTs one",
+        }],
+        demo_data: &[],
+        data_migration: None,
+    },
 ];
 
 pub fn find(number: u8) -> anyhow::Result<&'static StepInfo> {

@@ -15,11 +15,11 @@ use base64::engine::general_purpose::STANDARD;
 use common::config::{Environment, ExtendsConfig};
 use derive_more::{Deref, DerefMut};
 use secrecy::{ExposeSecret, SecretString};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// Everything step 1 reads. `base` is step 0's configuration, unchanged; `Deref` reaches it
 /// (`config.mongodb`), at this step and every later one.
-#[derive(Debug, Clone, Deserialize, Default, Deref, DerefMut)]
+#[derive(Debug, Clone, Deserialize, Serialize, Default, Deref, DerefMut)]
 pub struct Config {
     #[serde(flatten)]
     #[deref]
@@ -29,7 +29,7 @@ pub struct Config {
     pub security: SecurityConfig,
 }
 
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, Serialize, Default)]
 #[serde(default)]
 pub struct SecurityConfig {
     pub tokens: TokenConfig,
@@ -56,7 +56,7 @@ impl SecurityConfig {
 }
 
 /// Access and refresh tokens (ASVS V3, RFC 8725).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default)]
 pub struct TokenConfig {
     /// Access-token lifetime. Short, because an access token is checked without a database
@@ -75,6 +75,7 @@ pub struct TokenConfig {
     /// HS256 keys by key id (`kid`), each at least 32 bytes. Every key here verifies; a key
     /// removed from the ring is retired and its tokens are refused. Empty: one key, `primary`,
     /// holding step 0's `auth.jwt_secret`.
+    #[serde(serialize_with = "common::config::redacted")]
     pub keys: BTreeMap<String, SecretString>,
 }
 
@@ -93,7 +94,7 @@ impl Default for TokenConfig {
 }
 
 /// argon2id parameters; the defaults are OWASP's first recommendation.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default)]
 pub struct PasswordConfig {
     pub memory_kib: u32,
@@ -112,22 +113,24 @@ impl Default for PasswordConfig {
 }
 
 /// AES-256-GCM keys for field encryption.
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, Serialize, Default)]
 #[serde(default)]
 pub struct EncryptionConfig {
     /// The key new values are encrypted with. Defaults to the only key when there is one.
     pub active_key: Option<String>,
     /// Base64 of 32 random bytes each, by key id. Keep a rotated-out key here until
     /// `rotate-keys` has re-encrypted everything under it.
+    #[serde(serialize_with = "common::config::redacted")]
     pub keys: BTreeMap<String, SecretString>,
 }
 
 /// Sign in with Google (OpenID Connect, authorization code + PKCE).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default)]
 pub struct GoogleConfig {
     /// Without a client id, the Google routes answer 404.
     pub client_id: Option<String>,
+    #[serde(serialize_with = "common::config::redacted")]
     pub client_secret: Option<SecretString>,
     /// Sent to Google and compared there, character for character, with the registered one.
     pub redirect_url: String,
@@ -166,7 +169,7 @@ impl Default for GoogleConfig {
 }
 
 /// Login throttling: failed attempts counted per account and per client address.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default)]
 pub struct ThrottleConfig {
     /// Failures are counted in windows of this length; a locked key unlocks when it ends.
@@ -190,7 +193,7 @@ impl Default for ThrottleConfig {
 }
 
 /// Cross-origin access for browser front ends on other origins.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default)]
 pub struct CorsConfig {
     /// Exact origins (`https://shop.example.com`). Empty: no cross-origin access at all.
@@ -208,7 +211,7 @@ impl Default for CorsConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default)]
 pub struct HeadersConfig {
     /// Send `Strict-Transport-Security`. Browsers ignore it over plain HTTP, so it is on by

@@ -4,11 +4,11 @@
 
 use common::config::ExtendsConfig;
 use derive_more::{Deref, DerefMut};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// Everything step 2 reads: step 1's configuration (`base`, reached through `Deref`) and the
 /// `apis` section.
-#[derive(Debug, Clone, Deserialize, Deref, DerefMut)]
+#[derive(Debug, Clone, Deserialize, Serialize, Deref, DerefMut)]
 pub struct Config {
     #[serde(flatten)]
     #[deref]
@@ -19,7 +19,7 @@ pub struct Config {
 }
 
 /// What step 2 adds; each part is defined beside the code it configures.
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, Serialize, Default)]
 #[serde(default)]
 pub struct ApisConfig {
     pub rest: crate::rest::RestConfig,

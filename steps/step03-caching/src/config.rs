@@ -10,11 +10,11 @@ use anyhow::bail;
 use common::config::ExtendsConfig;
 use derive_more::{Deref, DerefMut};
 use secrecy::{ExposeSecret, SecretString};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// Everything step 3 reads: step 2's configuration (`base`, reached through `Deref`) and the
 /// `redis`, `cache` and `sessions` sections.
-#[derive(Debug, Clone, Deserialize, Deref, DerefMut)]
+#[derive(Debug, Clone, Deserialize, Serialize, Deref, DerefMut)]
 pub struct Config {
     #[serde(flatten)]
     #[deref]
@@ -32,10 +32,11 @@ pub struct Config {
 /// Where Redis is and how long we wait for it. The timeouts are short on purpose: Redis
 /// answers in well under a millisecond, so a call that takes longer means trouble, and the
 /// request is better served from MongoDB than kept waiting (see [`crate::redis_handle`]).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default)]
 pub struct RedisConfig {
     /// `redis://[user:password@]host:port[/db]`; a secret, since it may carry a password.
+    #[serde(serialize_with = "common::config::redacted")]
     pub url: SecretString,
     /// Bound on establishing a connection (and on each reconnection attempt).
     pub connect_timeout_ms: u64,
@@ -82,7 +83,7 @@ impl RedisConfig {
 }
 
 /// How the catalog cache behaves (see [`crate::cache`]).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default)]
 pub struct CacheConfig {
     /// False: every read goes to MongoDB (the "uncached" column of the benchmark).
@@ -109,7 +110,7 @@ pub struct CacheConfig {
 
 /// The near cache in front of Redis (see [`crate::cache::near`]): its bounds, and the
 /// heartbeat that proves the invalidations from Redis still arrive.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default)]
 pub struct NearConfig {
     /// False: every cached read asks Redis (step 3's cache without its first tier).

@@ -12,6 +12,12 @@
 //!
 //! The handle is `Clone` (an `Arc` inside): the cache, the token state and the rate limiter
 //! share one connection.
+//!
+//! Every connection the app makes to Redis (this handle, the near cache's tracking
+//! connection, step 6's streams) comes from one client constructor, [`client`]: `redis://` in
+//! the clear, `rediss://` over TLS, verified against the system's roots or against the CA
+//! bundle the URL's `ca_bundle` parameter names (a managed Redis whose certificate its
+//! provider's own CA signed).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -72,12 +78,75 @@ pub struct RedisCounters {
     pub skipped: u64,
 }
 
+/// The query parameter of a `rediss://` URL that names the CA bundle to verify the server
+/// with, in place of the system's roots:
+/// `rediss://host:6380/0?ca_bundle=/etc/ssl/redis-ca.pem`. The redis crate reads no such
+/// parameter; [`client`] takes it out of the URL it passes on.
+pub const CA_BUNDLE_PARAM: &str = "ca_bundle";
+
+/// The Redis client for `config.url`. With a `ca_bundle` parameter ([`CA_BUNDLE_PARAM`]),
+/// the URL must be `rediss://`, and the file must exist and hold at least one PEM
+/// certificate: each is an error now, when the app starts, rather than a handshake failing
+/// on every call later. Errors never echo the URL (it may hold a password); they name the
+/// file.
+pub fn client(config: &RedisConfig) -> anyhow::Result<redis::Client> {
+    use anyhow::{Context, bail};
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject;
+
+    let raw = config.url.expose_secret();
+    let invalid = || anyhow::anyhow!("redis.url is not a valid redis:// or rediss:// URL");
+    let mut url = url::Url::parse(raw).map_err(|_| invalid())?;
+    let bundle = url
+        .query_pairs()
+        .find(|(key, _)| key == CA_BUNDLE_PARAM)
+        .map(|(_, value)| std::path::PathBuf::from(value.as_ref()));
+    let Some(bundle) = bundle else {
+        return redis::Client::open(raw).map_err(|_| invalid());
+    };
+    if url.scheme() != "rediss" {
+        bail!(
+            "redis.url names a {CA_BUNDLE_PARAM} ({}) but is not a rediss:// URL: the CA \
+             verifies a TLS connection, and redis:// is in the clear",
+            bundle.display()
+        );
+    }
+    let rest: Vec<(String, String)> = url
+        .query_pairs()
+        .filter(|(key, _)| key != CA_BUNDLE_PARAM)
+        .map(|(key, value)| (key.into_owned(), value.into_owned()))
+        .collect();
+    if rest.is_empty() {
+        url.set_query(None);
+    } else {
+        url.query_pairs_mut().clear().extend_pairs(rest);
+    }
+    let pem = std::fs::read(&bundle)
+        .with_context(|| format!("reading the Redis CA bundle {}", bundle.display()))?;
+    let certificates = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
+        .with_context(|| format!("{} is not a PEM CA bundle", bundle.display()))?;
+    if certificates.is_empty() {
+        bail!(
+            "the Redis CA bundle {} holds no certificate (PEM, -----BEGIN CERTIFICATE-----)",
+            bundle.display()
+        );
+    }
+    redis::Client::build_with_tls(
+        url.as_str(),
+        redis::TlsCertificates {
+            client_tls: None,
+            root_cert: Some(pem),
+        },
+    )
+    .map_err(|_| invalid())
+}
+
 impl RedisHandle {
     /// A handle on `config.url`. Connects lazily: the app starts (and serves uncached) even
     /// when Redis is down at startup.
     pub fn new(config: &RedisConfig) -> anyhow::Result<Self> {
-        let client = redis::Client::open(config.url.expose_secret())
-            .map_err(|_| anyhow::anyhow!("redis.url is not a valid Redis URL"))?;
+        let client = client(config)?;
         let timeout = Duration::from_millis(config.response_timeout_ms);
         let manager_config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(Duration::from_millis(config.connect_timeout_ms)))

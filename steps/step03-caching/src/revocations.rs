@@ -34,13 +34,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use step01_security::tokens::{RevokedSessions, SessionRevocations};
 
 use crate::redis_handle::RedisHandle;
 
 /// `sessions` (`APP__SESSIONS__*`): how token checks behave while Redis cannot answer.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default)]
 pub struct SessionStateConfig {
     /// While Redis is unavailable, a token whose session this instance checked at most this

@@ -7,11 +7,11 @@
 use anyhow::bail;
 use common::config::{Environment, ExtendsConfig};
 use derive_more::{Deref, DerefMut};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// Everything step 4 reads: step 3's configuration (`base`, reached through `Deref`) and the
 /// `optimize` section.
-#[derive(Debug, Clone, Deserialize, Deref, DerefMut)]
+#[derive(Debug, Clone, Deserialize, Serialize, Deref, DerefMut)]
 pub struct Config {
     #[serde(flatten)]
     #[deref]
@@ -22,7 +22,7 @@ pub struct Config {
 }
 
 /// What step 4 adds to the configuration.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default)]
 pub struct OptimizeConfig {
     /// Serve `GET /internal/profile`. Unset: on in development, off elsewhere, because a

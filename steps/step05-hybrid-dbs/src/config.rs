@@ -7,11 +7,11 @@ use anyhow::bail;
 use common::config::ExtendsConfig;
 use derive_more::{Deref, DerefMut};
 use secrecy::{ExposeSecret, SecretString};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// Everything step 5 reads: step 4's configuration (`base`, reached through `Deref`) and the
 /// `postgres` section.
-#[derive(Debug, Clone, Deserialize, Deref, DerefMut)]
+#[derive(Debug, Clone, Deserialize, Serialize, Deref, DerefMut)]
 pub struct Config {
     #[serde(flatten)]
     #[deref]
@@ -22,11 +22,12 @@ pub struct Config {
 }
 
 /// Where PostgreSQL is and how the pool uses it.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default)]
 pub struct PostgresConfig {
     /// `postgres://[user[:password]@]host[:port]/database[?sslmode=...]`; a secret, since it
     /// may carry a password.
+    #[serde(serialize_with = "common::config::redacted")]
     pub url: SecretString,
     /// Connections the pool opens at most (per instance: several instances multiply it).
     pub max_connections: u32,

@@ -12,10 +12,10 @@ use anyhow::bail;
 use common::config::ExtendsConfig;
 use derive_more::{Deref, DerefMut};
 use secrecy::{ExposeSecret, SecretString};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// Everything step 6 reads.
-#[derive(Debug, Clone, Deserialize, Deref, DerefMut)]
+#[derive(Debug, Clone, Deserialize, Serialize, Deref, DerefMut)]
 pub struct Config {
     #[serde(flatten)]
     #[deref]
@@ -34,7 +34,7 @@ pub struct Config {
 }
 
 /// How sagas are driven and recovered.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default)]
 pub struct SagaConfig {
     /// How long a driver owns a saga without renewing. A step is cut off at nine tenths of
@@ -72,7 +72,7 @@ impl Default for SagaConfig {
 }
 
 /// Where order events go and how they are consumed.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default)]
 pub struct OutboxConfig {
     /// The Redis stream the relay appends order events to (under the Redis key prefix).
@@ -102,7 +102,7 @@ impl Default for OutboxConfig {
 }
 
 /// How requests sent with an `Idempotency-Key` are remembered ([`crate::idempotency`]).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default)]
 pub struct IdempotencyConfig {
     /// How long a key is remembered after its first use: a retry within it gets the stored
@@ -130,11 +130,12 @@ impl Default for IdempotencyConfig {
 }
 
 /// The PostgreSQL read replica ([`crate::replica`]): where it is, and when it is not read.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default)]
 pub struct ReplicaConfig {
     /// A hot standby of `postgres.url`'s server, same database; a secret, since it may carry a
     /// password. None: no replica, every read goes to the primary, as at step 5.
+    #[serde(serialize_with = "common::config::redacted")]
     pub url: Option<SecretString>,
     /// Connections the replica's pool opens at most (per instance, like the primary's).
     pub max_connections: u32,
@@ -165,7 +166,7 @@ impl Default for ReplicaConfig {
 
 /// MongoDB as a replica set ([`crate::replica_set`]). The defaults are what a replica set
 /// wants; a single server (the local stand-in, a standalone MongoDB) accepts them too.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default)]
 pub struct ReplicaSetConfig {
     /// The write concern's `w` on every write: `majority`, a number of members, or the name
@@ -205,7 +206,7 @@ impl Default for ReplicaSetConfig {
 }
 
 /// A read preference mode, as MongoDB spells it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub enum ReadMode {
     Primary,

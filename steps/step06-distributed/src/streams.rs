@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use redis::aio::MultiplexedConnection;
 use redis::{FromRedisValue, RedisResult};
-use secrecy::ExposeSecret;
 use step03_caching::config::RedisConfig;
 use tokio::sync::Mutex;
 
@@ -25,8 +24,7 @@ pub struct Streams {
 
 impl Streams {
     pub fn new(config: &RedisConfig) -> anyhow::Result<Streams> {
-        let client = redis::Client::open(config.url.expose_secret())
-            .map_err(|_| anyhow::anyhow!("redis.url is not a valid Redis URL"))?;
+        let client = step03_caching::redis_handle::client(config)?;
         Ok(Streams {
             client,
             conn: Mutex::new(None),

@@ -6,11 +6,11 @@
 use anyhow::bail;
 use common::config::ExtendsConfig;
 use derive_more::{Deref, DerefMut};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use step06_distributed::config::between;
 
 /// Everything step 7 reads.
-#[derive(Debug, Clone, Deserialize, Deref, DerefMut)]
+#[derive(Debug, Clone, Deserialize, Serialize, Deref, DerefMut)]
 pub struct Config {
     #[serde(flatten)]
     #[deref]
@@ -21,7 +21,7 @@ pub struct Config {
 }
 
 /// What happens between SIGTERM and the exit ([`crate::shutdown`]).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default)]
 pub struct ShutdownConfig {
     /// How long the server keeps accepting after the signal, with `/readyz` answering 503:

@@ -1,5 +1,6 @@
 //! One module per command, each a clap struct with a `run` method.
 
+pub mod config;
 pub mod diff;
 pub mod doctor;
 pub mod images;

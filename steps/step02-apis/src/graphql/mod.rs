@@ -33,7 +33,7 @@ use axum::extract::FromRef;
 use axum::routing::get;
 use common::auth::Verifier;
 use common::services::{Accounts, Catalog, Ordering};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::listing::Listing;
 use crate::rate_limit::RateLimits;
@@ -41,7 +41,7 @@ pub use schema::GraphqlSchema;
 
 /// `APP__APIS__GRAPHQL__*`. Every limit protects the server from one expensive request: a
 /// GraphQL endpoint accepts arbitrary queries, so cost must be bounded before execution.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default)]
 pub struct GraphqlConfig {
     /// Deepest selection nesting accepted (`products > edges > node > reviews > rating` is 5).

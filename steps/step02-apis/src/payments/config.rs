@@ -10,7 +10,7 @@ use anyhow::{Context, bail, ensure};
 use common::config::{Environment, PaymentsConfig};
 use figment::Figment;
 use secrecy::{ExposeSecret, SecretString};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// Only ever used in `development`: a fixed, public token, so `cargo xtask run 2` works with
 /// no setup. Anywhere else both sides must be given the same real one.
@@ -21,7 +21,7 @@ const DEVELOPMENT_SERVICE_TOKEN: &str = "development-only-payments-service-token
 pub const MIN_SERVICE_TOKEN_LEN: usize = 32;
 
 /// How the app reaches the payments service (`APP__APIS__PAYMENTS__*`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default)]
 pub struct PaymentsClientConfig {
     /// `http://host:port` of the payments service.
@@ -34,6 +34,7 @@ pub struct PaymentsClientConfig {
     /// should be noticed quickly.
     pub connect_timeout_ms: u64,
     /// `authorization: Bearer <token>` on every call. Required outside development.
+    #[serde(serialize_with = "common::config::redacted")]
     pub service_token: Option<SecretString>,
 }
 
@@ -84,7 +85,7 @@ impl PaymentsClientConfig {
 /// Everything the `step02-payments` binary reads: `environment`, step 0's `payments` section
 /// (`APP__PAYMENTS__BASE_URL`, `..__API_KEY`, `..__TIMEOUT_MS`: the provider) and its own
 /// keys in `apis.payments` (`APP__APIS__PAYMENTS__LISTEN`, `..__SERVICE_TOKEN`).
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, Serialize, Default)]
 #[serde(default)]
 pub struct ServiceConfig {
     pub environment: Environment,
@@ -93,18 +94,19 @@ pub struct ServiceConfig {
 }
 
 /// The `apis` section as the service sees it: only `payments`.
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, Serialize, Default)]
 #[serde(default)]
 pub struct ServiceApis {
     pub payments: ServiceSection,
 }
 
 /// The service's keys of `apis.payments`; the app's keys there are ignored.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default)]
 pub struct ServiceSection {
     /// `host:port` to listen on.
     pub listen: String,
+    #[serde(serialize_with = "common::config::redacted")]
     pub service_token: Option<SecretString>,
 }
 

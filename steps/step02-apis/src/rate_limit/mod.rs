@@ -56,13 +56,13 @@ use axum::response::{IntoResponse, Response};
 use common::auth::Verifier;
 use common::domain::UserId;
 use ipnet::IpNet;
-use serde::{Deserialize, Deserializer};
+use serde::{Deserialize, Deserializer, Serialize};
 use step01_security::client_ip::{ClientIpPolicy, ForwardedHeader};
 
 pub use limiter::{ClientKey, Decision, GovernorLimiter, Policy, RateLimiter};
 
 /// `apis.rate_limit` (`APP__APIS__RATE_LIMIT__*`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default)]
 pub struct RateLimitConfig {
     /// Off: no route is limited and no `RateLimit-*` header is sent.
@@ -87,7 +87,7 @@ pub struct RateLimitConfig {
 
 /// `requests` per `window_secs`. Both are required when a quota is configured, so that
 /// overriding one never silently pairs it with another policy's default.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 pub struct QuotaConfig {
     pub requests: u32,
     pub window_secs: u64,

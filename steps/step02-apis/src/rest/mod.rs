@@ -15,7 +15,7 @@ use axum::extract::FromRef;
 use axum::routing::{MethodRouter, get};
 use common::auth::Verifier;
 use common::services::{Catalog, Ordering};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use time::macros::format_description;
 use utoipa::OpenApi;
 
@@ -36,7 +36,7 @@ pub use v2::{
 /// (sent as RFC 9745's `Deprecation: @<unix seconds>`), `v1_sunset` when it may stop
 /// answering (RFC 8594's `Sunset`, an HTTP date). Both `YYYY-MM-DD`, midnight UTC, e.g.
 /// `APP__APIS__REST__V1_SUNSET=2028-06-30`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default)]
 pub struct RestConfig {
     pub v1_deprecated_at: String,

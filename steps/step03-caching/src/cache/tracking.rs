@@ -12,7 +12,6 @@ use std::time::Duration;
 
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, ProtocolVersion, PushInfo, PushKind, Value};
-use secrecy::ExposeSecret;
 
 use super::near::{NearCache, WeakNear};
 use crate::config::{NearConfig, RedisConfig};
@@ -33,8 +32,7 @@ pub fn spawn(
     config: &NearConfig,
     gen_prefix: String,
 ) -> anyhow::Result<()> {
-    let client = redis::Client::open(redis.url.expose_secret())
-        .map_err(|_| anyhow::anyhow!("redis.url is not a valid Redis URL"))?;
+    let client = crate::redis_handle::client(redis)?;
     let info = client.get_connection_info().clone();
     let settings = info
         .redis_settings()

@@ -847,18 +847,7 @@ fn checkov_report(options: &[&OsStr], files: &[&Path]) -> Value {
     for file in files {
         command.arg("--file").arg(file);
     }
-    // Exit code 1 means findings, which the report lists; anything else is checkov failing.
-    let output = command.output().expect("running checkov");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    if !matches!(output.status.code(), Some(0 | 1)) {
-        panic!(
-            "checkov failed ({}):\n{stdout}\n{}",
-            output.status,
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-    serde_json::from_str(&stdout)
-        .unwrap_or_else(|error| panic!("checkov's report is not JSON ({error}):\n{stdout}"))
+    kube_tools::checkov_report(&mut command).unwrap_or_else(|e| panic!("{e:#}"))
 }
 
 /// The reports of one run: one object, or a list of them (one per framework).

@@ -15,8 +15,8 @@ use serde_json::Value;
 use testkit::services::actionlint::{self, Actionlint};
 
 /// The binaries that ship as images (`ghcr.io/stepwise-shop/<binary>`, built from
-/// `docker/Dockerfile` with `--build-arg BINARY=<binary>`): the newest step's API, step 2's
-/// gRPC payments service and the payment simulator.
+/// `docker/Dockerfile` with `--build-arg BINARY=<binary>`): step 7's API (the stage that
+/// docker/compose and k8s/ deploy), step 2's gRPC payments service and the payment simulator.
 const APP_BINARIES: [&str; 3] = ["step07-devops", "step02-payments", "payment-sim"];
 
 const IMAGE_PREFIX: &str = "ghcr.io/stepwise-shop/";
