@@ -242,11 +242,14 @@ impl ProductImages {
         let Some(meta) = self.metadata.get(product).await? else {
             return Ok(false);
         };
-        // Does the store answer? If not, stop here, with nothing changed.
-        self.objects
-            .exists(&meta.key)
-            .await
-            .map_err(ImageError::Storage)?;
+        // Does the store answer? If not, stop here, with nothing changed. A refusal is an
+        // answer too: S3 says 403, not 404, for a missing object to a role that may not list
+        // the bucket (deploy/terraform/aws grants no listing), and the delete goes on.
+        match self.objects.exists(&meta.key).await {
+            Ok(_)
+            | Err(ObjectError::Failed(object_store::Error::PermissionDenied { .. })) => {}
+            Err(e) => return Err(ImageError::Storage(e)),
+        }
         if !self.metadata.delete(product, &meta.upload).await? {
             // Replaced or deleted meanwhile by another request, which deals with the object.
             return Ok(true);
