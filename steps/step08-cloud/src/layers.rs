@@ -68,10 +68,10 @@ pub fn figment_with(
         .merge(environment_variables());
     let environment: common::config::Environment = early
         .extract_inner("environment")
-        .or_else(|e| missing_is_default(e, "environment"))?;
+        .or_else(missing_is_default)?;
     let profile: Profile = early
         .extract_inner("cloud.profile")
-        .or_else(|e| missing_is_default(e, "cloud.profile"))?;
+        .or_else(missing_is_default)?;
 
     let mut figment = Figment::new()
         .merge(common::Config::file_layer()?)
@@ -84,7 +84,7 @@ pub fn figment_with(
 
     let secrets: SecretsConfig = figment
         .extract_inner("secrets")
-        .or_else(|e| missing_is_default(e, "secrets"))?;
+        .or_else(missing_is_default)?;
     if let Some(id) = &secrets.aws_secret_id {
         let values = fetch_secret(&secrets)
             .with_context(|| format!("reading the AWS Secrets Manager secret {id}"))?;
@@ -130,7 +130,7 @@ fn read_secrets_manager(secrets: &SecretsConfig) -> anyhow::Result<BTreeMap<Stri
 }
 
 /// A key no layer sets reads as its default; any other error (a bad value) stands.
-fn missing_is_default<T: Default>(error: figment::Error, _key: &str) -> anyhow::Result<T> {
+fn missing_is_default<T: Default>(error: figment::Error) -> anyhow::Result<T> {
     match error.kind {
         figment::error::Kind::MissingField(_) => Ok(T::default()),
         _ => Err(anyhow::anyhow!("loading configuration: {error}")),

@@ -246,8 +246,7 @@ impl ProductImages {
         // answer too: S3 says 403, not 404, for a missing object to a role that may not list
         // the bucket (deploy/terraform/aws grants no listing), and the delete goes on.
         match self.objects.exists(&meta.key).await {
-            Ok(_)
-            | Err(ObjectError::Failed(object_store::Error::PermissionDenied { .. })) => {}
+            Ok(_) | Err(ObjectError::Failed(object_store::Error::PermissionDenied { .. })) => {}
             Err(e) => return Err(ImageError::Storage(e)),
         }
         if !self.metadata.delete(product, &meta.upload).await? {
