@@ -415,13 +415,7 @@ pub fn extract<T: DeserializeOwned>(figment: &Figment) -> anyhow::Result<T> {
             .into_iter()
             .map(|error| match &error.kind {
                 figment::error::Kind::MissingField(field) => {
-                    let key = error
-                        .path
-                        .iter()
-                        .map(String::as_str)
-                        .chain([field.as_ref()])
-                        .collect::<Vec<_>>()
-                        .join(".");
+                    let key = missing_key(figment, &error.path, field);
                     format!(
                         "the required key {key} is not set (set it in the file, as {} or in a \
                          secret)",
@@ -433,6 +427,42 @@ pub fn extract<T: DeserializeOwned>(figment: &Figment) -> anyhow::Result<T> {
             .collect();
         anyhow::anyhow!("loading configuration: {}", lines.join("; "))
     })
+}
+
+/// The whole key of a missing `field`. Through `#[serde(flatten)]` (every step's
+/// configuration) serde reports the field without its section, so the section is found in
+/// the layers: a struct only misses a field when some of its keys were set (else its
+/// `Default` serves), so it is the one given section that holds values but not `field`.
+fn missing_key(figment: &Figment, path: &[String], field: &str) -> String {
+    if !path.is_empty() {
+        return format!("{}.{field}", path.join("."));
+    }
+    fn sections(dict: &figment::value::Dict, prefix: &str, field: &str, found: &mut Vec<String>) {
+        let holds_values = dict
+            .values()
+            .any(|v| !matches!(v, figment::value::Value::Dict(..)));
+        if holds_values && !prefix.is_empty() && !dict.contains_key(field) {
+            found.push(prefix.to_owned());
+        }
+        for (name, value) in dict {
+            if let figment::value::Value::Dict(_, inner) = value {
+                let key = if prefix.is_empty() {
+                    name.clone()
+                } else {
+                    format!("{prefix}.{name}")
+                };
+                sections(inner, &key, field, found);
+            }
+        }
+    }
+    let mut found = Vec::new();
+    if let Ok(given) = figment.extract::<figment::value::Dict>() {
+        sections(&given, "", field, &mut found);
+    }
+    match found.as_slice() {
+        [section] => format!("{section}.{field}"),
+        _ => field.to_owned(),
+    }
 }
 
 /// The variable that sets `key`: `server.port` is `APP__SERVER__PORT`.

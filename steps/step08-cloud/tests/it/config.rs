@@ -227,7 +227,14 @@ fn a_key_set_with_one_part_of_a_pair_missing_names_the_missing_key() {
         // A quota is `requests` per `window_secs`, both required once either is set.
         jail.set_env("APP__APIS__RATE_LIMIT__ORDERS__REQUESTS", "5");
         let error = refusal();
-        assert!(error.contains("window_secs"), "{error}");
+        assert!(
+            error.contains("the required key apis.rate_limit.orders.window_secs is not set"),
+            "{error}"
+        );
+        assert!(
+            error.contains("APP__APIS__RATE_LIMIT__ORDERS__WINDOW_SECS"),
+            "{error}"
+        );
         Ok(())
     });
 }
