@@ -36,7 +36,8 @@
 //!   that shape in the OpenAPI document step 2 serves.
 //! - [`step`]: the seams every step exposes ([`Step`]); [`startup`]: step 0's state and the
 //!   layers every step serves with; [`serve`]: the connections every step serves, with their
-//!   timeouts and cap; [`telemetry`], [`seed`]: logs, demo data.
+//!   timeouts and cap; [`telemetry`], [`seed`]: logs, demo data; [`trace`]: the W3C trace
+//!   context the logs carry beside the request id.
 //! - [`cli`]: the binary every step ships (`serve`, `create-admin`, `seed`, and its own).
 //! - [`testing`]: how a step makes its test configuration, for the harness in `testkit`.
 //!
@@ -61,6 +62,7 @@ pub mod step;
 pub mod store;
 pub mod telemetry;
 pub mod testing;
+pub mod trace;
 
 pub use config::{Config, StepConfig};
 pub use error::{Error, Result};

@@ -169,7 +169,13 @@ where
                             .get("x-request-id")
                             .and_then(|v| v.to_str().ok())
                             .unwrap_or_default();
-                        tracing::info_span!("request", method = %req.method(), uri = %req.uri().path(), request_id = %id)
+                        // `trace_id` is empty unless a layer outside this one (step 9's) put
+                        // the request's trace context in its extensions.
+                        let span = tracing::info_span!("request", method = %req.method(), uri = %req.uri().path(), request_id = %id, trace_id = tracing::field::Empty);
+                        if let Some(context) = req.extensions().get::<crate::trace::TraceContext>() {
+                            span.record("trace_id", context.trace_id());
+                        }
+                        span
                     }),
                 )
                 .layer(PropagateRequestIdLayer::new(request_id))

@@ -155,6 +155,14 @@ pub trait Step: Clone + Send + Sync + Sized + 'static {
         None
     }
 
+    /// The admin listener: routes for operators and their tools (step 9's `/metrics`), served
+    /// by [`Step::serve`] on an address of their own, never on the public port, so a
+    /// deployment exposes one and keeps the other inside its network. `None` (steps 0 to 8):
+    /// no admin listener.
+    fn admin(&self, _config: &Self::Config) -> Option<Admin> {
+        None
+    }
+
     /// What a binary's `serve` runs: the state built and bound, `announce`d with its
     /// address, served until `stop`, then stopped in order: [`Step::stopping`], the server's
     /// drain (no new connections; requests in flight finish), [`Step::stopped`], all within
@@ -166,6 +174,13 @@ pub trait Step: Clone + Send + Sync + Sized + 'static {
     ) -> impl Future<Output = anyhow::Result<()>> + Send {
         async move {
             let (state, app) = Self::bound(config).await?;
+            // Bound before the public address is announced, so whoever waits for the
+            // announcement finds both listening; it stops with the process, after the drain,
+            // so the last scrape sees the drain's requests.
+            let _admin = match state.admin(config) {
+                Some(admin) => Some(admin.spawn().await?),
+                None => None,
+            };
             announce(app.local_addr()?);
             let (signalled, asked) = tokio::sync::oneshot::channel();
             let stop = {
@@ -291,6 +306,11 @@ pub trait Extends: Clone + Send + Sync + Sized + 'static {
     fn own_stop_deadline(_config: &Self::Config) -> Option<Duration> {
         None
     }
+
+    /// This step's [`Step::admin`] listener; `None` keeps the base step's.
+    fn own_admin(&self, _config: &Self::Config) -> Option<Admin> {
+        None
+    }
 }
 
 impl<T: Extends> Step for T {
@@ -344,5 +364,45 @@ impl<T: Extends> Step for T {
 
     fn stop_deadline(config: &Self::Config) -> Option<Duration> {
         T::own_stop_deadline(config).or_else(|| T::Base::stop_deadline(config))
+    }
+
+    fn admin(&self, config: &Self::Config) -> Option<Admin> {
+        self.own_admin(config).or_else(|| self.base().admin(config))
+    }
+}
+
+/// An admin listener ([`Step::admin`]): where it listens and what it serves.
+pub struct Admin {
+    pub addr: std::net::SocketAddr,
+    pub router: Router,
+}
+
+impl Admin {
+    /// Binds it and serves it on a task of its own; dropping the handle stops it.
+    pub async fn spawn(self) -> anyhow::Result<AdminServer> {
+        let listener = tokio::net::TcpListener::bind(self.addr)
+            .await
+            .with_context(|| format!("binding the admin listener on {}", self.addr))?;
+        let addr = listener.local_addr()?;
+        tracing::info!("admin listener on http://{addr}");
+        let task = tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, self.router).await {
+                tracing::warn!(error = %e, "the admin listener stopped");
+            }
+        });
+        Ok(AdminServer { addr, task })
+    }
+}
+
+/// A running admin listener; stops when dropped.
+pub struct AdminServer {
+    /// Where it listens (the port chosen when the address asked for port 0).
+    pub addr: std::net::SocketAddr,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for AdminServer {
+    fn drop(&mut self) {
+        self.task.abort();
     }
 }

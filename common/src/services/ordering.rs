@@ -494,11 +494,13 @@ pub fn already_paid() -> Error {
 
 /// Runs `work` on its own task and waits for it. If the caller is dropped (a client hanging
 /// up, the request timeout), the task still runs to the end, so multi-step work (take stock,
-/// store the order) is never abandoned half-way. A panic inside becomes a 500.
+/// store the order) is never abandoned half-way. A panic inside becomes a 500. The task
+/// keeps the caller's trace context ([`crate::trace::propagate`]), so the payment call and
+/// the events it makes carry the request's trace.
 pub async fn detached<T: Send + 'static>(
     work: impl std::future::Future<Output = Result<T>> + Send + 'static,
 ) -> Result<T> {
-    tokio::spawn(work)
+    tokio::spawn(crate::trace::propagate(work))
         .await
         .map_err(|e| Error::Internal(anyhow::anyhow!("order task failed: {e}")))?
 }

@@ -15,7 +15,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use common::trace::TraceContext;
 use sqlx::{PgConnection, PgPool};
+use tracing::Instrument;
 
 use crate::outbox::{EventKind, OrderEvent};
 use crate::streams::{Entry, Streams};
@@ -127,31 +129,37 @@ impl Runner {
     }
 
     /// Applies one entry and acknowledges it; a failure leaves it pending (to be claimed again
-    /// and, after too many deliveries, buried).
+    /// and, after too many deliveries, buried). The work runs in an `event` span with the
+    /// event's `trace_id` and `request_id` (empty for an event written outside a traced
+    /// request), inside its trace context, and an applied event is logged once.
     async fn handle(&self, (id, fields): &Entry, round: &mut Round) -> anyhow::Result<()> {
-        let applied = async {
-            let payload = fields
-                .get("payload")
-                .ok_or_else(|| anyhow::anyhow!("the entry has no payload"))?;
-            let event: OrderEvent = serde_json::from_str(payload)?;
-            let mut tx = self.pool.begin().await?;
-            let first = sqlx::query!(
-                "INSERT INTO consumed_events (consumer, event_id) VALUES ($1, $2::text::uuid) \
-                 ON CONFLICT DO NOTHING",
-                self.consumer.name(),
-                event.event_id,
-            )
-            .execute(&mut *tx)
-            .await?
-            .rows_affected()
-                == 1;
-            if first {
-                self.consumer.apply(&mut tx, &event).await?;
+        let event = fields
+            .get("payload")
+            .ok_or_else(|| anyhow::anyhow!("the entry has no payload"))
+            .and_then(|payload| Ok(serde_json::from_str::<OrderEvent>(payload)?));
+        let applied = match &event {
+            Ok(event) => {
+                let (span, context) = self.span(event);
+                let work = self.apply(event).instrument(span.clone());
+                let applied = match context {
+                    Some((context, request_id)) => {
+                        common::trace::scope_request(context, request_id, work).await
+                    }
+                    None => work.await,
+                };
+                if let Ok(first) = &applied {
+                    span.in_scope(|| {
+                        if *first {
+                            tracing::info!(entry = %id, "event applied");
+                        } else {
+                            tracing::debug!(entry = %id, "event already applied");
+                        }
+                    });
+                }
+                applied
             }
-            tx.commit().await?;
-            Ok::<bool, anyhow::Error>(first)
-        }
-        .await;
+            Err(e) => Err(anyhow::anyhow!("{e:#}")),
+        };
         match applied {
             Ok(first) => {
                 self.ack(id).await?;
@@ -167,6 +175,50 @@ impl Runner {
             }
         }
         Ok(())
+    }
+
+    /// Records `event` consumed and applies it, in one transaction; whether it was new.
+    async fn apply(&self, event: &OrderEvent) -> anyhow::Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        let first = sqlx::query!(
+            "INSERT INTO consumed_events (consumer, event_id) VALUES ($1, $2::text::uuid) \
+             ON CONFLICT DO NOTHING",
+            self.consumer.name(),
+            event.event_id,
+        )
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if first {
+            self.consumer.apply(&mut tx, event).await?;
+        }
+        tx.commit().await?;
+        Ok(first)
+    }
+
+    /// The span `event` is handled in, and the trace context (a child of the writer's) and
+    /// request id it carries, if any. An unreadable `traceparent` is no trace: the event is
+    /// still applied.
+    fn span(&self, event: &OrderEvent) -> (tracing::Span, Option<(TraceContext, Option<String>)>) {
+        let span = tracing::info_span!(
+            "event",
+            consumer = self.consumer.name(),
+            event_id = %event.event_id,
+            kind = event.kind.as_str(),
+            order_id = %event.order_id,
+            request_id = tracing::field::Empty,
+            trace_id = tracing::field::Empty,
+        );
+        let context = event.trace.as_ref().and_then(|trace| {
+            let context = TraceContext::parse(&trace.traceparent).ok()?.child();
+            span.record("trace_id", context.trace_id());
+            if let Some(id) = &trace.request_id {
+                span.record("request_id", id.as_str());
+            }
+            Some((context, trace.request_id.clone()))
+        });
+        (span, context)
     }
 
     async fn ack(&self, id: &str) -> anyhow::Result<()> {

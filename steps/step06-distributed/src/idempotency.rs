@@ -413,7 +413,9 @@ impl Keys {
         // The work and the bookkeeping after it run in tasks of their own: a request the
         // timeout layer gives up on still finishes, and its answer is stored for the retry.
         let span = tracing::Span::current();
-        let run = tokio::spawn(work.instrument(span.clone()));
+        // `propagate`: the trace context is task-local, and the work's payment call and
+        // events carry it.
+        let run = tokio::spawn(common::trace::propagate(work).instrument(span.clone()));
         let keys = self.clone();
         let finish = tokio::spawn(
             async move {

@@ -3,7 +3,9 @@
 //! when its change was committed (no event for a rolled-back change, no change without its
 //! event). The [`Relay`] publishes them, oldest first, to a Redis stream and marks them
 //! published; a relay that dies between the two publishes that event again, which is why
-//! every consumer deduplicates by event id: delivery is at least once, the effect once.
+//! every consumer deduplicates by event id: delivery is at least once, the effect once. An
+//! event written inside a traced request carries its trace (`payload.trace`): the payload
+//! travels to the stream unchanged, and the consumers log under that trace.
 
 use std::time::Duration;
 
@@ -53,6 +55,30 @@ pub struct OrderEvent {
     pub refunded_minor: i64,
     /// When the change was made, in Unix milliseconds.
     pub at_ms: i64,
+    /// The request that made the change, when it was made inside a traced one: a consumer
+    /// logs its work under the same trace. Absent from older events and from those of the
+    /// recovery worker (no request), which are handled as before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace: Option<EventTrace>,
+}
+
+/// The trace an event was written in (under the payload's `trace` key).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventTrace {
+    /// The writing request's `traceparent` (W3C), as [`common::trace::TraceContext`] writes it.
+    pub traceparent: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+}
+
+impl EventTrace {
+    /// The current request's trace, if the work in hand runs inside one.
+    pub fn current() -> Option<Self> {
+        common::trace::current().map(|context| EventTrace {
+            traceparent: context.to_string(),
+            request_id: common::trace::current_request_id(),
+        })
+    }
 }
 
 /// The order figures an event carries.
@@ -85,6 +111,7 @@ pub async fn enqueue_in(
                 .as_millis(),
         )
         .unwrap_or(i64::MAX),
+        trace: EventTrace::current(),
     };
     let payload = serde_json::to_string(&event).map_err(anyhow::Error::from)?;
     sqlx::query!(

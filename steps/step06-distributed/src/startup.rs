@@ -45,6 +45,9 @@ pub struct Parts {
     #[deref_mut]
     pub base: step05_hybrid_dbs::Parts,
     pub written: Option<Arc<crate::replica::Written>>,
+    /// The outbox's consumers each instance runs: step 6's ([`workers::consumers`]); a later
+    /// step adds its own (step 9 counts the business from the events).
+    pub consumers: Vec<Arc<dyn crate::consumers::Consumer>>,
 }
 
 impl Extends for AppState {
@@ -90,6 +93,7 @@ impl Extends for AppState {
             return Ok(Parts {
                 base,
                 written: None,
+                consumers: workers::consumers(),
             });
         };
         use crate::replica::{Lag, ReplicaHealth, Replicated, Written};
@@ -122,6 +126,7 @@ impl Extends for AppState {
         Ok(Parts {
             base,
             written: Some(written),
+            consumers: workers::consumers(),
         })
     }
 
@@ -132,6 +137,7 @@ impl Extends for AppState {
         let Parts {
             base: mut parts,
             written,
+            consumers,
         } = parts;
         let made = Arc::new(OnceLock::new());
         let slot = made.clone();
@@ -167,7 +173,7 @@ impl Extends for AppState {
             .get()
             .cloned()
             .context("step 0's wiring made no order flow from the factory")?;
-        let workers = Arc::new(workers::start(config, &sagas)?);
+        let workers = Arc::new(workers::start(config, &sagas, consumers)?);
         Ok(Self::from(State {
             base,
             sagas,

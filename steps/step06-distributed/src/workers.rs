@@ -84,13 +84,19 @@ pub fn stream_key(config: &Config) -> String {
     format!("{}{}", config.cache.key_prefix, config.outbox.stream)
 }
 
-/// The consumers every instance runs.
+/// Step 6's consumers, which every instance runs (a later step may add to them: the
+/// `consumers` of step 6's parts).
 pub fn consumers() -> Vec<Arc<dyn Consumer>> {
     vec![Arc::new(SalesProjection), Arc::new(Mailbox)]
 }
 
-/// Starts the workers. Needs a Tokio runtime.
-pub fn start(config: &Config, sagas: &Sagas) -> anyhow::Result<Workers> {
+/// Starts the workers: the recovery, the relay, and a member of each of `consumers`' groups.
+/// Needs a Tokio runtime.
+pub fn start(
+    config: &Config,
+    sagas: &Sagas,
+    consumers: Vec<Arc<dyn Consumer>>,
+) -> anyhow::Result<Workers> {
     let streams = Arc::new(Streams::new(&config.redis)?);
     let stream = stream_key(config);
     let poll = Duration::from_millis(config.outbox.poll_ms);
@@ -107,7 +113,7 @@ pub fn start(config: &Config, sagas: &Sagas) -> anyhow::Result<Workers> {
             .run(poll, stopped.clone()),
         ),
     ];
-    for consumer in consumers() {
+    for consumer in consumers {
         let runner = Runner {
             consumer,
             pool: sagas.pool.clone(),

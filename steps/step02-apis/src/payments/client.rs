@@ -5,14 +5,17 @@
 //!
 //! Every call carries a deadline twice: as `grpc-timeout`, so the service stops waiting for
 //! the provider when the app has stopped waiting for it, and as a local timer, so a service
-//! that is hung (or a network that swallows packets) cannot hold a customer's request.
+//! that is hung (or a network that swallows packets) cannot hold a customer's request. And
+//! every call made inside a traced request carries its `traceparent` and `x-request-id`.
 
 use std::time::Duration;
 
 use async_trait::async_trait;
 use common::config::Environment;
 use common::payments::{Charge, ChargeDetails, ChargeRequest, PaymentError, PaymentGateway};
+use common::trace;
 use tonic::Request;
+use tonic::metadata::MetadataValue;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
 
@@ -21,6 +24,9 @@ use super::config::PaymentsClientConfig;
 use super::pb;
 use super::pb::payments_client::PaymentsClient;
 use super::status::from_status;
+
+/// The request id's metadata key: the header the API answers with.
+pub const REQUEST_ID: &str = "x-request-id";
 
 type Client = PaymentsClient<InterceptedService<Channel, AttachToken>>;
 
@@ -53,6 +59,7 @@ impl GrpcPaymentGateway {
     {
         let mut request = Request::new(message);
         request.set_timeout(self.deadline);
+        carry_trace(&mut request);
         match tokio::time::timeout(self.deadline, rpc(self.client.clone(), request)).await {
             Ok(Ok(response)) => Ok(response.into_inner()),
             Ok(Err(status)) => Err(from_status(status)),
@@ -72,6 +79,24 @@ impl GrpcPaymentGateway {
             client.get_payment(request).await
         })
         .await
+    }
+}
+
+/// Passes the current trace context (as a child span: the call is a hop of its own) and the
+/// request id on as metadata, so the service's line for the call carries the caller's ids. A
+/// call outside any request (a recovery worker's) carries neither, and the service starts a
+/// trace of its own.
+fn carry_trace<T>(request: &mut Request<T>) {
+    let Some(context) = trace::current() else {
+        return;
+    };
+    let metadata = request.metadata_mut();
+    if let Ok(value) = MetadataValue::try_from(context.child().to_string()) {
+        metadata.insert(trace::TRACEPARENT, value);
+    }
+    if let Some(value) = trace::current_request_id().and_then(|id| MetadataValue::try_from(id).ok())
+    {
+        metadata.insert(REQUEST_ID, value);
     }
 }
 

@@ -7,7 +7,8 @@
 //! call, and running past it is answered DEADLINE_EXCEEDED (the provider's own timeout, `APP__PAYMENTS__TIMEOUT_MS`, still
 //! applies underneath). The routes are served by axum rather than `tonic::transport::Server`,
 //! whose own deadline layer answers CANCELLED; here the handler owns the deadline and says
-//! what happened.
+//! what happened. Every call runs in a span with the caller's request and trace ids and is
+//! logged once, with its outcome ([`traced_call`]).
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -16,11 +17,13 @@ use anyhow::Context;
 use common::config::PaymentsConfig;
 use common::domain::Currency;
 use common::payments::{ChargeRequest, HttpPaymentGateway, PaymentError, PaymentGateway};
+use common::trace::{self, TraceContext};
 use secrecy::SecretString;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tonic::{Request, Response, Status};
+use tracing::Instrument;
 
 use super::auth::RequireToken;
 use super::pb::payments_server::{Payments, PaymentsServer};
@@ -245,6 +248,58 @@ impl Problems {
     }
 }
 
+/// Runs one call in a `grpc` span with the caller's `request_id` and `trace_id` (from the
+/// `x-request-id` and `traceparent` metadata; a trace of its own when the caller sent none or
+/// a malformed one) and logs one line for it: the method, the outcome (the gRPC status code)
+/// and the duration. Health probes are logged at debug: an orchestrator sends one every few
+/// seconds.
+async fn traced_call(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let started = std::time::Instant::now();
+    let method = request.uri().path().to_owned();
+    let headers = request.headers();
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let context = header(trace::TRACEPARENT)
+        .and_then(|v| TraceContext::parse(v).ok())
+        .map_or_else(TraceContext::new_root, |parent| parent.child());
+    let request_id = header(super::client::REQUEST_ID)
+        .filter(|id| !id.is_empty())
+        .map(str::to_owned);
+    let span = tracing::info_span!(
+        "grpc",
+        method = %method,
+        request_id = tracing::field::Empty,
+        trace_id = %context.trace_id(),
+    );
+    if let Some(id) = &request_id {
+        span.record("request_id", id.as_str());
+    }
+    let response = trace::scope_request(context, request_id, next.run(request))
+        .instrument(span.clone())
+        .await;
+    // A failed unary call is answered trailers-only, its status in the headers; a successful
+    // one sends `grpc-status: 0` in the trailers, after the message (every method here is
+    // unary, so a response without the header is a success).
+    let code = response
+        .headers()
+        .get("grpc-status")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<i32>().ok())
+        .map_or(tonic::Code::Ok, tonic::Code::from_i32);
+    let outcome = format!("{code:?}");
+    let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+    span.in_scope(|| {
+        if method.starts_with("/grpc.health.") {
+            tracing::debug!(%method, %outcome, duration_ms, "grpc call");
+        } else {
+            tracing::info!(%method, %outcome, duration_ms, "grpc call");
+        }
+    });
+    response
+}
+
 /// A payments service serving on a socket, owned by the caller: `stop` shuts it down
 /// gracefully, dropping it aborts it (so a test that panics leaks no listener).
 pub struct RunningPayments {
@@ -337,7 +392,8 @@ pub async fn serve(
         .add_service(reflection_v1alpha)
         .prepare()
         .into_axum_router()
-        .layer(tower_http::trace::TraceLayer::new_for_grpc());
+        .layer(tower_http::trace::TraceLayer::new_for_grpc())
+        .layer(axum::middleware::from_fn(traced_call));
     let (shutdown, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         axum::serve(listener, router)

@@ -186,6 +186,7 @@ fn event(order: &str) -> OrderEvent {
         currency: "EUR".to_owned(),
         refunded_minor: 0,
         at_ms: 0,
+        trace: None,
     }
 }
 
