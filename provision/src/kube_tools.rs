@@ -140,3 +140,83 @@ fn ensure(tool: &PythonTool, name: &str) -> Result<PathBuf> {
     tool.ensure(name)
         .with_context(|| format!("{name} is for the manifest checks"))
 }
+
+/// The Kubernetes release whose schemas every object of `k8s/` must satisfy: the oldest minor
+/// version the manifests promise to work on (the Namespace's pod-security `enforce-version`
+/// too).
+pub const KUBERNETES_VERSION: &str = "1.30.0";
+
+/// kubernetes-validate's complaints (with the venv's `python`) about the objects in `path`,
+/// strictly (an unknown field is an error, not a warning), against [`KUBERNETES_VERSION`]; a
+/// failed run without a complaint is one too.
+pub fn schema_problems(python: &Path, path: &Path) -> Result<Vec<String>> {
+    let output = kubernetes_validate(python)
+        .args(["--strict", "--quiet", "-k", KUBERNETES_VERSION])
+        .arg(path)
+        .output()
+        .context("running kubernetes-validate")?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let mut problems: Vec<String> = stdout
+        .lines()
+        .chain(stderr.lines())
+        .filter(|line| line.starts_with("ERROR") || line.starts_with("WARN"))
+        .map(str::to_owned)
+        .collect();
+    if !output.status.success() && problems.is_empty() {
+        problems.push(format!(
+            "kubernetes-validate failed ({}):\n{stdout}{stderr}",
+            output.status
+        ));
+    }
+    Ok(problems)
+}
+
+/// The reports of one checkov run: one object, or a list of them (one per framework).
+pub fn checkov_reports(report: &serde_json::Value) -> Vec<&serde_json::Value> {
+    match report {
+        serde_json::Value::Array(many) => many.iter().collect(),
+        one => vec![one],
+    }
+}
+
+/// Every check checkov failed: its id, name and resource.
+pub fn checkov_failed_checks(report: &serde_json::Value) -> Vec<(String, String, String)> {
+    checkov_reports(report)
+        .into_iter()
+        .flat_map(|r| {
+            r["results"]["failed_checks"]
+                .as_array()
+                .into_iter()
+                .flatten()
+        })
+        .map(|check| {
+            let text = |field: &str| check[field].as_str().unwrap_or_default().to_owned();
+            (text("check_id"), text("check_name"), text("resource"))
+        })
+        .collect()
+}
+
+/// What checkov found: failed checks and files it could not parse. A report that saw no
+/// resource at all is a problem too (a scan of nothing passes everything).
+pub fn checkov_problems(report: &serde_json::Value) -> Vec<String> {
+    let mut problems: Vec<String> = checkov_failed_checks(report)
+        .into_iter()
+        .map(|(id, name, resource)| format!("{id} ({name}) fails on {resource}"))
+        .collect();
+    let mut resources = 0;
+    for r in checkov_reports(report) {
+        resources += r["summary"]["resource_count"].as_i64().unwrap_or(0);
+        for file in r["results"]["parsing_errors"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            problems.push(format!("checkov could not parse {file}"));
+        }
+    }
+    if resources == 0 {
+        problems.push(format!("checkov scanned no resource: {report}"));
+    }
+    problems
+}

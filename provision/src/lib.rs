@@ -24,9 +24,15 @@
 //!   (a database, a database, a key prefix); [`tls`]: a CA and server certificates made on
 //!   the spot, for PostgreSQL and Redis started with TLS on;
 //! - [`moto`]: moto's server, the local AWS (S3, Secrets Manager) of step 8's tests;
+//! - [`monitoring`]: a local Prometheus and Alertmanager running the repo's configuration
+//!   (`docker/monitoring/`) with the scrape targets a test or xtask passes, and their APIs
+//!   (queries, loaded rules, alerts) for step 9;
 //! - [`nginx`]: the load balancer of step 4, always a local process running the repo's
 //!   template (`docker/nginx/nginx.conf`) in front of instances a test started;
-//! - [`cargo`]: a nested cargo without the running crate's variables, and the `xtask` binary.
+//! - [`cargo`]: a nested cargo without the running crate's variables, and the `xtask` binary;
+//! - [`grafana`]: the Grafana dashboards as code (`docker/monitoring/grafana/generate.py`, with
+//!   a pinned grafana-foundation-sdk in a venv): generating them, checking the committed JSON
+//!   against a fresh generation, and reading every panel's PromQL back for the tests.
 
 /// Writes a line straight to stderr. Inside a test, `eprintln!` is captured by libtest and
 /// shown only if the test fails; what the user must see (a fallback to local binaries, a
@@ -43,11 +49,13 @@ pub mod cache;
 pub mod cargo;
 pub mod compose;
 pub mod docker;
+pub mod grafana;
 pub mod grpcurl;
 pub mod hcl;
 pub mod images;
 pub mod kube_tools;
 pub mod mongo;
+pub mod monitoring;
 pub mod moto;
 pub mod nginx;
 pub mod nx27017;

@@ -24,11 +24,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use serde_json::{Value, json};
 use step07_devops::config::ShutdownConfig;
 use step07_devops::probes::{LIVENESS, READINESS};
-use testkit::services::kube_tools;
-
-/// The Kubernetes release whose schemas every object must satisfy: the oldest minor version
-/// the manifests promise to work on (the Namespace's pod-security `enforce-version` too).
-const KUBERNETES_VERSION: &str = "1.30.0";
+use testkit::services::kube_tools::{
+    self, checkov_failed_checks as failed_checks, checkov_problems,
+};
 
 /// Where the workspace's images are published (`ghcr.io/stepwise-shop/<binary>:<tag>`).
 const REGISTRY: &str = "ghcr.io/stepwise-shop/";
@@ -805,29 +803,9 @@ fn shop_container(objects: &mut [Value]) -> &mut Value {
 // ---------------------------------------------------------------------------------------
 // Rule: schemas.
 
-/// kubernetes-validate's complaints about the objects in `path`, strictly (an unknown field
-/// is an error, not a warning), against [`KUBERNETES_VERSION`].
+/// kubernetes-validate's complaints about the objects in `path` ([`kube_tools::schema_problems`]).
 fn schema_problems(path: &Path) -> Vec<String> {
-    let output = kube_tools::kubernetes_validate(validator())
-        .args(["--strict", "--quiet", "-k", KUBERNETES_VERSION])
-        .arg(path)
-        .output()
-        .expect("running kubernetes-validate");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    let mut problems: Vec<String> = stdout
-        .lines()
-        .chain(stderr.lines())
-        .filter(|line| line.starts_with("ERROR") || line.starts_with("WARN"))
-        .map(str::to_owned)
-        .collect();
-    if !output.status.success() && problems.is_empty() {
-        problems.push(format!(
-            "kubernetes-validate failed ({}):\n{stdout}{stderr}",
-            output.status
-        ));
-    }
-    problems
+    kube_tools::schema_problems(validator(), path).unwrap_or_else(|e| panic!("{e:#}"))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -848,55 +826,6 @@ fn checkov_report(options: &[&OsStr], files: &[&Path]) -> Value {
         command.arg("--file").arg(file);
     }
     kube_tools::checkov_report(&mut command).unwrap_or_else(|e| panic!("{e:#}"))
-}
-
-/// The reports of one run: one object, or a list of them (one per framework).
-fn reports(report: &Value) -> Vec<&Value> {
-    match report {
-        Value::Array(many) => many.iter().collect(),
-        one => vec![one],
-    }
-}
-
-/// Every failed check: id, name, resource.
-fn failed_checks(report: &Value) -> Vec<(String, String, String)> {
-    reports(report)
-        .into_iter()
-        .flat_map(|r| {
-            r["results"]["failed_checks"]
-                .as_array()
-                .into_iter()
-                .flatten()
-        })
-        .map(|check| {
-            let text = |field: &str| check[field].as_str().unwrap_or_default().to_owned();
-            (text("check_id"), text("check_name"), text("resource"))
-        })
-        .collect()
-}
-
-/// What checkov found: failed checks and files it could not parse. A report that saw no
-/// resource at all is a problem too (a scan of nothing passes everything).
-fn checkov_problems(report: &Value) -> Vec<String> {
-    let mut problems: Vec<String> = failed_checks(report)
-        .into_iter()
-        .map(|(id, name, resource)| format!("{id} ({name}) fails on {resource}"))
-        .collect();
-    let mut resources = 0;
-    for r in reports(report) {
-        resources += r["summary"]["resource_count"].as_i64().unwrap_or(0);
-        for file in r["results"]["parsing_errors"]
-            .as_array()
-            .into_iter()
-            .flatten()
-        {
-            problems.push(format!("checkov could not parse {file}"));
-        }
-    }
-    if resources == 0 {
-        problems.push(format!("checkov scanned no resource: {report}"));
-    }
-    problems
 }
 
 /// The checks `k8s/checkov.yaml` skips, each with its reason (`- ID # reason` under
