@@ -43,7 +43,8 @@
 //! ## Map of the crate
 //! - [`config`]: step 8's config plus the `metrics` section.
 //! - [`metrics`]: the registry and who records what; [`admin`]: `/metrics`.
-//! - [`trace`]: the W3C trace context of every request.
+//! - [`trace`]: the W3C trace context of every request; [`observe`]: the layer that serves it
+//!   and the RED metrics.
 //! - [`startup`]: step 9's [`common::Step`]; [`cli`]: its binary; [`testing`]: its test
 //!   configuration.
 //!
@@ -54,6 +55,7 @@ pub mod admin;
 pub mod cli;
 pub mod config;
 pub mod metrics;
+pub mod observe;
 pub mod startup;
 pub mod testing;
 pub mod trace;

@@ -122,11 +122,9 @@ impl Extends for AppState {
         }))
     }
 
-    /// Step 8's routes and layers, each route recorded ([`crate::metrics::http`]), inside
-    /// the trace context every request gets ([`crate::trace`]): outermost, so step 0's
-    /// `request` span, made inside, finds it.
+    /// Step 8's routes and layers, each request traced and recorded ([`crate::observe`]).
     fn outer_layer(&self, routes: axum::Router, _config: &Config) -> axum::Router {
-        crate::trace::layer(crate::metrics::http::layer(routes, self.metrics.clone()))
+        crate::observe::layer(routes, self.metrics.clone())
     }
 
     /// `/metrics`, on `metrics.host`:`metrics.port` ([`crate::admin`]).

@@ -10,65 +10,79 @@
 //! A malformed `traceparent` is dropped and a trace started, as the specification asks: a
 //! broken header from a proxy must not fail the customer's request. The request id is made
 //! here when the caller sent none (step 0's layer, inside this one, keeps the one it finds),
-//! so the task-local holds the id the answer will carry.
+//! so the task-local holds the id the answer will carry. [`crate::observe`] serves it, with
+//! the RED metrics, in one layer.
 
 use std::time::Instant;
 
-use axum::Router;
 use axum::extract::Request;
 use axum::http::HeaderValue;
-use axum::middleware::{self, Next};
 use axum::response::Response;
 use common::trace::{self, TRACEPARENT, TraceContext};
 
 /// The request id's header, as step 0's layers set and answer it.
 const REQUEST_ID: &str = "x-request-id";
 
-/// `routes` with every request traced (see the module docs). Outermost, so the context is
-/// in place before step 0's `request` span is made.
-pub fn layer(routes: Router) -> Router {
-    routes.layer(middleware::from_fn(traced))
+/// One request's trace: its context and request id, taken from the request (or made) before
+/// the routes run ([`Traced::start`]), and its closing line ([`Traced::finish`]). Served by
+/// [`crate::observe`], outermost, so the context is in place before step 0's `request` span
+/// is made.
+pub struct Traced {
+    pub context: TraceContext,
+    pub request_id: String,
+    method: axum::http::Method,
+    path: String,
 }
 
-async fn traced(mut request: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let context = request
-        .headers()
-        .get(TRACEPARENT)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| TraceContext::parse(v).ok())
-        .map_or_else(TraceContext::new_root, |parent| parent.child());
-    let request_id = match request
-        .headers()
-        .get(REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
-        .filter(|id| !id.is_empty())
-    {
-        Some(id) => id.to_owned(),
-        None => {
-            let id = trace::new_request_id();
-            if let Ok(value) = HeaderValue::from_str(&id) {
-                request.headers_mut().insert(REQUEST_ID, value);
+impl Traced {
+    /// The caller's `traceparent` continued (a child span) or a trace started; the caller's
+    /// request id or a new one, put in the request's header for step 0's layer; the context
+    /// put in the request's extensions for step 0's span.
+    pub fn start(request: &mut Request) -> Self {
+        let context = request
+            .headers()
+            .get(TRACEPARENT)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| TraceContext::parse(v).ok())
+            .map_or_else(TraceContext::new_root, |parent| parent.child());
+        let request_id = match request
+            .headers()
+            .get(REQUEST_ID)
+            .and_then(|v| v.to_str().ok())
+            .filter(|id| !id.is_empty())
+        {
+            Some(id) => id.to_owned(),
+            None => {
+                let id = trace::new_request_id();
+                if let Ok(value) = HeaderValue::from_str(&id) {
+                    request.headers_mut().insert(REQUEST_ID, value);
+                }
+                id
             }
-            id
+        };
+        request.extensions_mut().insert(context);
+        Self {
+            context,
+            request_id,
+            method: request.method().clone(),
+            path: request.uri().path().to_owned(),
         }
-    };
-    request.extensions_mut().insert(context);
-    let method = request.method().clone();
-    let path = request.uri().path().to_owned();
-    let mut response =
-        trace::scope_request(context, Some(request_id.clone()), next.run(request)).await;
-    if let Ok(value) = HeaderValue::from_str(&context.to_string()) {
-        response.headers_mut().insert(TRACEPARENT, value);
     }
-    tracing::info!(
-        request_id = %request_id,
-        trace_id = %context.trace_id(),
-        %method,
-        path = %path,
-        status = response.status().as_u16(),
-        duration_ms = started.elapsed().as_secs_f64() * 1000.0,
-        "request finished"
-    );
-    response
+
+    /// The answer's `traceparent` (this hop's span), and the request's one line: both ids,
+    /// the method, path, status and the duration from `started`.
+    pub fn finish(self, response: &mut Response, started: Instant) {
+        if let Ok(value) = HeaderValue::from_str(&self.context.to_string()) {
+            response.headers_mut().insert(TRACEPARENT, value);
+        }
+        tracing::info!(
+            request_id = %self.request_id,
+            trace_id = %self.context.trace_id(),
+            method = %self.method,
+            path = %self.path,
+            status = response.status().as_u16(),
+            duration_ms = started.elapsed().as_secs_f64() * 1000.0,
+            "request finished"
+        );
+    }
 }

@@ -3,47 +3,55 @@
 //! route (`Router::layer`), so the router has matched before it runs and the route is the
 //! template (`/api/v1/products/{id}`), never the raw path; a request no route matches is
 //! `unmatched`. The method is one of HTTP's own or `other`: a client may send any token.
+//! [`crate::observe`] serves it, with the trace context, in one layer.
 
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::Router;
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::{MatchedPath, Request};
 use axum::http::{Method, StatusCode};
-use axum::middleware::{self, Next};
 use axum::response::Response;
 
 use super::Metrics;
 
-/// `routes`, each recorded. The state is shared behind one `Arc`: axum clones a
-/// middleware's state for every request, and [`Metrics`] is a score of handles.
-pub fn layer(routes: Router, metrics: Metrics) -> Router {
-    routes.layer(middleware::from_fn_with_state(Arc::new(metrics), record))
+/// One request being recorded: taken from the request before the routes run
+/// ([`Recording::start`]), closed with their answer ([`Recording::finish`]). Served by
+/// [`crate::observe`], the layer every route is wrapped in.
+pub struct Recording {
+    method: &'static str,
+    route: String,
+    _in_flight: InFlight,
 }
 
-async fn record(State(metrics): State<Arc<Metrics>>, request: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let method = method_label(request.method());
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|path| path.as_str().to_owned())
-        .unwrap_or_else(|| "unmatched".to_owned());
-    let _in_flight = InFlight::enter(&metrics);
-    let response = next.run(request).await;
-    let status = response.status();
-    metrics
-        .http_requests
-        .with_label_values(&[method, &route, status.as_str()])
-        .inc();
-    metrics
-        .http_duration
-        .with_label_values(&[method, &route])
-        .observe(started.elapsed().as_secs_f64());
-    if status == StatusCode::TOO_MANY_REQUESTS {
-        metrics.rate_limited.with_label_values(&[&route]).inc();
+impl Recording {
+    /// The request's labels (the matched route's template, or `unmatched`; the method or
+    /// `other`), and the request counted in flight until the recording is dropped.
+    pub fn start(metrics: &Arc<Metrics>, request: &Request) -> Self {
+        Self {
+            method: method_label(request.method()),
+            route: request
+                .extensions()
+                .get::<MatchedPath>()
+                .map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned()),
+            _in_flight: InFlight::enter(metrics.clone()),
+        }
     }
-    response
+
+    /// Counts the answer by status, its duration from `started`, and a 429 as a refusal.
+    pub fn finish(self, metrics: &Metrics, response: &Response, started: Instant) {
+        let status = response.status();
+        metrics
+            .http_requests
+            .with_label_values(&[self.method, &self.route, status.as_str()])
+            .inc();
+        metrics
+            .http_duration
+            .with_label_values(&[self.method, &self.route])
+            .observe(started.elapsed().as_secs_f64());
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            metrics.rate_limited.with_label_values(&[&self.route]).inc();
+        }
+    }
 }
 
 /// The method as a label: HTTP's methods by name, any other token as `other`.
@@ -64,16 +72,16 @@ fn method_label(method: &Method) -> &'static str {
 
 /// One request in flight; leaving it (the answer sent, or the client gone and the request
 /// dropped) counts it out.
-struct InFlight<'a>(&'a Metrics);
+struct InFlight(Arc<Metrics>);
 
-impl<'a> InFlight<'a> {
-    fn enter(metrics: &'a Metrics) -> Self {
+impl InFlight {
+    fn enter(metrics: Arc<Metrics>) -> Self {
         metrics.http_in_flight.inc();
         Self(metrics)
     }
 }
 
-impl Drop for InFlight<'_> {
+impl Drop for InFlight {
     fn drop(&mut self) {
         self.0.http_in_flight.dec();
     }
