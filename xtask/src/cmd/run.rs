@@ -309,13 +309,17 @@ impl Run {
         let monitoring = if monitoring_wanted {
             eprintln!("starting Prometheus and Alertmanager with docker/monitoring/ ...");
             let admin = std::net::SocketAddr::from(([127, 0, 0, 1], METRICS_PORT));
-            Some(
-                provision::monitoring::Monitoring::start_on(
-                    &[admin],
-                    provision::monitoring::Ports::STANDARD,
-                )
-                .context("starting Prometheus and Alertmanager")?,
-            )
+            use provision::monitoring::{Monitoring, Ports};
+            // Their usual ports, unless something holds them (Debian's own prometheus
+            // service, once its package is installed on a machine with systemd): then free
+            // ones, which the URLs below show.
+            let started = Monitoring::start_on(&[admin], Ports::STANDARD).or_else(|error| {
+                let why = error.to_string();
+                let why = why.lines().next().unwrap_or_default();
+                eprintln!("Prometheus or Alertmanager could not take 9090/9093 ({why}); on free ports instead");
+                Monitoring::start_on(&[admin], Ports::FREE)
+            });
+            Some(started.context("starting Prometheus and Alertmanager")?)
         } else {
             None
         };
