@@ -535,11 +535,17 @@ def cache():
                 units.OpsPerSecond,
                 [
                     (
-                        f"sum by (tier) (rate(shop_cache_evictions_total{{{JOB}}}[$__rate_interval]))",
+                        f'sum by (tier) (rate(shop_cache_evictions_total{{{JOB}, tier="near"}}[$__rate_interval]))',
                         "{{tier}}",
-                    )
+                    ),
+                    (
+                        f'max by (tier) (rate(shop_cache_evictions_total{{{JOB}, tier="redis"}}[$__rate_interval]))',
+                        "{{tier}}",
+                    ),
                 ],
-                "Entries the near cache dropped to stay within its size.",
+                "Entries dropped to stay within bounds: the near caches' (summed over instances) and "
+                "the keys Redis evicted for maxmemory (the server's count, which every instance "
+                "reports: the largest is taken).",
                 width=8,
             )
         )

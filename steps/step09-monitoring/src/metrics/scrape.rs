@@ -64,7 +64,8 @@ impl Gauges {
                 IntCounterVec::new(
                     opts(
                         "shop_cache_evictions_total",
-                        "Entries the near cache dropped to stay within its bounds.",
+                        "Entries dropped to stay within bounds: the near cache's (per instance), and \
+                         Redis's evicted keys (tier redis; the server's count, the same on every instance).",
                     ),
                     &["tier"],
                 )?,
@@ -167,6 +168,9 @@ impl Gauges {
         for source in SOURCES {
             gauges.scrape_errors.with_label_values(&[source]);
         }
+        for tier in ["near", "redis"] {
+            gauges.cache_evictions.with_label_values(&[tier]);
+        }
         Ok(gauges)
     }
 }
@@ -182,7 +186,7 @@ fn catch_up(counter: &prometheus::IntCounter, value: u64) {
 /// The sources a scrape asks over the network, as `shop_metrics_scrape_errors_total` labels
 /// them (each has its series from the start, at 0: a rate over a series that does not exist
 /// yet shows nothing rather than no failures).
-pub const SOURCES: [&str; 3] = ["sagas", "outbox", "dead_letters"];
+pub const SOURCES: [&str; 4] = ["sagas", "outbox", "dead_letters", "redis_info"];
 
 /// What a scrape reads.
 #[derive(Clone)]
@@ -207,11 +211,12 @@ impl Sources {
         let g = &metrics.gauges;
         self.caches(g);
         self.pools(g);
-        let (checks, sagas, outbox, dead) = tokio::join!(
+        let (checks, sagas, outbox, dead, redis) = tokio::join!(
             futures::future::join_all(self.checks.iter().map(|c| c.run())),
             within(self.sagas(g)),
             within(self.outbox(g)),
             within(self.dead_letters(g)),
+            within(self.redis_evictions(g)),
         );
         for (name, outcome) in checks.into_iter().flatten() {
             g.dependency_up
@@ -226,7 +231,7 @@ impl Sources {
         {
             g.replica_lag.set(lag_ms as f64 / 1000.0);
         }
-        for (source, outcome) in SOURCES.into_iter().zip([sagas, outbox, dead]) {
+        for (source, outcome) in SOURCES.into_iter().zip([sagas, outbox, dead, redis]) {
             if let Err(error) = outcome {
                 tracing::warn!(source, %error, "a metrics source did not answer");
                 g.scrape_errors.with_label_values(&[source]).inc();
@@ -317,6 +322,19 @@ impl Sources {
         Ok(())
     }
 
+    /// The Redis tier's evictions: the keys Redis itself dropped to stay within `maxmemory`
+    /// (`INFO stats`, `evicted_keys`). A server-wide count: every instance on that Redis
+    /// reports the same figure, so a dashboard takes the largest, not the sum.
+    async fn redis_evictions(&self, g: &Gauges) -> anyhow::Result<()> {
+        let mut info = redis::cmd("INFO");
+        info.arg("stats");
+        let text: String = self.redis.query("info", &info).await?;
+        let evicted =
+            evicted_keys(&text).ok_or_else(|| anyhow::anyhow!("INFO stats has no evicted_keys"))?;
+        catch_up(&g.cache_evictions.with_label_values(&["redis"]), evicted);
+        Ok(())
+    }
+
     async fn dead_letters(&self, g: &Gauges) -> anyhow::Result<()> {
         let mut xlen = redis::cmd("XLEN");
         xlen.arg(&self.dead_letters);
@@ -324,6 +342,13 @@ impl Sources {
         g.dead_letters.set(len);
         Ok(())
     }
+}
+
+/// `evicted_keys` of an `INFO stats` answer (`field:value` lines).
+pub fn evicted_keys(info: &str) -> Option<u64> {
+    info.lines()
+        .find_map(|line| line.trim().strip_prefix("evicted_keys:"))
+        .and_then(|value| value.parse().ok())
 }
 
 async fn within(work: impl Future<Output = anyhow::Result<()>>) -> anyhow::Result<()> {

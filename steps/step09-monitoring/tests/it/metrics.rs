@@ -284,6 +284,36 @@ async fn every_client_and_business_figure_moves_when_its_path_runs() {
         0.0
     );
     assert!(s.sum("shop_cache_requests_total", &[("tier", "redis")]) > 0.0);
+    // Both tiers' evictions have a series from the start; Redis's is the server's own count.
+    for tier in ["near", "redis"] {
+        assert!(
+            s.samples
+                .iter()
+                .any(|(n, l, _)| n == "shop_cache_evictions_total"
+                    && l.get("tier").map(String::as_str) == Some(tier)),
+            "no {tier} evictions series"
+        );
+    }
+    let mut info = redis::cmd("INFO");
+    info.arg("stats");
+    let text: String = app
+        .state
+        .sources
+        .redis
+        .query("info", &info)
+        .await
+        .expect("INFO stats");
+    let evicted = step09_monitoring::metrics::scrape::evicted_keys(&text).expect("evicted_keys");
+    assert_eq!(
+        s.sum("shop_cache_evictions_total", &[("tier", "redis")]),
+        evicted as f64
+    );
+    assert_eq!(
+        step09_monitoring::metrics::scrape::evicted_keys(
+            "# Stats\r\nexpired_keys:3\r\nevicted_keys:17\r\n"
+        ),
+        Some(17)
+    );
     assert!(s.sum("shop_pool_max_connections", &[("pool", "postgres")]) > 0.0);
     assert!(s.sum("shop_pool_max_connections", &[("pool", "mongodb")]) > 0.0);
     for dependency in ["mongodb", "postgresql", "redis"] {
