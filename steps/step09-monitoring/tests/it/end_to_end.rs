@@ -6,17 +6,14 @@
 
 use std::time::{Duration, Instant};
 
-use common::Step;
 use loadgen::mix::Scenario;
 use loadgen::{Mode, Plan};
 use serde_json::json;
-use step09_monitoring::AppState;
-use testkit::TestApp;
 use testkit::services::grafana;
 use testkit::services::monitoring::{Monitoring, Sample};
 use testkit::services::redis::{RestartableRedis, TestRedis};
 
-type App = TestApp<AppState>;
+use crate::metrics::App;
 
 /// The route the load generator's `detail` scenario reads, as the metrics label it.
 const DETAIL: &str = "/api/v1/products/{id}";
@@ -34,21 +31,6 @@ fn detail_requests(metric: &str) -> String {
     format!(r#"sum({metric}{{job="shop", route="{DETAIL}", method="GET"}})"#)
 }
 
-/// The same count, from the server's own `/metrics`.
-async fn served(admin: std::net::SocketAddr, metric: &str) -> f64 {
-    let text = reqwest::get(format!("http://{admin}/metrics"))
-        .await
-        .expect("the admin listener answers")
-        .text()
-        .await
-        .expect("a body");
-    text.lines()
-        .filter(|l| l.starts_with(&format!("{metric}{{")))
-        .filter(|l| l.contains(&format!("route=\"{DETAIL}\"")) && l.contains("method=\"GET\""))
-        .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
-        .sum()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prometheus_counts_what_the_load_generator_sent_every_panel_has_series_and_redis_down_reaches_alertmanager()
  {
@@ -57,13 +39,7 @@ async fn prometheus_counts_what_the_load_generator_sent_every_panel_has_series_a
         .redis(TestRedis::create_on(&redis.url()).expect("a key prefix"))
         .spawn()
         .await;
-    let admin = app
-        .state
-        .admin(&app.config)
-        .expect("step 9 has an admin listener")
-        .spawn()
-        .await
-        .expect("the admin listener binds");
+    let admin = crate::metrics::admin(&app).await;
     let target = admin.addr;
     let monitoring = tokio::task::spawn_blocking(move || Monitoring::start(&[target]))
         .await
@@ -107,7 +83,10 @@ async fn prometheus_counts_what_the_load_generator_sent_every_panel_has_series_a
     );
 
     // Prometheus and the server agree on the detail route before the run...
-    let before = served(target, "http_requests_total").await;
+    let before = crate::metrics::scrape(&admin).await.sum(
+        "http_requests_total",
+        &[("route", DETAIL), ("method", "GET")],
+    );
     monitoring
         .wait_until(
             &detail_requests("http_requests_total"),

@@ -10,7 +10,7 @@ use serde_json::json;
 use step09_monitoring::AppState;
 use testkit::TestApp;
 
-type App = TestApp<AppState>;
+pub type App = TestApp<AppState>;
 
 /// One scrape, parsed: every sample's name, labels and value.
 pub struct Scrape {
@@ -73,8 +73,9 @@ fn labels_of(text: &str) -> BTreeMap<String, String> {
         .collect()
 }
 
-/// The app's admin listener, started as `serve` starts it.
-async fn admin(app: &App) -> AdminServer {
+/// The app's admin listener, started as `serve` starts it (every test of the binary that
+/// reads `/metrics` starts it here).
+pub async fn admin(app: &App) -> AdminServer {
     app.state
         .admin(&app.config)
         .expect("step 9 has an admin listener")
@@ -83,7 +84,8 @@ async fn admin(app: &App) -> AdminServer {
         .expect("the admin listener binds")
 }
 
-async fn scrape(admin: &AdminServer) -> Scrape {
+/// One scrape of `admin`'s `/metrics`, parsed.
+pub async fn scrape(admin: &AdminServer) -> Scrape {
     let response = reqwest::get(format!("http://{}/metrics", admin.addr))
         .await
         .expect("the admin listener answers");

@@ -12,13 +12,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::Step;
-use common::step::AdminServer;
-use step09_monitoring::AppState;
-use testkit::TestApp;
 use testkit::services::monitoring::{self, Monitoring};
 
-type App = TestApp<AppState>;
+use crate::metrics::{App, admin};
 
 /// Every alert the chapter, the docs and the end-to-end test rely on.
 const ALERTS: &[&str] = &[
@@ -204,16 +200,6 @@ fn alertmanager_routes_pages_and_tickets_to_their_receivers() {
     assert_eq!(route(&["alertname=SagaStuck", "severity=ticket"]), "ticket");
     // An alert without a known severity still reaches someone.
     assert_eq!(route(&["alertname=Unknown"]), "ticket");
-}
-
-/// The app's admin listener, started as `serve` starts it.
-async fn admin(app: &App) -> AdminServer {
-    app.state
-        .admin(&app.config)
-        .expect("step 9 has an admin listener")
-        .spawn()
-        .await
-        .expect("the admin listener binds")
 }
 
 #[tokio::test]
